@@ -1,0 +1,53 @@
+"""Test set-up shared by the whole suite.
+
+- Two logical CPU devices, configured before TensorFlow initialises its devices, so
+  `tf.distribute.MirroredStrategy` can be exercised without a GPU. Code that does not
+  ask for a strategy still runs on the first device only.
+- The dataset folder: `$VAEZOO_DATA_DIR` if set, else `../shared/data` beside the
+  repository (where CI puts it). Tests never download.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA_DIR = os.environ.get("VAEZOO_DATA_DIR") or os.path.join(os.path.dirname(REPO), "shared", "data")
+os.environ["VAEZOO_DATA_DIR"] = DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The folder holding mnist/ and fashion_mnist/ in their original IDX files."""
+    if not os.path.isfile(os.path.join(DATA_DIR, "mnist", "train-images-idx3-ubyte.gz")):
+        pytest.fail(f"MNIST IDX files not found under {DATA_DIR}; set VAEZOO_DATA_DIR "
+                    "to the folder holding mnist/ and fashion_mnist/ (../shared/data).")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def mnist_small(data_dir):
+    """2,000 training and 500 test MNIST images, statically binarized, as numpy."""
+    import zoo
+
+    x_train, y_train = zoo.data.load_numpy("mnist", "train[:2000]", data_dir=data_dir,
+                                           binarize="static", seed=1)
+    x_test, y_test = zoo.data.load_numpy("mnist", "test[:500]", data_dir=data_dir,
+                                         binarize="static", seed=2)
+    return x_train, y_train, x_test, y_test
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    """Each test starts from a clean Keras session (names, global seeds)."""
+    import keras
+
+    keras.backend.clear_session()
+    yield

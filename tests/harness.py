@@ -1,0 +1,167 @@
+"""One harness every model family goes through.
+
+A family's test module subclasses `ModelHarness` and defines `make_model()` and
+`make_data()`; it then inherits every check here: config round trip, exact `.keras`
+and preset round trips, training steps that move every weight, the ELBO / importance-
+weighted bound relations, deterministic sampling from noise, and the bad-input table.
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+
+def assert_weights_equal(a, b):
+    assert len(a.weights) == len(b.weights)
+    for wa, wb in zip(a.weights, b.weights):
+        assert wa.path == wb.path
+        np.testing.assert_array_equal(np.asarray(wa), np.asarray(wb), err_msg=wa.path)
+
+
+class ModelHarness:
+    """Mixin for pytest classes; subclasses set `make_model` and `make_data`."""
+
+    #: Whether the data is binary/[0, 1] (so out-of-range values must be refused).
+    unit_interval = True
+
+    def make_model(self):
+        raise NotImplementedError
+
+    def make_data(self):
+        """A float32 numpy batch `[n, *input_shape]` of valid data, n >= 64."""
+        raise NotImplementedError
+
+    def _trained(self, steps=3):
+        model = self.make_model()
+        x = self.make_data()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        model.fit(x, batch_size=32, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
+        return model, x
+
+    def test_config_round_trip(self):
+        model = self.make_model()
+        config = model.get_config()
+        clone = type(model).from_config(config)
+        assert clone.get_config() == config
+        assert len(clone.weights) == len(model.weights)
+
+    def test_two_training_steps_change_every_weight(self):
+        # Two steps, not one: zero-initialised layers (the last conv of a residual block)
+        # pass no gradient to the layers before them until they have moved once.
+        model = self.make_model()
+        x = self.make_data()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        before = [np.array(w) for w in model.trainable_weights]
+        history = model.fit(x, batch_size=32, epochs=1, steps_per_epoch=2, verbose=0)
+        for w, old in zip(model.trainable_weights, before):
+            assert not np.array_equal(np.asarray(w), old), f"{w.path} did not change"
+        logs = history.history
+        for key in ("loss", "reconstruction", "kl", "active_units"):
+            assert np.isfinite(logs[key][0]), key
+        assert 0 <= logs["active_units"][0] <= model.noise_dim
+
+    def test_keras_file_round_trip_restores_weights_and_outputs_exactly(self, tmp_path):
+        model, x = self._trained()
+        path = os.path.join(tmp_path, "model.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        assert type(loaded) is type(model)
+        assert_weights_equal(model, loaded)
+        eps = np.random.default_rng(0).normal(size=(5, model.noise_dim)).astype(np.float32)
+        np.testing.assert_array_equal(model.sample_from_noise(eps), loaded.sample_from_noise(eps))
+        np.testing.assert_array_equal(model.reconstruct(x[:8]), loaded.reconstruct(x[:8]))
+        np.testing.assert_array_equal(model.elbo(x[:8], seed=3), loaded.elbo(x[:8], seed=3))
+        # The optimizer state comes back too, so training continues where it stopped.
+        assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)
+
+    def test_preset_round_trip_and_family_check(self, tmp_path):
+        import zoo
+
+        model, x = self._trained()
+        directory = os.path.join(tmp_path, "preset")
+        model.save_to_preset(directory, metadata={"dataset": "test"})
+        assert sorted(os.listdir(directory)) == ["config.json", "metadata.json", "model.weights.h5"]
+        loaded = type(model).from_preset(directory)
+        assert_weights_equal(model, loaded)
+        np.testing.assert_array_equal(model.reconstruct(x[:4]), loaded.reconstruct(x[:4]))
+        assert zoo.presets.load_metadata(directory)["dataset"] == "test"
+        with pytest.raises(FileExistsError):
+            model.save_to_preset(directory)
+
+    def test_iw_bound_is_at_least_the_elbo_and_rises_with_k(self):
+        model, x = self._trained(steps=5)
+        x = x[:64]
+        # k=1 is a one-sample ELBO (Monte Carlo KL instead of analytic): equal in
+        # expectation. 20 independent draws of each; the difference of the means must be
+        # within 5 standard errors (conservative: the spread includes between-example
+        # variation).
+        one = np.stack([model.log_likelihood(x, num_samples=1, seed=100 + r) for r in range(20)])
+        elbo = np.stack([model.elbo(x, seed=200 + r) for r in range(20)])
+        stderr = np.sqrt(one.var() / one.size + elbo.var() / elbo.size)
+        assert abs(one.mean() - elbo.mean()) < 5 * stderr
+        bounds = {k: float(np.mean(model.log_likelihood(x, num_samples=k, seed=k)))
+                  for k in (10, 200)}
+        assert elbo.mean() < bounds[10] < bounds[200]
+
+    def test_log_likelihood_is_seeded_and_independent_of_pass_size(self):
+        model, x = self._trained()
+        a = model.log_likelihood(x[:6], num_samples=1000, seed=5, max_rows_per_pass=60)
+        b = model.log_likelihood(x[:6], num_samples=1000, seed=5, max_rows_per_pass=60)
+        np.testing.assert_array_equal(a, b)  # same seed, same passes: identical
+        c = model.log_likelihood(x[:6], num_samples=1000, seed=5, max_rows_per_pass=6000)
+        # Other passes draw other samples: the same estimator, so equal up to Monte Carlo
+        # error, which at k=1000 is well under 1% of the 6-example mean.
+        assert float(np.mean(c)) == pytest.approx(float(np.mean(a)), rel=0.01)
+
+    def test_sampling_is_deterministic_given_noise_or_seed(self):
+        model = self.make_model()
+        eps = np.random.default_rng(1).normal(size=(4, model.noise_dim)).astype(np.float32)
+        a, b = model.sample_from_noise(eps), model.sample_from_noise(eps)
+        np.testing.assert_array_equal(a, b)
+        assert a.shape == (4, *model.data_shape)
+        np.testing.assert_array_equal(model.sample(3, seed=7), model.sample(3, seed=7))
+        assert not np.array_equal(model.sample(3, seed=7), model.sample(3, seed=8))
+        assert model.embed(self.make_data()[:2]).shape[0] == 2
+        assert model.anomaly_score(self.make_data()[:2], seed=0).shape == (2,)
+
+    # ------------------------------------------------------------------ bad input
+    def bad_inputs(self, model, x):
+        """(call, exception type, message fragment) triples every model must reject."""
+        shape = model.data_shape
+        nan = x[:2].copy()
+        nan[0].flat[0] = np.nan
+        cases = [
+            (lambda: model.elbo(x[0]), ValueError, "Add a batch axis"),
+            (lambda: model.elbo(np.zeros((2, *shape, 1), np.float32)), ValueError, "x must have shape"),
+            (lambda: model.elbo(np.zeros((2, sum(shape) + 1), np.float32)), ValueError, "x must have shape"),
+            (lambda: model.elbo(np.full((2, *shape), "a")), TypeError, "numeric"),
+            (lambda: model.elbo(nan), ValueError, "finite"),
+            (lambda: model.elbo(x[:0]), ValueError, "at least one"),
+            (lambda: model.log_likelihood(x[:2], num_samples=0), ValueError, "num_samples"),
+            (lambda: model.sample(0), ValueError, "num_samples"),
+            (lambda: model.sample(2, seed="a"), TypeError, "seed"),
+            (lambda: model.sample_from_noise(np.zeros((2, model.noise_dim + 1), np.float32)),
+             ValueError, "eps must have shape"),
+            (lambda: model.sample_from_noise(np.full((2, model.noise_dim), np.inf, np.float32)),
+             ValueError, "finite"),
+            (lambda: model.decode(np.zeros((2, 1, *model.latent_shape), np.float32)),
+             ValueError, "z must have shape"),
+            (lambda: model.fit(tf.data.Dataset.from_tensor_slices(x).batch(4).take(0)),
+             ValueError, "empty"),
+            (lambda: model.fit(tf.data.Dataset.from_tensor_slices(x)), ValueError, "batch"),
+        ]
+        if self.unit_interval:
+            cases.append((lambda: model.elbo(x[:2] * 3.0), ValueError, "[0, 1]"))
+        return cases
+
+    def test_bad_inputs_raise_clear_errors(self):
+        model = self.make_model()
+        model.compile(optimizer="adam")
+        x = self.make_data()
+        for call, error, fragment in self.bad_inputs(model, x):
+            with pytest.raises(error, match=None) as info:
+                call()
+            assert fragment in str(info.value), (fragment, str(info.value))

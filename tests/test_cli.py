@@ -1,0 +1,69 @@
+"""The `vaezoo` command line, in process and through the installed entry point."""
+
+import json
+import os
+import subprocess
+import sys
+
+import matplotlib.image
+import pytest
+
+from zoo import cli
+
+COMMANDS = ["presets", "train", "eval", "sample", "quickstart"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: vaezoo " + command in capsys.readouterr().out
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "vaezoo"), "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+def test_train_eval_sample_round_trip(data_dir, tmp_path, capsys):
+    run = str(tmp_path / "run")
+    assert cli.main(["train", "--dataset", "mnist", "--split", "train[:512]", "--epochs", "2",
+                     "--latent-dim", "4", "--hidden-dims", "64", "--output-dir", run,
+                     "--data-dir", data_dir, "--quiet"]) == 0
+    model = os.path.join(run, "model.keras")
+    assert os.path.isfile(model)
+    capsys.readouterr()
+    out_json = str(tmp_path / "eval.json")
+    assert cli.main(["eval", model, "--dataset", "mnist", "--max-examples", "100", "-k", "20",
+                     "--data-dir", data_dir, "--output", out_json]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["num_examples"] == 100 and figures["num_samples"] == 20
+    assert figures["nll"] <= -figures["elbo"] + 1.0  # the IW bound is tighter than the ELBO
+    assert figures["bits_per_dim"] == pytest.approx(figures["nll"] / (784 * 0.6931471805599453))
+    with open(out_json) as f:
+        assert json.load(f) == figures
+    png = str(tmp_path / "grid.png")
+    assert cli.main(["sample", model, "-n", "16", "-o", png]) == 0
+    assert matplotlib.image.imread(png).shape[:2] == (2 * (4 * 29 + 1),) * 2  # 4x4 tiles, x2
+
+
+def test_quickstart_trains_evaluates_and_samples(data_dir, tmp_path, capsys):
+    out = str(tmp_path / "qs")
+    assert cli.main(["quickstart", "--output-dir", out, "--epochs", "1", "-k", "10",
+                     "--test-examples", "200", "--data-dir", data_dir]) == 0
+    text = capsys.readouterr().out
+    assert "NLL (k=10)" in text and "ELBO" in text
+    assert os.path.isfile(os.path.join(out, "samples.png"))
+
+
+def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
+    assert cli.main(["eval", str(tmp_path / "missing.keras")]) == 2
+    assert "error: No such model file" in capsys.readouterr().err
+    assert cli.main(["train", "--dataset", "mnsit", "--output-dir", str(tmp_path)]) == 2
+    assert "Did you mean 'mnist'" in capsys.readouterr().err
+    assert cli.main(["sample", "no_such_preset"]) == 2
+    assert "Unknown preset" in capsys.readouterr().err

@@ -1,0 +1,65 @@
+"""Presets: safe loading, integrity checks, family checks."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import zoo
+
+
+@pytest.fixture
+def preset_dir(tmp_path):
+    model = zoo.VAE(input_shape=(6,), latent_dim=2, hidden_dims=(8,), likelihood="gaussian", seed=0)
+    return model, model.save_to_preset(str(tmp_path / "p"), metadata={"dataset": "toy"})
+
+
+def test_metadata_records_versions_size_and_hash(preset_dir):
+    model, path = preset_dir
+    meta = zoo.presets.load_metadata(path)
+    assert meta["class_name"] == "VAE" and meta["parameter_count"] == model.count_params()
+    assert set(meta["versions"]) >= {"vaezoo", "keras", "tensorflow", "tensorflow_probability"}
+    assert len(meta["weights_sha256"]) == 64 and meta["dataset"] == "toy"
+    loaded = zoo.from_preset(path)
+    x = np.random.default_rng(0).normal(size=(3, 6)).astype(np.float32)
+    np.testing.assert_array_equal(model.embed(x), loaded.embed(x))
+
+
+def test_tampered_weights_are_refused(preset_dir):
+    _, path = preset_dir
+    weights = os.path.join(path, "model.weights.h5")
+    data = bytearray(open(weights, "rb").read())
+    data[-100] ^= 0xFF
+    with open(weights, "wb") as f:
+        f.write(bytes(data))
+    with pytest.raises(ValueError, match="do not match the sha256"):
+        zoo.from_preset(path)
+
+
+def test_configs_naming_non_zoo_classes_are_refused(preset_dir):
+    _, path = preset_dir
+    config_path = os.path.join(path, "config.json")
+    config = json.load(open(config_path))
+    config["registered_name"] = "builtins>eval"
+    json.dump(config, open(config_path, "w"))
+    with pytest.raises(ValueError, match="does not hold a vaezoo model"):
+        zoo.from_preset(path)
+
+
+def test_missing_files_and_unknown_names(preset_dir, tmp_path):
+    _, path = preset_dir
+    os.remove(os.path.join(path, "metadata.json"))
+    with pytest.raises(ValueError, match="missing"):
+        zoo.from_preset(path)
+    with pytest.raises(ValueError, match="Unknown preset"):
+        zoo.from_preset("not_a_preset")
+    with pytest.raises(TypeError, match="preset must be"):
+        zoo.from_preset(3)
+
+
+def test_list_presets_names_directories_with_a_config():
+    names = zoo.list_presets()
+    assert names == sorted(names)
+    for name in names:
+        assert os.path.isfile(os.path.join(zoo.presets.BUILTIN_DIR, name, "config.json"))

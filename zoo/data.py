@@ -1,0 +1,358 @@
+"""Datasets as batched, prefetched `tf.data` pipelines.
+
+Sources, in the order `load` tries them:
+  1. Local files: a folder of the original IDX `.gz` files (MNIST, Fashion-MNIST), a
+     `.npz` file, or numpy arrays. The folder comes from the `data_dir` argument or the
+     `VAEZOO_DATA_DIR` environment variable, which may hold one sub-folder per dataset
+     (`$VAEZOO_DATA_DIR/mnist/train-images-idx3-ubyte.gz`) or be the dataset folder itself.
+  2. TensorFlow Datasets by name (`mnist`, `fashion_mnist`, `binarized_mnist`, `cifar10`,
+     ...), which downloads on first use. Offline, a short probe of the download host
+     turns what would be minutes of retries into an immediate, actionable error.
+
+Images come out as float32 in [0, 1] with a channel axis, `[batch, height, width,
+channels]`. Binarization for binary-likelihood models:
+  - "dynamic": a fresh x ~ Bernoulli(pixel) every epoch (the standard MNIST protocol
+    for training, which also regularises);
+  - "static": one fixed draw per example, keyed by (seed, example index), so a test set
+    is binarized identically whatever the batch size or order.
+"""
+
+import difflib
+import gzip
+import hashlib
+import os
+import re
+import socket
+import struct
+
+import numpy as np
+import tensorflow as tf
+
+from zoo import validation
+
+ENV_VAR = "VAEZOO_DATA_DIR"
+BINARIZATIONS = (None, "dynamic", "static")
+
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+# SHA-256 of the official distribution files; a copy that differs is refused.
+_SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
+}
+# TFDS datasets whose images are already {0, 1} rather than {0, ..., 255}.
+_TFDS_PIXEL_MAX = {"binarized_mnist": 1.0}
+_TFDS_HOST = ("storage.googleapis.com", 443)
+_SPLIT = re.compile(r"^(?P<name>[a-z_]+)(?:\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
+
+
+# ----------------------------------------------------------------------------- files
+def _read_idx(path, expected_magic):
+    """Reads a gzip-compressed IDX file into a uint8 array, checking its header."""
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:
+        raise ValueError(f"Cannot read IDX file {path}: {err}. Is it truncated?") from err
+    if len(raw) < 8:
+        raise ValueError(f"{path} is not an IDX file: only {len(raw)} bytes")
+    magic = struct.unpack(">I", raw[:4])[0]
+    if magic != expected_magic:
+        raise ValueError(f"{path} is not an IDX file of the expected kind: magic {magic:#010x}, "
+                         f"expected {expected_magic:#010x}")
+    ndim = magic & 0xFF
+    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise ValueError(f"{path} is truncated: header says {dims}, found {body.size} values")
+    return body.reshape(dims)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _idx_dir(name, root):
+    """The folder under `root` holding `name`'s IDX files, or None."""
+    if root is None:
+        return None
+    for folder in (os.path.join(root, name), root):
+        if os.path.isfile(os.path.join(folder, _IDX_FILES["train"][0])):
+            return folder
+    return None
+
+
+def _read_idx_split(folder, split, dataset_name=None):
+    image_file, label_file = _IDX_FILES[split]
+    known = _SHA256.get(dataset_name, {})
+    arrays = []
+    for filename, magic in ((image_file, 0x00000803), (label_file, 0x00000801)):
+        path = os.path.join(folder, filename)
+        if not os.path.isfile(path):
+            raise ValueError(f"data_dir is missing {filename}. Received: data_dir={folder!r}")
+        if filename in known and _sha256(path) != known[filename]:
+            raise ValueError(
+                f"{path} does not match the official {dataset_name} file (SHA-256 differs); "
+                "it is corrupt or a different dataset.")
+        arrays.append(_read_idx(path, magic))
+    images, labels = arrays
+    if len(images) != len(labels):
+        raise ValueError(f"{folder}: {len(images)} images but {len(labels)} labels")
+    return images[..., None], labels.astype(np.int64)  # add the channel axis
+
+
+def _read_npz(path, split):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = dict(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"Cannot read {path} as a .npz file: {err}") from err
+    for x_key, y_key in ((f"x_{split}", f"y_{split}"), (split, None), ("x", "y")):
+        if x_key in files:
+            labels = files.get(y_key) if y_key else None
+            return files[x_key], labels
+    raise ValueError(
+        f"{path} has no arrays for split {split!r}: expected 'x_{split}' (and 'y_{split}') "
+        f"or 'x' (and 'y'). Found: {sorted(files)}")
+
+
+def _slice(split, n):
+    """Parses `train[10:20]` / `test[:50%]` into (base split, slice)."""
+    match = _SPLIT.match(split) if isinstance(split, str) else None
+    if not match:
+        raise ValueError(f"split must look like 'train', 'test[:1000]' or 'train[90%:]'. "
+                         f"Received: split={split!r}")
+
+    def index(text, default):
+        if text is None:
+            return default
+        if text.endswith("%"):
+            return int(round(int(text[:-1]) * n / 100))
+        return int(text)
+
+    return match["name"], slice(index(match["start"], 0), index(match["stop"], n))
+
+
+def _base_split(split):
+    return _slice(split, 0)[0]
+
+
+def _local_arrays(name, split, data_dir):
+    """Returns (images, labels) from local files, or None if none are found."""
+    base = _base_split(split)
+    if isinstance(name, (str, os.PathLike)) and str(name).endswith(".npz"):
+        if not os.path.isfile(name):
+            raise ValueError(f"No such .npz file. Received: name={str(name)!r}")
+        images, labels = _read_npz(name, base)
+    else:
+        roots = [data_dir, os.environ.get(ENV_VAR)]
+        if os.path.isdir(str(name)):
+            roots = [str(name)]
+        folder = next((f for f in (_idx_dir(str(name), r) for r in roots) if f), None)
+        if folder is None:
+            return None
+        if base not in _IDX_FILES:
+            raise ValueError(f"IDX folders have 'train' and 'test' splits. Received: split={split!r}")
+        images, labels = _read_idx_split(folder, base, dataset_name=str(name))
+    _, part = _slice(split, len(images))
+    return images[part], (labels[part] if labels is not None else None)
+
+
+# ----------------------------------------------------------------------------- TFDS
+def _network_available(timeout=3.0):
+    try:
+        with socket.create_connection(_TFDS_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _offline_message(name, data_dir):
+    hint = f"set {ENV_VAR} (or data_dir=) to a folder holding the dataset's files"
+    if name in _SHA256:
+        hint = (f"set {ENV_VAR} (or data_dir=) to a folder containing {name}/"
+                f"{_IDX_FILES['train'][0]} and the other original IDX .gz files, "
+                f"e.g. {ENV_VAR}=../shared/data")
+    where = f" in data_dir={data_dir!r}" if data_dir else ""
+    return (f"Dataset {name!r} was not found locally{where} and TFDS cannot download it "
+            f"(no network). To work offline, {hint}.")
+
+
+def _tfds_dataset(name, split, data_dir, shuffle_files):
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception:  # DatasetNotFoundError and friends; their text lists every dataset
+        close = difflib.get_close_matches(name, tfds.list_builders(), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(
+            f"Unknown dataset: not a TFDS name, a folder of IDX files or a .npz file. "
+            f"Received: name={name!r}.{hint}") from None
+    if not builder.is_prepared() and not _network_available():
+        raise ValueError(_offline_message(name, data_dir))
+    return tfds.load(name, split=split, data_dir=data_dir, shuffle_files=shuffle_files)
+
+
+# ----------------------------------------------------------------------------- pipelines
+def _to_float_images(images, pixel_max):
+    images = tf.cast(images, tf.float32)
+    return images / pixel_max if pixel_max != 1.0 else images
+
+
+def _binarize_batch(x, seed):
+    return tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=seed) < x, tf.float32)
+
+
+def _pipeline(ds, *, batch_size, binarize, shuffle, seed, with_labels, drop_remainder,
+              pixel_max, size):
+    """Batches `ds` of (index, image, label) into float images, binarized as asked."""
+    if shuffle:
+        ds = ds.shuffle(min(size, 60_000), seed=seed, reshuffle_each_iteration=True)
+    if binarize == "static":
+        # Keyed by example index: the draw does not depend on order or batch size.
+        def static(i, image, label):
+            x = _to_float_images(image, pixel_max)
+            key = tf.stack([tf.cast(seed, tf.int64), tf.cast(i, tf.int64)])
+            return tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=key) < x, tf.float32), label
+        ds = ds.map(static, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(lambda i, image, label: (_to_float_images(image, pixel_max), label),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if binarize == "dynamic":
+        # `rerandomize_each_iteration` gives every epoch (every new iterator) new seeds
+        # while staying reproducible from `seed`; a stateful op in `map` would repeat.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda batch, s: (_binarize_batch(batch[0], s), batch[1]),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    if not with_labels:
+        ds = ds.map(lambda x, y: x)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_options(split, batch_size, binarize, seed):
+    validation.positive_int("batch_size", batch_size)
+    if binarize not in BINARIZATIONS:
+        raise ValueError(f"binarize must be one of {BINARIZATIONS}. Received: binarize={binarize!r}")
+    validation.non_negative_int("seed", seed)
+    _slice(split, 0)
+
+
+def from_arrays(x, y=None, *, batch_size=128, binarize=None, shuffle=False, seed=0,
+                drop_remainder=False):
+    """A pipeline over in-memory arrays.
+
+    Args:
+      x: array `[n, ...]`. Integer images are scaled from [0, 255] to [0, 1]; float data
+        is used as is (tabular features, images already in [0, 1]).
+      y: optional array `[n]` of labels; if given, the dataset yields `(x, y)`.
+      batch_size, binarize, shuffle, seed, drop_remainder: as in `load`.
+    """
+    _check_options("train", batch_size, binarize, seed)
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"x must be a numeric array. Received: x={x!r}")
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"x must be a numeric array. Received: x with dtype {x.dtype}")
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"x must be a non-empty array of shape [n, ...]. Received: x.shape={x.shape}")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise ValueError("x must be finite. Received: x with NaN/inf values")
+    pixel_max = 255.0 if x.dtype.kind in "iu" else 1.0
+    if x.dtype.kind in "iu" and (x.min() < 0 or x.max() > 255):
+        raise ValueError(f"Integer x must hold 8-bit pixels in [0, 255]. "
+                         f"Received: values in [{x.min()}, {x.max()}]")
+    if binarize and (x.min() < 0 or x.max() > pixel_max):
+        raise ValueError(f"binarize needs pixel values in [0, 1]. Received: values in "
+                         f"[{x.min() / pixel_max:g}, {x.max() / pixel_max:g}]")
+    labels = np.zeros(len(x), np.int64) if y is None else np.asarray(y)
+    if len(labels) != len(x):
+        raise ValueError(f"x and y must have the same length. Received: {len(x)} and {len(labels)}")
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(x)), x, labels))
+    return _pipeline(ds, batch_size=batch_size, binarize=binarize, shuffle=shuffle, seed=seed,
+                     with_labels=y is not None, drop_remainder=drop_remainder,
+                     pixel_max=pixel_max, size=len(x))
+
+
+def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, shuffle=None,
+         seed=0, with_labels=False, drop_remainder=False):
+    """Returns a batched, prefetched `tf.data.Dataset` of images in [0, 1].
+
+    Args:
+      name: str. A TFDS name ("mnist", "fashion_mnist", "binarized_mnist", "cifar10",
+        ...), a folder of IDX files, or a `.npz` file (keys `x_train`/`y_train`/...,
+        the `keras.datasets` layout, or `x`/`y`). For arrays use `from_arrays`.
+      split: str. "train", "test", or a slice such as "train[:55000]" / "test[:10%]".
+        Defaults to "train".
+      data_dir: str. Folder with local files (see the module docstring); also passed to
+        TFDS as its data directory. Defaults to `$VAEZOO_DATA_DIR`.
+      batch_size: int. Defaults to 128.
+      binarize: None, "dynamic" or "static". Defaults to None (grey levels).
+      shuffle: bool. Defaults to True for training splits, False otherwise.
+      seed: int. Seed of shuffling and binarization. Defaults to 0.
+      with_labels: bool. Yield `(x, label)` instead of `x`. Defaults to False.
+      drop_remainder: bool. Drop the last incomplete batch. Defaults to False.
+
+    Raises:
+      ValueError: unknown name or split, bad options, missing or corrupt files, empty
+        selection, or no local copy while offline (the message says how to provide one).
+    """
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"name must be a dataset name or a path; use zoo.data.from_arrays for "
+                        f"arrays. Received: name={type(name).__name__}")
+    _check_options(split, batch_size, binarize, seed)
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise ValueError(f"data_dir does not exist. Received: data_dir={data_dir!r}")
+    if shuffle is None:
+        shuffle = _base_split(split) == "train"
+    local = _local_arrays(name, split, data_dir)
+    if local is not None:
+        images, labels = local
+        if len(images) == 0:
+            raise ValueError(f"split {split!r} selects no examples of {name!r}")
+        ds = tf.data.Dataset.from_tensor_slices(
+            (np.arange(len(images)), images,
+             labels if labels is not None else np.zeros(len(images), np.int64)))
+        pixel_max = 255.0 if images.dtype.kind in "iu" else 1.0
+        size = len(images)
+    else:
+        if os.path.sep in str(name) or str(name).startswith("."):
+            raise ValueError(f"No IDX or .npz data found at this path. Received: name={str(name)!r}")
+        tfds_dir = data_dir or os.environ.get(ENV_VAR)
+        ds = _tfds_dataset(str(name), split, tfds_dir, shuffle_files=shuffle)
+        ds = ds.map(lambda ex: (ex["image"], ex.get("label", tf.constant(0, tf.int64))))
+        ds = ds.enumerate().map(lambda i, ex: (i, ex[0], tf.cast(ex[1], tf.int64)))
+        size = int(ds.cardinality())
+        if size == 0:
+            raise ValueError(f"split {split!r} selects no examples of {name!r}")
+        size = size if size > 0 else 10_000
+        pixel_max = _TFDS_PIXEL_MAX.get(str(name), 255.0)
+    return _pipeline(ds, batch_size=batch_size, binarize=binarize, shuffle=shuffle, seed=seed,
+                     with_labels=with_labels, drop_remainder=drop_remainder,
+                     pixel_max=pixel_max, size=size)
+
+
+def load_numpy(name, split="test", *, data_dir=None, binarize=None, seed=0):
+    """The whole split as numpy: `(x float32 [n, ...] in [0, 1], labels int64 [n])`."""
+    ds = load(name, split, data_dir=data_dir, batch_size=4096, binarize=binarize,
+              shuffle=False, seed=seed, with_labels=True)
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    return np.concatenate(xs), np.concatenate(ys)

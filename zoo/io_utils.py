@@ -1,0 +1,77 @@
+"""Atomic file and directory writes.
+
+Every artifact the zoo writes (models, presets, results, images) is built under a
+temporary name in the destination's own folder and then renamed into place. A rename
+within one filesystem is atomic, so a crash leaves either the old artifact or the new
+one, never a half-written file that would later load.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yields a temporary path beside `path`; renames it onto `path` if the block succeeds.
+
+    `suffix` is kept at the end of the temporary name, for writers that check extensions
+    (Keras wants `.keras` / `.weights.h5`).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}",
+                               dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path, text):
+    """Atomically writes `text` to `path`."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_json(path, obj):
+    """Atomically writes `obj` as indented JSON to `path`."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_directory(path, overwrite=False):
+    """Yields a temporary directory beside `path`; moves it to `path` if the block succeeds.
+
+    Raises:
+      FileExistsError: `path` exists and `overwrite` is False.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    try:
+        yield tmp
+        if os.path.exists(path):
+            # Swap the old one aside first so that there is no moment without either.
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".old", dir=parent)
+            os.rmdir(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)

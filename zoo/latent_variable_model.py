@@ -1,0 +1,383 @@
+"""The base class of every model in the zoo: a latent-variable model trained by the ELBO."""
+
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from zoo import likelihoods, losses, validation
+
+tfd = tfp.distributions
+
+# Rows (examples x samples) the decoder sees per pass when estimating log p(x); bounds
+# memory for k = 5000 while keeping passes large enough to be efficient.
+DEFAULT_MAX_ROWS_PER_PASS = 8192
+
+
+def _seed_tensor(seed):
+    """A stateless seed `[2] int32` from an int, a seed tensor, or None (fresh entropy).
+
+    Integers are mapped directly: `tfp.random.sanitize_seed(int)` goes through a stateful
+    op, so the same integer would give a different seed on every eager call.
+    """
+    if seed is None or isinstance(seed, tf.Tensor):
+        return tfp.random.sanitize_seed(seed)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"seed must be a non-negative int or None. Received: seed={seed!r}")
+    seed = int(seed)
+    return tf.constant([seed % 2**31, (seed >> 31) % 2**31], dtype=tf.int32)
+
+
+class LatentVariableModel(keras.Model):
+    """A latent-variable model p(x, z) = p(z) p(x|z) with amortised posterior q(z|x).
+
+    Subclasses define the networks and implement `_encode`, `_decode`, `_prior` and the
+    `noise_dim` / `latent_shape` properties; hierarchical models override
+    `_elbo_terms` and `_log_importance_weights`. Everything else is shared: the ELBO and
+    importance-weighted bound, sampling from standard-normal noise, the training and
+    evaluation steps with their metrics, KL warm-up, free bits and serialization.
+
+    Objective (per batch, minimised):
+      loss = -E_batch[log p(x|z)] + w_t * sum_j max(lambda, E_batch[KL_j]),
+      z ~ q(z|x) reparameterised, w_t = beta * min(1, t / kl_warmup_steps), lambda =
+      free_bits. With beta = 1, no warm-up and no free bits, loss = -ELBO.
+
+    Metrics reported by `fit`/`evaluate`: `loss`, `reconstruction` (-log p(x|z)), `kl`
+    (the unweighted KL summed over units) and `active_units` (units whose batch-mean KL
+    exceeds `active_unit_threshold` nats).
+
+    Args:
+      input_shape: tuple of ints. Shape of one example, e.g. (28, 28, 1) or (n_features,).
+      likelihood: str or `zoo.likelihoods.Likelihood`. "bernoulli", "gaussian" or
+        "discretized_logistic". Defaults to "bernoulli".
+      beta: float. Weight of the KL term (beta-VAE [1]). Defaults to 1.
+      kl_warmup_steps: int. Optimizer steps over which the KL weight rises linearly from
+        ~0 to `beta`. Defaults to 0 (no warm-up).
+      free_bits: float. Nats per unit below which the KL is not penalised [2]. Defaults to 0.
+      active_unit_threshold: float. KL (nats) above which a unit counts as active.
+        Defaults to 0.01.
+      seed: int or None. Seed of the training noise; with a fixed seed the same data gives
+        the same updates. Defaults to None (fresh entropy).
+
+    References:
+      [1] Higgins et al. beta-VAE: Learning basic visual concepts with a constrained
+          variational framework. ICLR 2017.
+      [2] Kingma et al. Improved variational inference with inverse autoregressive flow.
+          NeurIPS 2016.
+    """
+
+    def __init__(self, input_shape, likelihood="bernoulli", beta=1.0, kl_warmup_steps=0,
+                 free_bits=0.0, active_unit_threshold=0.01, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_shape = validation.shape_tuple("input_shape", input_shape)
+        self.likelihood_arg = likelihood
+        self.likelihood = likelihoods.get(likelihood)
+        self.beta = validation.non_negative_float("beta", beta)
+        self.kl_warmup_steps = validation.non_negative_int("kl_warmup_steps", kl_warmup_steps)
+        self.free_bits = validation.non_negative_float("free_bits", free_bits)
+        self.active_unit_threshold = validation.non_negative_float(
+            "active_unit_threshold", active_unit_threshold)
+        if seed is not None:
+            validation.non_negative_int("seed", seed)
+        self.seed = seed
+        # The training noise is stateless: a function of (seed, step, replica), so a run
+        # resumed from a checkpoint draws what the uninterrupted run would have drawn.
+        base = seed if seed is not None else int(np.random.default_rng().integers(2**31 - 1))
+        self._base_seed = tf.constant([base, 0x5EED], dtype=tf.int32)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.active_units_tracker = keras.metrics.Mean(name="active_units")
+
+    # ------------------------------------------------------------------ to implement
+    @property
+    def noise_dim(self):
+        """Size of the standard-normal noise `sample_from_noise` turns into a sample."""
+        raise NotImplementedError
+
+    @property
+    def latent_shape(self):
+        """Shape of one latent code, as taken by `decode`."""
+        raise NotImplementedError
+
+    def _encode(self, x, training=False):
+        raise NotImplementedError
+
+    def _decode(self, z, training=False):
+        raise NotImplementedError
+
+    def _prior(self):
+        raise NotImplementedError
+
+    def _latent_from_noise(self, eps):
+        """Maps standard-normal noise `[n, noise_dim]` to latent codes distributed as p(z)."""
+        return eps
+
+    # ------------------------------------------------------------------ shared math
+    def _elbo_terms(self, x, seed, training=False):
+        """One-sample ELBO pieces: (log p(x|z) `[batch]`, per-unit KL `[batch, units]`)."""
+        posterior = self._encode(x, training=training)
+        z = posterior.sample(seed=seed)  # [batch, latent]
+        kl = losses.kl_units(posterior, self._prior(), z)
+        return self._decode(z, training=training).log_prob(x), kl
+
+    def _log_importance_weights(self, x, num_samples, seed):
+        """log w = log p(x|z) + log p(z) - log q(z|x) for `num_samples` z ~ q: `[k, batch]`."""
+        posterior = self._encode(x)
+        z = posterior.sample(num_samples, seed=seed)  # [k, batch, latent]
+        log_q = posterior.log_prob(z)  # [k, batch]
+        log_prior = self._prior().log_prob(z)  # [k, batch]
+        batch = tf.shape(x)[0]
+        flat_z = tf.reshape(z, tf.concat([[num_samples * batch], tf.shape(z)[2:]], 0))
+        tiled_x = tf.tile(x, tf.concat([[num_samples], tf.ones_like(tf.shape(x)[1:])], 0))
+        log_px = tf.reshape(self._decode(flat_z).log_prob(tiled_x), [num_samples, batch])
+        return log_px + log_prior - log_q
+
+    def _reconstruct(self, x):
+        return self._decode(self._encode(x).mean()).mean()
+
+    def _embed(self, x):
+        return self._encode(x).mean()
+
+    def _sample_from_noise(self, eps):
+        return self._decode(self._latent_from_noise(eps)).mean()
+
+    def _objective(self, x, seed, step, training):
+        """The training loss and the numbers the metrics track, for one batch."""
+        log_px, kl_units = self._elbo_terms(x, seed, training=training)
+        reconstruction = -tf.reduce_mean(log_px)
+        weight = losses.kl_weight(step, self.beta, self.kl_warmup_steps)
+        loss = reconstruction + weight * losses.kl_penalty(kl_units, self.free_bits)
+        return {
+            "loss": loss,
+            "reconstruction": reconstruction,
+            "kl": tf.reduce_mean(tf.reduce_sum(kl_units, axis=-1)),
+            "active_units": losses.active_units(kl_units, self.active_unit_threshold),
+        }
+
+    # ------------------------------------------------------------------ Keras hooks
+    def call(self, inputs, training=False):
+        """Reconstruction of `inputs`: the decoder mean at the posterior mean."""
+        return self._reconstruct(tf.cast(inputs, tf.float32))
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker,
+                self.active_units_tracker]
+
+    def _step_seed(self, step, stream):
+        seed = tf.random.experimental.stateless_fold_in(self._base_seed, stream)
+        seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(step, tf.int64))
+        replica = tf.distribute.get_replica_context()
+        if replica is not None:  # distinct noise on each replica of a distributed step
+            seed = tf.random.experimental.stateless_fold_in(seed, replica.replica_id_in_sync_group)
+        return seed
+
+    def _update_metrics(self, terms, x):
+        batch = tf.cast(tf.shape(x)[0], tf.float32)
+        self.loss_tracker.update_state(terms["loss"], sample_weight=batch)
+        self.reconstruction_tracker.update_state(terms["reconstruction"], sample_weight=batch)
+        self.kl_tracker.update_state(terms["kl"], sample_weight=batch)
+        self.active_units_tracker.update_state(terms["active_units"], sample_weight=batch)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        x = tf.cast(keras.utils.unpack_x_y_sample_weight(data)[0], tf.float32)
+        step = self.optimizer.iterations
+        with tf.GradientTape() as tape:
+            terms = self._objective(x, self._step_seed(step, 0), step, training=True)
+            loss = terms["loss"]
+            if self.losses:
+                loss = loss + tf.add_n(self.losses)
+            # Gradients are summed over replicas: scale so their sum is the mean gradient.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(loss / replicas)
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return self._update_metrics(terms, x)
+
+    def test_step(self, data):
+        x = tf.cast(keras.utils.unpack_x_y_sample_weight(data)[0], tf.float32)
+        step = self.optimizer.iterations if self.optimizer is not None else 0
+        terms = self._objective(x, self._step_seed(0, 1), step, training=False)
+        return self._update_metrics(terms, x)
+
+    def fit(self, x=None, *args, **kwargs):
+        self._check_training_data("x", x)
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # datasets shuffle themselves (zoo.data does)
+        if kwargs.get("validation_data") is not None:
+            self._check_training_data("validation_data", kwargs["validation_data"])
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._check_training_data("x", x)
+        return super().evaluate(x, *args, **kwargs)
+
+    def _check_training_data(self, name, data):
+        """Checks shape/dtype of a dataset's spec or an array before Keras sees it."""
+        if isinstance(data, tf.data.Dataset):
+            spec = data.element_spec
+            x_spec = spec[0] if isinstance(spec, tuple) else spec
+            if not isinstance(x_spec, tf.TensorSpec):
+                raise TypeError(
+                    f"{name} must yield tensors or (x, y) tuples. Received element_spec={spec}")
+            if not (x_spec.dtype.is_floating or x_spec.dtype.is_integer or x_spec.dtype == tf.bool):
+                raise TypeError(
+                    f"{name} must yield numeric data. Received: dtype {x_spec.dtype.name}")
+            shape = tuple(x_spec.shape)
+            expected = (None, *self.data_shape)
+            if len(shape) != len(expected) or any(
+                s is not None and s != e for s, e in zip(shape[1:], expected[1:])
+            ):
+                raise ValueError(
+                    f"{name} must yield batches of shape [batch, {', '.join(map(str, self.data_shape))}]. "
+                    f"Received: element shape {list(shape)}. Batch the dataset with "
+                    f"`.batch(n)` if it yields single examples."
+                )
+            if data.cardinality() == 0:
+                raise ValueError(f"{name} is empty. Received: a dataset with 0 batches")
+        elif data is not None and not isinstance(data, (tuple, list, dict)) \
+                and not hasattr(data, "__next__"):
+            self._check_x(name, data)
+
+    # ------------------------------------------------------------------ public API
+    def _check_x(self, name, x):
+        return validation.check_data(name, x, self.data_shape, self.likelihood.support)
+
+    def encode(self, x):
+        """Returns q(z|x), a `tfd.Distribution` with batch shape `[batch]`."""
+        return self._encode(self._check_x("x", x))
+
+    def decode(self, z):
+        """Returns p(x|z), a `tfd.Distribution` with batch `[batch]` and event `input_shape`."""
+        return self._decode(validation.check_data("z", z, self.latent_shape))
+
+    def reconstruct(self, x):
+        """Decoder mean at the posterior mean of `x`, shape `[batch, *input_shape]`."""
+        return self._reconstruct_fn(self._check_x("x", x))
+
+    def embed(self, x):
+        """Posterior mean E_q[z|x] for downstream tasks, shape `[batch, *latent_shape]`."""
+        return self._embed_fn(self._check_x("x", x))
+
+    def sample_from_noise(self, eps):
+        """Decoder mean for latents made from standard-normal `eps` `[n, noise_dim]`.
+
+        Deterministic given `eps`; the same graph is what `export` ships, so Keras,
+        SavedModel and TFLite can be compared on identical noise.
+        """
+        return self._sample_fn(validation.check_vectors("eps", eps, self.noise_dim))
+
+    def sample(self, num_samples, seed=None, temperature=1.0):
+        """Draws `num_samples` images: `sample_from_noise(temperature * eps)`, eps ~ N(0, I)."""
+        num_samples = validation.positive_int("num_samples", num_samples)
+        temperature = validation.non_negative_float("temperature", temperature)
+        eps = tf.random.stateless_normal([num_samples, self.noise_dim], seed=_seed_tensor(seed))
+        return self._sample_fn(eps * temperature)
+
+    def elbo(self, x, num_samples=1, seed=None):
+        """Per-example ELBO in nats, `[batch]`; averaged over `num_samples` posterior draws."""
+        x = self._check_x("x", x)
+        num_samples = validation.positive_int("num_samples", num_samples)
+        seeds = tfp.random.split_seed(_seed_tensor(seed), n=num_samples)
+        return tf.add_n([self._elbo_fn(x, s) for s in seeds]) / num_samples
+
+    def elbo_terms(self, x, seed=None):
+        """One-sample ELBO pieces per example, for monitoring KL and posterior collapse.
+
+        Returns a dict of tensors: `reconstruction` (-log p(x|z), `[batch]`), `kl`
+        (`[batch]`) and `kl_units` (`[batch, units]`, per latent dimension for a VAE).
+        """
+        log_px, kl_units = self._terms_fn(self._check_x("x", x), _seed_tensor(seed))
+        return {"reconstruction": -log_px, "kl": tf.reduce_sum(kl_units, axis=-1),
+                "kl_units": kl_units}
+
+    def anomaly_score(self, x, num_samples=1, seed=None):
+        """Per-example anomaly score, higher = more anomalous: the negative ELBO in nats."""
+        return -self.elbo(x, num_samples=num_samples, seed=seed)
+
+    def log_likelihood(self, x, num_samples=1000, seed=None,
+                       max_rows_per_pass=DEFAULT_MAX_ROWS_PER_PASS):
+        """Importance-weighted estimate of log p(x) per example in nats, `[batch]`.
+
+        The IWAE bound with `num_samples` posterior samples [Burda et al. 2016], computed
+        in passes of at most `max_rows_per_pass` decoder rows so k = 5000 fits in memory.
+        """
+        x = self._check_x("x", x)
+        num_samples = validation.positive_int("num_samples", num_samples)
+        max_rows = validation.positive_int("max_rows_per_pass", max_rows_per_pass)
+        seed = _seed_tensor(seed)
+        batch = int(x.shape[0])
+        rows = min(batch, max_rows)
+        per_pass = max(1, max_rows // rows)
+        results = []
+        for start in range(0, batch, rows):
+            x_part = x[start:start + rows]
+            log_w = []
+            for i, first in enumerate(range(0, num_samples, per_pass)):
+                k = min(per_pass, num_samples - first)
+                part_seed = tf.random.experimental.stateless_fold_in(seed, start * num_samples + i)
+                log_w.append(self._log_weights_fn(x_part, k, part_seed))
+            results.append(losses.importance_weighted_bound(tf.concat(log_w, axis=0)))
+        return tf.concat(results, axis=0)
+
+    # Compiled entry points; `reduce_retracing` keeps a varying last batch from
+    # piling up traces.
+    @tf.function(reduce_retracing=True)
+    def _reconstruct_fn(self, x):
+        return self._reconstruct(x)
+
+    @tf.function(reduce_retracing=True)
+    def _embed_fn(self, x):
+        return self._embed(x)
+
+    @tf.function(reduce_retracing=True)
+    def _sample_fn(self, eps):
+        return self._sample_from_noise(eps)
+
+    @tf.function(reduce_retracing=True)
+    def _terms_fn(self, x, seed):
+        return self._elbo_terms(x, seed)
+
+    @tf.function(reduce_retracing=True)
+    def _elbo_fn(self, x, seed):
+        log_px, kl_units = self._elbo_terms(x, seed)
+        return losses.elbo(log_px, tf.reduce_sum(kl_units, axis=-1))
+
+    @tf.function(reduce_retracing=True)
+    def _log_weights_fn(self, x, num_samples, seed):
+        return self._log_importance_weights(x, num_samples, seed)
+
+    # ------------------------------------------------------------------ presets
+    def save_to_preset(self, directory, metadata=None, overwrite=False):
+        """Writes this model as a preset directory; see `zoo.presets`."""
+        from zoo import presets
+
+        return presets.save_to_preset(self, directory, metadata=metadata, overwrite=overwrite)
+
+    @classmethod
+    def from_preset(cls, preset):
+        """Loads a preset holding this class (or a subclass); see `zoo.presets`."""
+        from zoo import presets
+
+        return presets.from_preset(preset, cls=cls)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        likelihood = self.likelihood_arg
+        if not isinstance(likelihood, str):
+            likelihood = keras.saving.serialize_keras_object(self.likelihood)
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "input_shape": self.data_shape,
+            "likelihood": likelihood,
+            "beta": self.beta,
+            "kl_warmup_steps": self.kl_warmup_steps,
+            "free_bits": self.free_bits,
+            "active_unit_threshold": self.active_unit_threshold,
+            "seed": self.seed,
+        }

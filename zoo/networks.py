@@ -1,0 +1,264 @@
+"""Encoder and decoder networks: fully connected and convolutional, any input size.
+
+Encoders map a batch of data `[batch, *data_shape]` to features `[batch, features]`.
+Decoders map latents `[batch, latent]` to likelihood parameters
+`[batch, *data_shape, num_params]` (see `zoo.likelihoods`). Models pick them by name
+(`network="mlp"` or `"conv"`) or take any layer with the same contract.
+"""
+
+import math
+
+import keras
+
+from zoo import validation
+
+
+class _Stack(keras.layers.Layer):
+    """Runs `self.stack` (a list of layers) in order and builds them from shapes."""
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.stack:
+            layer.build(shape)
+            shape = tuple(layer.compute_output_shape(shape))
+
+    def call(self, x, training=None):
+        for layer in self.stack:
+            x = layer(x)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.stack:
+            shape = tuple(layer.compute_output_shape(shape))
+        return shape
+
+
+def _check_dims(name, dims):
+    if isinstance(dims, int):
+        dims = (dims,)
+    if not isinstance(dims, (list, tuple)) or not dims:
+        raise ValueError(f"{name} must be a non-empty list of positive integers. Received: {name}={dims!r}")
+    return tuple(validation.positive_int(name, d) for d in dims)
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
+class ResidualBlock(keras.layers.Layer):
+    """Pre-activation residual block: `x + conv(act(conv(act(x))))`, same shape out.
+
+    The second convolution starts at zero so a deep stack begins as the identity, the
+    initialisation that keeps deep VAEs stable early in training.
+    """
+
+    def __init__(self, filters, kernel_size=3, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = validation.positive_int("filters", filters)
+        self.kernel_size = validation.positive_int("kernel_size", kernel_size)
+        self.activation = activation
+        self._act = keras.activations.get(activation)
+        self.conv1 = keras.layers.Conv2D(filters, kernel_size, padding="same", name="conv1")
+        self.conv2 = keras.layers.Conv2D(filters, kernel_size, padding="same",
+                                         kernel_initializer="zeros", name="conv2")
+
+    def build(self, input_shape):
+        self.conv1.build(input_shape)
+        self.conv2.build(self.conv1.compute_output_shape(input_shape))
+
+    def call(self, x):
+        return x + self.conv2(self._act(self.conv1(self._act(x))))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
+class MLPEncoder(_Stack):
+    """Flatten, then dense layers: `[batch, *data_shape]` -> `[batch, hidden_dims[-1]]`.
+
+    Args:
+      hidden_dims: list of ints. Widths of the hidden layers. Defaults to (512, 256).
+      activation: str. Keras activation. Defaults to "relu".
+    """
+
+    def __init__(self, hidden_dims=(512, 256), activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dims = _check_dims("hidden_dims", hidden_dims)
+        self.activation = activation
+        self.stack = [keras.layers.Flatten(name="flatten")] + [
+            keras.layers.Dense(d, activation=activation, name=f"dense_{i}")
+            for i, d in enumerate(self.hidden_dims)
+        ]
+
+    def get_config(self):
+        return {**super().get_config(), "hidden_dims": self.hidden_dims,
+                "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
+class MLPDecoder(_Stack):
+    """Dense layers, then a linear layer reshaped to `target_shape`.
+
+    Args:
+      target_shape: tuple of ints. `(*data_shape, num_params)`.
+      hidden_dims: list of ints. Widths of the hidden layers. Defaults to (256, 512).
+      activation: str. Keras activation. Defaults to "relu".
+    """
+
+    def __init__(self, target_shape, hidden_dims=(256, 512), activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = validation.shape_tuple("target_shape", target_shape)
+        self.hidden_dims = _check_dims("hidden_dims", hidden_dims)
+        self.activation = activation
+        self.stack = [keras.layers.Dense(d, activation=activation, name=f"dense_{i}")
+                      for i, d in enumerate(self.hidden_dims)]
+        self.stack += [
+            keras.layers.Dense(math.prod(self.target_shape), name="output"),
+            keras.layers.Reshape(self.target_shape, name="reshape"),
+        ]
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": self.target_shape,
+                "hidden_dims": self.hidden_dims, "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
+class ConvEncoder(_Stack):
+    """Stride-2 convolutions (each optionally followed by residual blocks), flattened.
+
+    Args:
+      filters: list of ints. Channels of each stride-2 stage. Defaults to (32, 64).
+      kernel_size: int. Defaults to 3.
+      num_res_blocks: int. Residual blocks after each stage. Defaults to 0.
+      activation: str. Keras activation. Defaults to "relu".
+    """
+
+    def __init__(self, filters=(32, 64), kernel_size=3, num_res_blocks=0, activation="relu",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.filters = _check_dims("filters", filters)
+        self.kernel_size = validation.positive_int("kernel_size", kernel_size)
+        self.num_res_blocks = validation.non_negative_int("num_res_blocks", num_res_blocks)
+        self.activation = activation
+        self.stack = []
+        for i, f in enumerate(self.filters):
+            self.stack.append(keras.layers.Conv2D(f, kernel_size, strides=2, padding="same",
+                                                  activation=activation, name=f"down_{i}"))
+            self.stack += [ResidualBlock(f, kernel_size, activation, name=f"res_{i}_{j}")
+                           for j in range(self.num_res_blocks)]
+        self.stack.append(keras.layers.Flatten(name="flatten"))
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                "A convolutional encoder needs image data of shape (height, width, channels). "
+                f"Received: input_shape={tuple(input_shape[1:])}"
+            )
+        super().build(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "num_res_blocks": self.num_res_blocks,
+                "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
+class ConvDecoder(keras.layers.Layer):
+    """Dense to a coarse feature map, then (residual blocks, 2x upsampling) per stage.
+
+    The mirror of `ConvEncoder`: `filters` are the channels at each resolution below the
+    full one, coarse to fine, and the full-resolution map keeps `filters[-1]` channels
+    before a 3x3 convolution emits the likelihood parameters. Residual blocks sit before
+    each upsampling, at coarse resolutions, where they are cheap; full-resolution
+    convolutions dominate the cost on a CPU. Any image size works: the coarse map is
+    `ceil(size / 2**stages)` on each side and the output is cropped after upsampling.
+
+    Args:
+      target_shape: tuple of ints. `(height, width, channels, num_params)`.
+      filters: list of ints. Channels per stage, coarse to fine. Defaults to (64, 32).
+      kernel_size: int. Defaults to 3.
+      num_res_blocks: int. Residual blocks per stage. Defaults to 0.
+      activation: str. Keras activation. Defaults to "relu".
+    """
+
+    def __init__(self, target_shape, filters=(64, 32), kernel_size=3, num_res_blocks=0,
+                 activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = validation.shape_tuple("target_shape", target_shape)
+        if len(self.target_shape) != 4:
+            raise ValueError(
+                "A convolutional decoder needs target_shape=(height, width, channels, num_params). "
+                f"Received: target_shape={self.target_shape}"
+            )
+        self.filters = _check_dims("filters", filters)
+        self.kernel_size = validation.positive_int("kernel_size", kernel_size)
+        self.num_res_blocks = validation.non_negative_int("num_res_blocks", num_res_blocks)
+        self.activation = activation
+        height, width, channels, num_params = self.target_shape
+        scale = 2 ** len(self.filters)
+        self.seed_shape = (math.ceil(height / scale), math.ceil(width / scale), self.filters[0])
+        self.seed = keras.layers.Dense(math.prod(self.seed_shape), activation=activation,
+                                       name="seed")
+        self.reshape = keras.layers.Reshape(self.seed_shape, name="reshape")
+        self.up = []
+        for i, f in enumerate(self.filters):
+            self.up += [ResidualBlock(f, kernel_size, activation, name=f"res_{i}_{j}")
+                        for j in range(self.num_res_blocks)]
+            out = self.filters[min(i + 1, len(self.filters) - 1)]
+            self.up.append(keras.layers.Conv2DTranspose(
+                out, kernel_size, strides=2, padding="same", activation=activation, name=f"up_{i}"))
+        self.head = keras.layers.Conv2D(channels * num_params, kernel_size, padding="same",
+                                        name="head")
+        self.to_params = keras.layers.Reshape(self.target_shape, name="to_params")
+
+    def build(self, input_shape):
+        self.seed.build(input_shape)
+        shape = (input_shape[0], *self.seed_shape)
+        for layer in self.up:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.head.build(shape)
+
+    def call(self, z):
+        x = self.reshape(self.seed(z))
+        for layer in self.up:
+            x = layer(x)
+        height, width = self.target_shape[:2]
+        x = self.head(x)[:, :height, :width, :]
+        return self.to_params(x)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *self.target_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": self.target_shape,
+                "filters": self.filters, "kernel_size": self.kernel_size,
+                "num_res_blocks": self.num_res_blocks, "activation": self.activation}
+
+
+NETWORKS = ("mlp", "conv")
+
+
+def default_hidden_dims(network):
+    """Encoder widths (MLP units or conv filters) used when a model is given none."""
+    return (512, 256) if network == "mlp" else (32, 64)
+
+
+def build_encoder(network, hidden_dims, activation="relu", num_res_blocks=0):
+    """Returns an encoder layer of the named family."""
+    if network == "mlp":
+        return MLPEncoder(hidden_dims, activation, name="encoder")
+    return ConvEncoder(hidden_dims, num_res_blocks=num_res_blocks, activation=activation,
+                       name="encoder")
+
+
+def build_decoder(network, hidden_dims, target_shape, activation="relu", num_res_blocks=0):
+    """Returns the decoder mirroring `build_encoder(network, hidden_dims, ...)`."""
+    mirrored = tuple(reversed(hidden_dims))
+    if network == "mlp":
+        return MLPDecoder(target_shape, mirrored, activation, name="decoder")
+    return ConvDecoder(target_shape, mirrored, num_res_blocks=num_res_blocks,
+                       activation=activation, name="decoder")

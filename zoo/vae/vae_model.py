@@ -1,0 +1,158 @@
+"""The variational autoencoder (and beta-VAE)."""
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from zoo import networks, validation
+from zoo.latent_variable_model import LatentVariableModel
+
+tfd = tfp.distributions
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
+class VAE(LatentVariableModel):
+    """Variational autoencoder with a diagonal-Gaussian posterior and N(0, I) prior.
+
+    q(z|x) = N(mu(x), diag(sigma(x)^2)) is amortised by an encoder network and a dense
+    head; p(x|z) is the chosen likelihood over the decoder's output; p(z) = N(0, I). It is
+    trained by maximising the ELBO [1, 2]; `beta` > 1 gives the beta-VAE [3].
+
+    Math:
+      ELBO(x) = E_{q(z|x)}[log p(x|z)] - KL(q(z|x) || p(z)), with the KL in closed form,
+      sum_j [-log sigma_j + (sigma_j^2 + mu_j^2) / 2 - 1/2], and z = mu + sigma * eps.
+
+    Args:
+      input_shape: tuple of ints. Shape of one example, e.g. (28, 28, 1).
+      latent_dim: int. Size of z. Defaults to 32.
+      likelihood: str or `zoo.likelihoods.Likelihood`. Defaults to "bernoulli".
+      network: str. "mlp" or "conv" (conv needs (height, width, channels) data).
+        Defaults to "mlp".
+      hidden_dims: list of ints. Encoder widths (MLP units, or conv filters per stride-2
+        stage); the decoder mirrors them. Defaults to (512, 256) for "mlp", (32, 64) for
+        "conv".
+      activation: str. Keras activation of the hidden layers. Defaults to "relu".
+      num_res_blocks: int. Residual blocks per conv stage. Defaults to 0.
+      encoder: optional `keras.layers.Layer` mapping `[batch, *input_shape]` to features;
+        replaces the built-in one.
+      decoder: optional `keras.layers.Layer` mapping `[batch, latent_dim]` to
+        `[batch, *input_shape, likelihood.num_params]`; replaces the built-in one.
+      min_posterior_scale: float. Floor on sigma(x). Defaults to 1e-4.
+      **kwargs: `beta`, `kl_warmup_steps`, `free_bits`, `active_unit_threshold`, `seed`,
+        see `zoo.LatentVariableModel`, and `keras.Model` arguments such as `name`.
+
+    Example:
+
+    ```python
+    import numpy as np, zoo
+    x = (np.random.rand(64, 28, 28, 1) > 0.5).astype("float32")
+    model = zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, hidden_dims=(64,))
+    model.compile(optimizer="adam")
+    model.fit(x, epochs=1, batch_size=32, verbose=0)
+    images = model.sample(4, seed=0)  # [4, 28, 28, 1]
+    ```
+
+    References:
+      [1] Kingma, Welling. Auto-encoding variational Bayes. ICLR 2014.
+      [2] Rezende, Mohamed, Wierstra. Stochastic backpropagation and approximate
+          inference in deep generative models. ICML 2014.
+      [3] Higgins et al. beta-VAE. ICLR 2017.
+    """
+
+    def __init__(self, input_shape, latent_dim=32, likelihood="bernoulli", network="mlp",
+                 hidden_dims=None, activation="relu", num_res_blocks=0, encoder=None,
+                 decoder=None, min_posterior_scale=1e-4, **kwargs):
+        super().__init__(input_shape=input_shape, likelihood=likelihood, **kwargs)
+        self.latent_dim = validation.positive_int("latent_dim", latent_dim)
+        self.network = validation.one_of("network", network, networks.NETWORKS)
+        if self.network == "conv" and len(self.data_shape) != 3:
+            raise ValueError(
+                "network='conv' needs image data of shape (height, width, channels). "
+                f"Received: input_shape={self.data_shape}"
+            )
+        self.hidden_dims = (networks.default_hidden_dims(self.network) if hidden_dims is None
+                            else networks._check_dims("hidden_dims", hidden_dims))
+        self.activation = activation
+        keras.activations.get(activation)  # fails early on an unknown name
+        self.num_res_blocks = validation.non_negative_int("num_res_blocks", num_res_blocks)
+        self.min_posterior_scale = validation.positive_float(
+            "min_posterior_scale", min_posterior_scale)
+        self.custom_encoder = encoder is not None
+        self.custom_decoder = decoder is not None
+        target_shape = (*self.data_shape, self.likelihood.num_params)
+        self.encoder = self._layer_arg("encoder", encoder) if encoder is not None else \
+            networks.build_encoder(self.network, self.hidden_dims, activation, self.num_res_blocks)
+        self.decoder = self._layer_arg("decoder", decoder) if decoder is not None else \
+            networks.build_decoder(self.network, self.hidden_dims, target_shape, activation,
+                                   self.num_res_blocks)
+        # The posterior head runs in float32 under mixed precision: the KL and the
+        # reparameterised sample are sensitive to float16 rounding of small scales.
+        self.posterior_head = keras.layers.Dense(2 * self.latent_dim, dtype="float32",
+                                                 name="posterior_head")
+        self._build_layers(target_shape)
+
+    @staticmethod
+    def _layer_arg(name, value):
+        if isinstance(value, dict):
+            value = keras.saving.deserialize_keras_object(value)
+        if not isinstance(value, keras.layers.Layer):
+            raise TypeError(f"{name} must be a keras.layers.Layer. Received: {name}={value!r}")
+        return value
+
+    def _build_layers(self, target_shape):
+        data = (None, *self.data_shape)
+        if not self.encoder.built:
+            self.encoder.build(data)
+        features = self.encoder.compute_output_spec(keras.KerasTensor(data)).shape
+        if len(features) != 2:
+            raise ValueError(
+                "encoder must output [batch, features]. "
+                f"Received: encoder output shape {tuple(features)}")
+        self.posterior_head.build(features)
+        if not self.decoder.built:
+            self.decoder.build((None, self.latent_dim))
+        out = tuple(self.decoder.compute_output_spec(
+            keras.KerasTensor((None, self.latent_dim))).shape[1:])
+        if out != target_shape:
+            raise ValueError(
+                f"decoder must output [batch, *input_shape, num_params] = {list(target_shape)} "
+                f"for this likelihood. Received: decoder output shape {list(out)}")
+        self.likelihood.build(self.data_shape)
+        self.built = True
+
+    @property
+    def noise_dim(self):
+        return self.latent_dim
+
+    @property
+    def latent_shape(self):
+        return (self.latent_dim,)
+
+    def _encode(self, x, training=False):
+        params = self.posterior_head(self.encoder(x, training=training))  # [batch, 2 * latent]
+        loc, raw_scale = tf.split(tf.cast(params, tf.float32), 2, axis=-1)
+        scale = tf.math.softplus(raw_scale) + self.min_posterior_scale
+        return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
+
+    def _decode(self, z, training=False):
+        return self.likelihood.distribution(self.decoder(z, training=training))
+
+    def _prior(self):
+        zeros = tf.zeros([self.latent_dim], tf.float32)
+        return tfd.Independent(tfd.Normal(zeros, tf.ones_like(zeros)), reinterpreted_batch_ndims=1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "latent_dim": self.latent_dim,
+            "network": self.network,
+            "hidden_dims": self.hidden_dims,
+            "activation": self.activation,
+            "num_res_blocks": self.num_res_blocks,
+            "encoder": keras.saving.serialize_keras_object(self.encoder)
+            if self.custom_encoder else None,
+            "decoder": keras.saving.serialize_keras_object(self.decoder)
+            if self.custom_decoder else None,
+            "min_posterior_scale": self.min_posterior_scale,
+        })
+        return config

@@ -1,0 +1,144 @@
+"""Argument and input checks shared by the public API.
+
+Every check raises `ValueError` or `TypeError` whose message names the argument and
+the value received, so a user sees what they passed instead of an error from deep
+inside a TensorFlow kernel. Value checks (NaN, range) need concrete data and run only
+eagerly; inside a traced function they are skipped and the shape checks remain.
+"""
+
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+# Data supports understood by `check_data`.
+SUPPORTS = ("real", "unit_interval")
+
+
+def _short(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def positive_int(name, value):
+    """Returns `value` as an int, or raises if it is not an integer > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer. Received: {name}={_short(value)}")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive. Received: {name}={value}")
+    return int(value)
+
+
+def non_negative_int(name, value):
+    """Returns `value` as an int, or raises if it is not an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be a non-negative integer. Received: {name}={_short(value)}"
+        )
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0. Received: {name}={value}")
+    return int(value)
+
+
+def non_negative_float(name, value):
+    """Returns `value` as a float, or raises if it is not a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number. Received: {name}={_short(value)}")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be finite and >= 0. Received: {name}={value}")
+    return float(value)
+
+
+def positive_float(name, value):
+    """Returns `value` as a float, or raises if it is not a finite number > 0."""
+    value = non_negative_float(name, value)
+    if value == 0:
+        raise ValueError(f"{name} must be > 0. Received: {name}={value}")
+    return value
+
+
+def one_of(name, value, options):
+    """Returns `value` if it is one of `options` (strings compared case-insensitively)."""
+    if isinstance(value, str) and value.lower() in options:
+        return value.lower()
+    raise ValueError(f"{name} must be one of {sorted(options)}. Received: {name}={_short(value)}")
+
+
+def shape_tuple(name, value):
+    """Returns `value` as a tuple of positive ints (a data shape without batch axis)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, (tuple, list)) or not value:
+        raise TypeError(
+            f"{name} must be a non-empty tuple of positive integers. Received: {name}={_short(value)}"
+        )
+    for dim in value:
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim <= 0:
+            raise ValueError(
+                f"{name} must contain positive integers only. Received: {name}={_short(value)}"
+            )
+    return tuple(int(d) for d in value)
+
+
+def _to_float_tensor(name, x):
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array. Received: {name}={_short(x)}")
+    if isinstance(x, tf.Tensor | tf.Variable):
+        dtype = x.dtype
+    else:
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as err:  # ragged nested lists, objects
+            raise TypeError(f"{name} must be a numeric array. Received: {name}={_short(x)}") from err
+        if x.dtype == object or x.dtype.kind in "USV":
+            raise TypeError(
+                f"{name} must be a numeric array. Received: {name} with dtype {x.dtype}"
+            )
+        dtype = tf.as_dtype(x.dtype)
+    if not (dtype.is_floating or dtype.is_integer or dtype == tf.bool):
+        raise TypeError(f"{name} must be numeric. Received: {name} with dtype {dtype.name}")
+    return tf.cast(x, tf.float32)
+
+
+def check_data(name, x, event_shape, support="real"):
+    """Converts `x` to a float32 tensor of shape `[batch, *event_shape]`, or raises.
+
+    Args:
+      name: str. The argument name used in error messages.
+      x: array-like. A batch of data.
+      event_shape: tuple of ints. The shape of one example.
+      support: str. `"real"` (any finite value) or `"unit_interval"` ([0, 1]).
+    """
+    x = _to_float_tensor(name, x)
+    expected = (None, *event_shape)
+    shape = tuple(x.shape)
+    if len(shape) != len(expected) or any(
+        e is not None and s is not None and s != e for s, e in zip(shape, expected)
+    ):
+        hint = ""
+        if tuple(shape) == tuple(event_shape):
+            hint = f" Add a batch axis, e.g. {name}[None]."
+        raise ValueError(
+            f"{name} must have shape [batch, {', '.join(map(str, event_shape))}]. "
+            f"Received: {name}.shape={list(shape)}.{hint}"
+        )
+    if shape[0] == 0:
+        raise ValueError(f"{name} must contain at least one example. Received: {name}.shape={list(shape)}")
+    if tf.executing_eagerly():
+        values = x.numpy()
+        if not np.all(np.isfinite(values)):
+            bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+            raise ValueError(f"{name} must be finite. Received: {name} with {bad} NaN/inf values")
+        if support == "unit_interval":
+            lo, hi = float(values.min()), float(values.max())
+            if lo < 0.0 or hi > 1.0:
+                raise ValueError(
+                    f"{name} must lie in [0, 1] for this likelihood. "
+                    f"Received: {name} with values in [{lo:g}, {hi:g}]"
+                )
+    return x
+
+
+def check_vectors(name, x, dim):
+    """Converts `x` to a float32 tensor of shape `[batch, dim]` with finite values, or raises."""
+    return check_data(name, x, (dim,), support="real")
