@@ -1,6 +1,30 @@
 """Export of zoo models for serving and edge devices.
 
-Not implemented yet: SavedModel (TF Serving layout), TFLite (float32 / float16 /
-dynamic-range / int8) and the TensorFlow-free `export.edge.EdgeSampler` arrive with the
-export issue. This package exists so the distribution's layout is stable.
+    import export
+    export.saved_model(model, "models/vae_mnist", version=1)     # -> models/vae_mnist/1/
+    export.tflite(model, "vae_mnist_int8.tflite", quantization="int8")
+    from export.edge import EdgeSampler                           # numpy + LiteRT only
+
+Importing this package does not import TensorFlow: the functions below load their
+implementation on first call, so `export.edge` stays usable on a device without it.
 """
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+
+
+def saved_model(model, base_dir, version=1, overwrite=False, include_encoder=True):
+    """Writes `base_dir/<version>/` for TF Serving; see `export.serving.export_saved_model`."""
+    from export.serving import export_saved_model
+
+    return export_saved_model(model, base_dir, version=version, overwrite=overwrite,
+                              include_encoder=include_encoder)
+
+
+def tflite(model, path, quantization="float32", int8_io=False, calibration_samples=500, seed=0,
+           verify=True, per_channel_dense=False):
+    """Writes a `.tflite` sampler; see `export.lite.export_tflite`."""
+    from export.lite import export_tflite
+
+    return export_tflite(model, path, quantization=quantization, int8_io=int8_io,
+                         calibration_samples=calibration_samples, seed=seed, verify=verify,
+                         per_channel_dense=per_channel_dense)

@@ -46,8 +46,10 @@ def mnist_small(data_dir):
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    """Each test starts from a clean Keras session (names, global seeds)."""
+    """Each test starts from a clean Keras session and the same global seed, so weight
+    initialisation (and with it every figure a test checks) is the same on every run."""
     import keras
 
     keras.backend.clear_session()
+    keras.utils.set_random_seed(1234)
     yield

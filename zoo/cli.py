@@ -1,4 +1,4 @@
-"""The `vaezoo` command line: presets, train, eval, sample, quickstart."""
+"""The `vaezoo` command line: presets, train, eval, sample, export, quickstart."""
 
 import argparse
 import json
@@ -79,6 +79,25 @@ def _parser():
     p.add_argument("--temperature", type=float, default=1.0, help="noise scale (default: 1)")
     p.add_argument("--output", "-o", default="samples.png", help="PNG path (default: samples.png)")
 
+    p = sub.add_parser("export", help="export a model's sampler to SavedModel and/or TFLite",
+                       description=(
+                           "Export the decoder as a sampler (noise in, samples out): a SavedModel "
+                           "laid out for TF Serving and/or a .tflite file for EdgeSampler. "
+                           "--report measures each target against the Keras model."))
+    p.add_argument("model", help="a .keras file, a preset directory or a built-in preset name")
+    p.add_argument("--saved-model", default=None, metavar="DIR",
+                   help="TF Serving model directory; the export goes to DIR/<version>")
+    p.add_argument("--version", type=int, default=1, help="SavedModel version (default: 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    p.add_argument("--tflite", default=None, metavar="FILE", help=".tflite file to write")
+    p.add_argument("--quantization", default="float32",
+                   choices=["float32", "float16", "dynamic", "int8"],
+                   help="TFLite quantization (default: float32)")
+    p.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs (with int8)")
+    p.add_argument("--report", action="store_true",
+                   help="print size, error vs Keras on 1,000 noise vectors and 1-thread latency")
+    p.add_argument("--report-json", default=None, metavar="FILE", help="also write the report as JSON")
+
     p = sub.add_parser("quickstart", help="train a small VAE on MNIST, evaluate it, sample it",
                        description=(
                            "The first thing to run: trains a small VAE on dynamically binarized "
@@ -158,6 +177,32 @@ def _cmd_sample(args):
     return 0
 
 
+def _cmd_export(args):
+    import export
+    import zoo
+    from export import report
+    from zoo import io_utils
+
+    if not args.saved_model and not args.tflite:
+        raise ValueError("Nothing to export: give --saved-model DIR and/or --tflite FILE.")
+    model = zoo.load_model(args.model)
+    version_dir = None
+    if args.saved_model:
+        version_dir = export.saved_model(model, args.saved_model, version=args.version,
+                                         overwrite=args.overwrite)
+        print(f"SavedModel written to {version_dir}")
+    if args.tflite:
+        export.tflite(model, args.tflite, quantization=args.quantization, int8_io=args.int8_io)
+        print(f"TFLite ({args.quantization}) written to {args.tflite}")
+    if args.report or args.report_json:
+        rows = report.build_report(model, saved_model_dir=version_dir,
+                                   tflite_paths=[args.tflite] if args.tflite else [])
+        print(report.format_report(rows))
+        if args.report_json:
+            io_utils.write_json(args.report_json, rows)
+    return 0
+
+
 def _cmd_quickstart(args):
     import keras
 
@@ -185,7 +230,8 @@ def _cmd_quickstart(args):
 def main(argv=None):
     args = _parser().parse_args(argv)
     command = {"presets": _cmd_presets, "train": _cmd_train, "eval": _cmd_eval,
-               "sample": _cmd_sample, "quickstart": _cmd_quickstart}[args.command]
+               "sample": _cmd_sample, "export": _cmd_export,
+               "quickstart": _cmd_quickstart}[args.command]
     try:
         return command(args)
     except (ValueError, TypeError, FileExistsError) as err:

@@ -13,6 +13,13 @@ import shutil
 import tempfile
 
 
+class ArtifactExistsError(FileExistsError, ValueError):
+    """An artifact (preset, export version) exists and overwriting was not asked for.
+
+    Both a `FileExistsError` and a `ValueError`, so callers catching either see it.
+    """
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=""):
     """Yields a temporary path beside `path`; renames it onto `path` if the block succeeds.
@@ -53,11 +60,11 @@ def atomic_directory(path, overwrite=False):
     """Yields a temporary directory beside `path`; moves it to `path` if the block succeeds.
 
     Raises:
-      FileExistsError: `path` exists and `overwrite` is False.
+      ArtifactExistsError: `path` exists and `overwrite` is False.
     """
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
+        raise ArtifactExistsError(f"{path} already exists; pass overwrite=True to replace it.")
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)

@@ -1,0 +1,208 @@
+"""Sampling an exported `.tflite` sampler on a device: numpy and a TFLite interpreter only.
+
+This module never imports TensorFlow (nor the rest of vaezoo): copy `export/edge.py`
+next to a `.tflite` file written by `export.tflite` and install either
+
+    pip install numpy ai-edge-litert        # LiteRT, the maintained interpreter
+    pip install "numpy<2" tflite-runtime    # legacy fallback (last release 2.14)
+
+Example:
+
+    from export.edge import EdgeSampler
+    edge = EdgeSampler("vae_mnist_int8.tflite")
+    images = edge.sample(16, seed=0)          # numpy [16, 28, 28, 1]
+    images = edge.sample_from_noise(eps)      # eps: [n, edge.noise_dim] float32
+    means = edge.decode(z)                    # z: [n, *edge.latent_shape]
+
+Thread safety: a TFLite interpreter must not be invoked from two threads at once. Use one
+`EdgeSampler` per thread (they can load the same file).
+"""
+
+import json
+import numbers
+import os
+import struct
+import sys
+
+import numpy as np
+
+METADATA_NAME = "vaezoo"
+
+
+def _interpreter_class():
+    """LiteRT's interpreter, else the legacy tflite-runtime one.
+
+    In a process that has already loaded TensorFlow (exporting, testing), TensorFlow's
+    own `tf.lite.Interpreter` is the last resort; this module never imports TensorFlow.
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            tf = sys.modules.get("tensorflow")
+            if tf is None:
+                raise ImportError(
+                    "EdgeSampler needs a TFLite interpreter: `pip install ai-edge-litert` "
+                    "(or the legacy `pip install \"numpy<2\" tflite-runtime`).") from None
+            import warnings
+
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            Interpreter = tf.lite.Interpreter
+    return Interpreter
+
+
+def read_tflite_metadata(buffer):
+    """Named metadata buffers of a TFLite flatbuffer, `{name: bytes}`, parsed with `struct`.
+
+    Reads only what is needed from the TFLite schema (Model.buffers = field 4,
+    Model.metadata = field 6; Metadata.name = 0, Metadata.buffer = 1; Buffer.data = 0,
+    Buffer.offset = 1, Buffer.size = 2), so it works without the schema modules that the
+    legacy runtime does not ship.
+    """
+    buf = memoryview(buffer)
+
+    def u16(p):
+        return struct.unpack_from("<H", buf, p)[0]
+
+    def u32(p):
+        return struct.unpack_from("<I", buf, p)[0]
+
+    def field(table, index):
+        vtable = table - struct.unpack_from("<i", buf, table)[0]
+        slot = 4 + 2 * index
+        if slot >= u16(vtable):
+            return None
+        offset = u16(vtable + slot)
+        return table + offset if offset else None
+
+    def deref(pos):
+        return pos + u32(pos)
+
+    def vector(pos):
+        start = deref(pos)
+        return u32(start), start + 4
+
+    root = u32(0)
+    metadata_field, buffers_field = field(root, 6), field(root, 4)
+    if metadata_field is None or buffers_field is None:
+        return {}
+    count, start = vector(metadata_field)
+    _, buffers = vector(buffers_field)
+    found = {}
+    for i in range(count):
+        entry = deref(start + 4 * i)
+        name_field, index_field = field(entry, 0), field(entry, 1)
+        if name_field is None:
+            continue
+        length, name_start = vector(name_field)
+        name = bytes(buf[name_start:name_start + length]).decode("utf-8")
+        table = deref(buffers + 4 * (u32(index_field) if index_field is not None else 0))
+        data_field = field(table, 0)
+        if data_field is not None:
+            length, data_start = vector(data_field)
+            found[name] = bytes(buf[data_start:data_start + length])
+        elif field(table, 1) is not None:  # large models keep buffers after the flatbuffer
+            offset = struct.unpack_from("<Q", buf, field(table, 1))[0]
+            size = struct.unpack_from("<Q", buf, field(table, 2))[0]
+            found[name] = bytes(buf[offset:offset + size])
+    return found
+
+
+class EdgeSampler:
+    """Runs an exported sampler with numpy in, numpy out.
+
+    Args:
+      path: str. A `.tflite` file written by `export.tflite`.
+      num_threads: int. Interpreter threads. Defaults to 1.
+
+    Attributes:
+      metadata: dict. What the exporter recorded (noise_dim, shapes, quantization, parity).
+      noise_dim, latent_shape, output_shape, quantization: from `metadata`.
+    """
+
+    def __init__(self, path, num_threads=1):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a path to a .tflite file. Received: path={path!r}")
+        if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) \
+                or num_threads < 1:
+            raise ValueError(f"num_threads must be a positive integer. Received: num_threads={num_threads!r}")
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise ValueError(f"No such .tflite file. Received: path={path!r}")
+        with open(path, "rb") as f:
+            content = f.read()
+        if len(content) < 8 or content[4:8] != b"TFL3":
+            raise ValueError(f"Not a TFLite model (no TFL3 identifier). Received: path={path!r}")
+        try:
+            raw = read_tflite_metadata(content).get(METADATA_NAME)
+        except (struct.error, IndexError) as err:
+            raise ValueError(f"Corrupt TFLite file: {err}. Received: path={path!r}") from None
+        if raw is None:
+            raise ValueError(f"{path} has no vaezoo metadata; export it with export.tflite.")
+        self.path = path
+        self.metadata = json.loads(raw.decode("utf-8"))
+        self.noise_dim = int(self.metadata["noise_dim"])
+        self.latent_shape = tuple(self.metadata["latent_shape"])
+        self.output_shape = tuple(self.metadata["output_shape"])
+        self.quantization = self.metadata["quantization"]
+        try:
+            self._interpreter = _interpreter_class()(model_content=content, num_threads=int(num_threads))
+            self._runners = {name: self._interpreter.get_signature_runner(name)
+                             for name in ("sample_from_noise", "decode")}
+        except (ValueError, RuntimeError) as err:
+            raise ValueError(f"The interpreter cannot load {path}: {err}") from None
+        self._io = {name: (runner.get_input_details(), runner.get_output_details())
+                    for name, runner in self._runners.items()}
+
+    def _check(self, name, values, shape):
+        if isinstance(values, (str, bytes)):
+            raise TypeError(f"{name} must be a numeric array. Received: {name}={values!r}")
+        values = np.asarray(values)
+        if values.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a numeric array. Received: {name} with dtype {values.dtype}")
+        if values.ndim != 1 + len(shape) or tuple(values.shape[1:]) != tuple(shape):
+            hint = f" Add a batch axis, e.g. {name}[None]." if tuple(values.shape) == tuple(shape) else ""
+            raise ValueError(f"{name} must have shape [batch, {', '.join(map(str, shape))}]. "
+                             f"Received: {name}.shape={list(values.shape)}.{hint}")
+        if values.shape[0] == 0:
+            raise ValueError(f"{name} must contain at least one row. Received: {name}.shape={list(values.shape)}")
+        values = values.astype(np.float32)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} must be finite. Received: {name} with NaN/inf values")
+        return values
+
+    def _run(self, signature, input_name, output_name, values):
+        inputs, outputs = self._io[signature]
+        spec = inputs[input_name]
+        if spec["dtype"] == np.int8:  # int8 I/O: quantize with the file's own parameters
+            scale, zero = spec["quantization"]
+            values = np.clip(np.round(values / scale + zero), -128, 127).astype(np.int8)
+        result = self._runners[signature](**{input_name: values})[output_name]
+        out_spec = outputs[output_name]
+        if out_spec["dtype"] == np.int8:
+            scale, zero = out_spec["quantization"]
+            result = (result.astype(np.float32) - zero) * scale
+        return np.asarray(result, dtype=np.float32)
+
+    def sample_from_noise(self, eps):
+        """Samples (decoder means) for standard-normal noise `eps` `[n, noise_dim]`."""
+        eps = self._check("eps", eps, (self.noise_dim,))
+        return self._run("sample_from_noise", "noise", "samples", eps)
+
+    def sample(self, num_samples, seed=None, temperature=1.0):
+        """Draws `num_samples` samples from noise made with numpy (`default_rng(seed)`)."""
+        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) \
+                or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer. Received: num_samples={num_samples!r}")
+        if not isinstance(temperature, numbers.Real) or not np.isfinite(temperature) or temperature < 0:
+            raise ValueError(f"temperature must be a finite number >= 0. Received: temperature={temperature!r}")
+        rng = np.random.default_rng(seed)
+        eps = rng.standard_normal((int(num_samples), self.noise_dim), dtype=np.float32)
+        return self.sample_from_noise(eps * np.float32(temperature))
+
+    def decode(self, z):
+        """Means of p(x|z) for latent codes `z` `[n, *latent_shape]`."""
+        z = self._check("z", z, self.latent_shape)
+        return self._run("decode", "z", "mean", z)

@@ -1,0 +1,86 @@
+"""The graphs every export target serves, built from a model's own methods.
+
+All targets (Keras, SavedModel, TFLite) run the same functions, so they can be compared
+on identical inputs:
+  sample_from_noise(noise [batch, noise_dim]) -> {"samples": [batch, *data_shape]}
+  decode(z [batch, *latent_shape])            -> {"mean": [batch, *data_shape]}
+and, for the full model (SavedModel only):
+  encode(x [batch, *data_shape])              -> {"loc", "scale"}: q(z|x) mean and stddev
+  score(x [batch, *data_shape])               -> {"score": [batch]}: negative ELBO, nats
+"""
+
+import keras
+import tensorflow as tf
+
+from zoo.latent_variable_model import LatentVariableModel
+
+# The score's posterior sample is drawn with this fixed stateless seed, so a served
+# model gives the same score for the same input on every call.
+SCORE_SEED = (20_240, 1)
+
+
+def check_model(model):
+    """Raises unless `model` is a built zoo model."""
+    if not isinstance(model, LatentVariableModel):
+        raise TypeError(
+            f"model must be a zoo model (zoo.LatentVariableModel). Received: model={type(model).__name__}")
+    if not model.built or not model.weights:
+        raise ValueError(
+            f"model must be built (have weights) before export. Received: an unbuilt {type(model).__name__}")
+    return model
+
+
+def sampler_endpoints(model):
+    """Decoder-side graphs: `{name: (function, input_signature)}`."""
+
+    def sample_from_noise(noise):
+        return {"samples": model._sample_from_noise(noise)}
+
+    def decode(z):
+        return {"mean": model._decode(z).mean()}
+
+    return {
+        "sample_from_noise": (sample_from_noise,
+                              [tf.TensorSpec([None, model.noise_dim], tf.float32, name="noise")]),
+        "decode": (decode, [tf.TensorSpec([None, *model.latent_shape], tf.float32, name="z")]),
+    }
+
+
+def encoder_endpoints(model):
+    """Data-side graphs of the full model: `{name: (function, input_signature)}`."""
+    x_spec = [tf.TensorSpec([None, *model.data_shape], tf.float32, name="x")]
+
+    def encode(x):
+        posterior = model._encode(x)
+        return {"loc": posterior.mean(), "scale": posterior.stddev()}
+
+    def score(x):
+        log_px, kl_units = model._elbo_terms(x, tf.constant(SCORE_SEED, tf.int32))
+        return {"score": tf.reduce_sum(kl_units, axis=-1) - log_px}
+
+    return {"encode": (encode, x_spec), "score": (score, x_spec)}
+
+
+def archive(model, endpoints):
+    """A `keras.export.ExportArchive` of `model` serving `endpoints`."""
+    export_archive = keras.export.ExportArchive()
+    export_archive.track(model)
+    for name, (fn, signature) in endpoints.items():
+        export_archive.add_endpoint(name=name, fn=fn, input_signature=signature)
+    return export_archive
+
+
+def metadata(model):
+    """What a consumer needs to use an exported sampler without the zoo."""
+    import zoo
+
+    return {
+        "format": "vaezoo-export/1",
+        "model_name": model.name,
+        "model_class": type(model).__name__,
+        "noise_dim": int(model.noise_dim),
+        "latent_shape": [int(d) for d in model.latent_shape],
+        "output_shape": [int(d) for d in model.data_shape],
+        "likelihood": type(model.likelihood).__name__,
+        "vaezoo_version": zoo.__version__,
+    }

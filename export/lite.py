@@ -1,0 +1,193 @@
+"""TFLite export of a model's sampler, with metadata and a parity check built in."""
+
+import json
+import os
+import tempfile
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from export import graphs
+from zoo import io_utils
+from zoo.latent_variable_model import LatentVariableModel
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+METADATA_NAME = "vaezoo"
+
+# Largest max-abs error against Keras, relative to max(1, max |Keras output|), that
+# export accepts per mode. Loose on purpose: they catch broken conversions (the NaN
+# outputs seen with TFP bijector graphs, saturated quantization), while the measured
+# error, written into the file's metadata and the export report, is the real figure.
+PARITY_LIMITS = {"float32": 1e-4, "float16": 2e-2, "dynamic": 5e-2, "int8": 1.5e-1}
+
+
+class ConversionError(RuntimeError):
+    """A converted graph does not reproduce the Keras model (NaN, or error over limit)."""
+
+
+def shares_one_graph(model):
+    """Whether `sample_from_noise` and `decode` are the same function for `model`.
+
+    True when the noise is the latent code (the prior is N(0, I): a VAE); then one
+    converted subgraph serves both signatures instead of two identical copies.
+    """
+    return (type(model)._latent_from_noise is LatentVariableModel._latent_from_noise
+            and tuple(model.latent_shape) == (model.noise_dim,))
+
+
+def _representative_dataset(model, num_samples, seed, signatures):
+    """Calibration inputs from the model's own noise distribution, for each signature."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((num_samples, model.noise_dim)).astype(np.float32)
+    latents = model._latent_from_noise(tf.constant(noise)).numpy().astype(np.float32)
+
+    def generator():
+        for i in range(num_samples):
+            if "sample_from_noise" in signatures:
+                yield "sample_from_noise", {"noise": noise[i:i + 1]}
+            yield "decode", {"z": latents[i:i + 1]}
+
+    return generator
+
+
+def _configure(converter, quantization, model, signatures, int8_io, calibration_samples, seed,
+               per_channel_dense=False):
+    if quantization == "float32":
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    # Per-channel quantization stores a float32 scale and an int64 zero point per output
+    # unit of every dense weight and bias, in each signature's subgraph: for a decoder
+    # whose first layer has 3,136 units that is ~150 KB, more than half the int8 weights.
+    # Convolutions keep per-channel scales (few channels, and they matter for accuracy).
+    converter._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel_dense
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        converter.representative_dataset = _representative_dataset(
+            model, calibration_samples, seed, signatures)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    # "dynamic": DEFAULT optimizations without a representative dataset quantize the
+    # weights to int8 and keep activations in float.
+
+
+def finalize(flatbuffer, metadata, alias_sampler=False):
+    """Returns `flatbuffer` with `metadata` (JSON) stored under the name "vaezoo".
+
+    TFLite models carry named metadata buffers (the converter adds its own), so the
+    `.tflite` file alone tells a device what the sampler expects. With `alias_sampler`,
+    also adds a `sample_from_noise` signature (`noise` -> `samples`) on the subgraph of
+    `decode`: same tensors under the sampler's names.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = (model.metadata or []) + [entry]
+    if alias_sampler:
+        (decode,) = [s for s in model.signatureDefs if s.signatureKey == b"decode"]
+        alias = schema.SignatureDefT()
+        alias.signatureKey = b"sample_from_noise"
+        alias.subgraphIndex = decode.subgraphIndex
+        alias.inputs, alias.outputs = [schema.TensorMapT()], [schema.TensorMapT()]
+        alias.inputs[0].name, alias.inputs[0].tensorIndex = b"noise", decode.inputs[0].tensorIndex
+        alias.outputs[0].name, alias.outputs[0].tensorIndex = b"samples", decode.outputs[0].tensorIndex
+        model.signatureDefs.append(alias)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def parity(model, flatbuffer, num_vectors=64, seed=0, batch_size=64):
+    """Max and mean absolute error of the TFLite sampler against Keras on the same noise."""
+    from export.edge import EdgeSampler
+
+    noise = np.random.default_rng(seed).standard_normal((num_vectors, model.noise_dim)).astype(np.float32)
+    expected = np.asarray(model.sample_from_noise(noise), np.float64)
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+        f.write(flatbuffer)
+        f.flush()
+        sampler = EdgeSampler(f.name)
+        got = np.concatenate([sampler.sample_from_noise(noise[i:i + batch_size])
+                              for i in range(0, num_vectors, batch_size)]).astype(np.float64)
+    error = np.abs(got - expected)
+    return {
+        "num_vectors": num_vectors,
+        "max_abs_error": float(error.max()) if np.all(np.isfinite(got)) else float("inf"),
+        "mean_abs_error": float(error.mean()) if np.all(np.isfinite(got)) else float("inf"),
+        "finite": bool(np.all(np.isfinite(got))),
+        "output_scale": float(max(1.0, np.abs(expected).max())),
+    }
+
+
+def export_tflite(model, path, quantization="float32", int8_io=False, calibration_samples=500,
+                  seed=0, verify=True, per_channel_dense=False):
+    """Converts the model's sampler to a `.tflite` file and returns its path.
+
+    The file has two signatures, `sample_from_noise` (`noise` -> `samples`) and `decode`
+    (`z` -> `mean`), with a dynamic batch dimension, and carries metadata (noise_dim,
+    output shape, model name, quantization, measured parity) so `export.edge.EdgeSampler`
+    needs nothing else.
+
+    Args:
+      model: a built zoo model.
+      path: str. Destination `.tflite` file (written atomically).
+      quantization: str. "float32", "float16" (float16 weights), "dynamic" (int8 weights,
+        float activations) or "int8" (full integer; calibrated on the model's own noise).
+        Defaults to "float32".
+      int8_io: bool. With "int8", take int8 noise and return int8 samples (the
+        quantization parameters are in the file) instead of float32. Defaults to False.
+      calibration_samples: int. Noise vectors for int8 calibration. Defaults to 500.
+      seed: int. Seed of the calibration and verification noise. Defaults to 0.
+      verify: bool. Run the converted file against Keras on 64 noise vectors and raise
+        `ConversionError` on NaN or an error above `PARITY_LIMITS`. Defaults to True.
+      per_channel_dense: bool. Quantize dense layers per output unit instead of per
+        tensor (quantized modes only): slightly more accurate, much larger file.
+        Defaults to False.
+    """
+    graphs.check_model(model)
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {list(QUANTIZATIONS)}. "
+                         f"Received: quantization={quantization!r}")
+    if int8_io and quantization != "int8":
+        raise ValueError(f"int8_io needs quantization='int8'. Received: quantization={quantization!r}")
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"path must be a file path, not a directory. Received: path={path!r}")
+    shared = shares_one_graph(model)
+    endpoints = graphs.sampler_endpoints(model)
+    if shared:
+        del endpoints["sample_from_noise"]  # aliased onto decode's subgraph below
+    with tempfile.TemporaryDirectory() as tmp:
+        graphs.archive(model, endpoints).write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=list(endpoints))
+        _configure(converter, quantization, model, list(endpoints), int8_io, calibration_samples,
+                   seed, per_channel_dense)
+        with warnings.catch_warnings():
+            # int8 calibration runs TF's own deprecated tf.lite.Interpreter internally.
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            flatbuffer = converter.convert()
+    meta = {**graphs.metadata(model), "quantization": quantization, "int8_io": bool(int8_io),
+            "shared_subgraph": shared,
+            "signatures": {"sample_from_noise": {"inputs": ["noise"], "outputs": ["samples"]},
+                           "decode": {"inputs": ["z"], "outputs": ["mean"]}}}
+    if verify:
+        check = parity(model, finalize(flatbuffer, meta, shared), seed=seed + 1)
+        limit = PARITY_LIMITS[quantization] * check["output_scale"]
+        if not check["finite"] or check["max_abs_error"] > limit:
+            raise ConversionError(
+                f"The {quantization} TFLite conversion of {type(model).__name__} does not "
+                f"reproduce the Keras model: max abs error {check['max_abs_error']:.3g} "
+                f"(limit {limit:.3g}), finite outputs: {check['finite']}.")
+        meta["parity"] = check
+    with io_utils.atomic_path(path, suffix=".tflite") as tmp_path:
+        with open(tmp_path, "wb") as f:
+            f.write(finalize(flatbuffer, meta, shared))
+    return path

@@ -1,0 +1,121 @@
+"""Every model family, exported to every target, against its own Keras model.
+
+Parametrized over `tests.families.FAMILIES`, which must list every public model class:
+a new family passes these or does not land.
+"""
+
+import inspect
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import export
+import zoo
+from export.edge import EdgeSampler
+from tests.families import FAMILIES, trained
+from zoo.latent_variable_model import LatentVariableModel
+
+# Documented tolerances (README, "Export"): max / mean absolute error of the sampler's
+# outputs (pixel probabilities in [0, 1]) against Keras on the same noise.
+TOLERANCES = {
+    "float32": (1e-5, 1e-6),   # same float32 math; only op order differs
+    "float16": (5e-3, 5e-4),   # float16 weights: ~3 significant digits
+    "dynamic": (5e-2, 5e-3),   # int8 weights, float activations
+    "int8": (1e-1, 1e-2),      # int8 weights and activations; mean <= 0.01 is the target
+}
+
+FRESH_PROCESS = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+
+loaded = tf.saved_model.load(sys.argv[1])
+data = np.load(sys.argv[2])
+out = {}
+for batch in (1, 37):
+    out[f"samples_{batch}"] = loaded.signatures["serving_default"](
+        noise=tf.constant(data["noise"][:batch]))["samples"].numpy()
+out["decode"] = loaded.signatures["decode"](z=tf.constant(data["noise"][:9]))["mean"].numpy()
+encoded = loaded.signatures["encode"](x=tf.constant(data["x"]))
+out["loc"], out["scale"] = encoded["loc"].numpy(), encoded["scale"].numpy()
+out["score"] = loaded.signatures["score"](x=tf.constant(data["x"]))["score"].numpy()
+assert "zoo" not in sys.modules and "export" not in sys.modules, "the zoo was imported"
+np.savez(sys.argv[3], **out)
+"""
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family(request):
+    model, x = trained(request.param)
+    return request.param, model, x
+
+
+def _noise(model, n, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, model.noise_dim)).astype(np.float32)
+
+
+def test_every_family_is_registered():
+    public = {obj for obj in vars(zoo).values()
+              if inspect.isclass(obj) and issubclass(obj, LatentVariableModel)
+              and obj is not LatentVariableModel}
+    covered = {type(factory()) for factory in FAMILIES.values()}
+    assert public <= covered, f"add these to tests/families.py: {public - covered}"
+
+
+def test_saved_model_in_a_fresh_process_matches_keras(family, tmp_path):
+    name, model, x = family
+    version_dir = export.saved_model(model, str(tmp_path / "served"), version=3)
+    assert version_dir.endswith(os.path.join("served", "3"))
+    noise = _noise(model, 37)
+    inputs, outputs = str(tmp_path / "in.npz"), str(tmp_path / "out.npz")
+    np.savez(inputs, noise=noise, x=x[:5])
+    # A new interpreter that imports only TensorFlow: the SavedModel stands alone.
+    subprocess.run([sys.executable, "-c", FRESH_PROCESS, version_dir, inputs, outputs],
+                   check=True, timeout=300, env={**os.environ, "PYTHONPATH": ""},
+                   cwd=str(tmp_path))
+    served = np.load(outputs)
+    for batch in (1, 37):
+        np.testing.assert_allclose(served[f"samples_{batch}"], model.sample_from_noise(noise[:batch]),
+                                   atol=1e-6, err_msg=f"{name} batch {batch}")
+    np.testing.assert_allclose(served["decode"], model.decode(noise[:9]).mean(), atol=1e-6)
+    posterior = model.encode(x[:5])
+    np.testing.assert_allclose(served["loc"], posterior.mean(), atol=1e-5)
+    np.testing.assert_allclose(served["scale"], posterior.stddev(), atol=1e-5)
+    # The served score is the negative ELBO at one fixed posterior draw: it must agree
+    # with the model's own multi-sample estimate up to Monte Carlo error (2% here).
+    np.testing.assert_allclose(served["score"], -model.elbo(x[:5], num_samples=64, seed=0),
+                               rtol=0.02)
+
+
+@pytest.mark.parametrize("quantization", ["float32", "float16", "dynamic", "int8"])
+def test_tflite_matches_keras_within_documented_tolerance(family, quantization, tmp_path):
+    name, model, _ = family
+    path = export.tflite(model, str(tmp_path / f"{quantization}.tflite"), quantization=quantization)
+    sampler = EdgeSampler(path)
+    noise = _noise(model, 1000, seed=1)
+    expected = np.asarray(model.sample_from_noise(noise))
+    got = np.concatenate([sampler.sample_from_noise(noise[i:i + 64]) for i in range(0, 1000, 64)])
+    single = np.concatenate([sampler.sample_from_noise(noise[i:i + 1]) for i in range(8)])
+    max_tol, mean_tol = TOLERANCES[quantization]
+    error = np.abs(got - expected)
+    assert error.max() <= max_tol and error.mean() <= mean_tol, (name, error.max(), error.mean())
+    np.testing.assert_allclose(single, got[:8], atol=max_tol)  # batch 1 == batch 64
+    z = np.asarray(model._latent_from_noise(noise[:16]))
+    np.testing.assert_allclose(sampler.decode(z), model.decode(z).mean(), atol=max_tol)
+    assert sampler.metadata["parity"]["finite"]
+    assert sampler.quantization == quantization
+
+
+def test_int8_io_takes_and_returns_int8_inside_the_file(family, tmp_path):
+    name, model, _ = family
+    path = export.tflite(model, str(tmp_path / "int8io.tflite"), quantization="int8", int8_io=True)
+    sampler = EdgeSampler(path)
+    details = sampler._runners["sample_from_noise"].get_input_details()["noise"]
+    assert details["dtype"] == np.int8
+    noise = _noise(model, 200, seed=2)
+    error = np.abs(sampler.sample_from_noise(noise) - np.asarray(model.sample_from_noise(noise)))
+    # The noise itself is quantized on the way in, which adds to the int8 error.
+    assert error.mean() <= 2 * TOLERANCES["int8"][1], (name, error.mean())

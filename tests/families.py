@@ -1,0 +1,35 @@
+"""Small, fast instances of every model family, for tests that run across the zoo.
+
+Every public model class of `zoo` must appear here (`test_every_family_is_registered`
+enforces it), so a new family automatically goes through the export suite.
+"""
+
+import keras
+import numpy as np
+
+import zoo
+
+
+def binary_images(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    probs = rng.uniform(0.05, 0.2, size=(n, 28, 28, 1))
+    for i in range(n):
+        r, c = rng.integers(0, 20, size=2)
+        probs[i, r:r + 8, c:c + 8] = 0.9
+    return (rng.uniform(size=probs.shape) < probs).astype(np.float32)
+
+
+FAMILIES = {
+    "VAE-mlp": lambda: zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, hidden_dims=(64, 32), seed=0),
+    "VAE-conv": lambda: zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, network="conv",
+                                hidden_dims=(8, 16), num_res_blocks=1, seed=0),
+}
+
+
+def trained(name, epochs=2):
+    """A family's model after a little training on structured binary images, and the data."""
+    model = FAMILIES[name]()
+    x = binary_images()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(x, batch_size=32, epochs=epochs, verbose=0)
+    return model, x
