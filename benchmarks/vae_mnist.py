@@ -1,7 +1,7 @@
 """Recipe: the benchmark VAE on dynamically binarized MNIST, and its test NLL.
 
 One stochastic layer (32 Gaussian latents, N(0, I) prior), convolutional encoder and
-decoder with one residual block per stage, Bernoulli likelihood, trained on the 60,000
+decoder with one residual block per stage (the decoder upsamples by resize + conv), Bernoulli likelihood, trained on the 60,000
 training images by the plain ELBO (beta = 1), with a linear KL warm-up over the first 5
 epochs and Adam with cosine learning-rate decay. No early stopping, no test-set use
 during training. Evaluation follows the published protocol: the 10,000 test images
@@ -38,7 +38,7 @@ PUBLISHED = [
 
 def build_model():
     return zoo.VAE(input_shape=(28, 28, 1), latent_dim=32, network="conv", hidden_dims=(32, 64),
-                   num_res_blocks=1, likelihood="bernoulli", kl_warmup_steps=5 * STEPS_PER_EPOCH,
+                   num_res_blocks=1, upsampling="nearest", likelihood="bernoulli", kl_warmup_steps=5 * STEPS_PER_EPOCH,
                    seed=0)
 
 
@@ -83,7 +83,7 @@ def main(argv=None):
     evaluations = dict(previous.get("evaluations", {}))
     evaluations[f"k{args.num_samples}"] = {**figures, "command": command}
     payload = {
-        "model": "zoo.VAE conv 32-64 + 1 residual block per stage, latent 32, Bernoulli",
+        "model": "zoo.VAE conv 32-64 + 1 residual block per stage, resize-conv decoder, latent 32, Bernoulli",
         "config": model.get_config(),
         "parameters": model.count_params(),
         "recipe": {"epochs": run["epochs_completed"], "batch_size": BATCH_SIZE,

@@ -23,6 +23,8 @@ FAMILIES = {
     "VAE-mlp": lambda: zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, hidden_dims=(64, 32), seed=0),
     "VAE-conv": lambda: zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, network="conv",
                                 hidden_dims=(8, 16), num_res_blocks=1, seed=0),
+    "VAE-conv-transpose": lambda: zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, network="conv",
+                                          hidden_dims=(8, 16), upsampling="transpose", seed=0),
 }
 
 

@@ -7,9 +7,11 @@ import pytest
 from zoo import networks
 
 
+@pytest.mark.parametrize("upsampling", ["nearest", "transpose"])
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (13, 10, 2), (7, 9, 1)])
-def test_conv_decoder_produces_exactly_the_data_shape(shape):
-    decoder = networks.ConvDecoder((*shape, 2), filters=(16, 8), num_res_blocks=1)
+def test_conv_decoder_produces_exactly_the_data_shape(shape, upsampling):
+    decoder = networks.ConvDecoder((*shape, 2), filters=(16, 8), num_res_blocks=1,
+                                   upsampling=upsampling)
     decoder.build((None, 5))
     out = decoder(np.zeros((3, 5), np.float32))
     assert out.shape == (3, *shape, 2)
@@ -37,12 +39,18 @@ def test_mlp_decoder_reshapes_to_target():
     networks.MLPDecoder((4, 2), (8,)),
     networks.ConvEncoder((4, 8), 5, 2, "elu"),
     networks.ConvDecoder((9, 9, 1, 1), (8, 4), 3, 1),
+    networks.ConvDecoder((9, 9, 1, 1), (8, 4), 3, 1, upsampling="transpose"),
     networks.ResidualBlock(4, 3, "swish"),
 ])
 def test_network_configs_round_trip(layer):
     config = keras.saving.serialize_keras_object(layer)
     clone = keras.saving.deserialize_keras_object(config)
     assert clone.get_config() == layer.get_config()
+
+
+def test_unknown_upsampling_is_named():
+    with pytest.raises(ValueError, match="upsampling must be one of"):
+        networks.ConvDecoder((8, 8, 1, 1), upsampling="bilinear")
 
 
 def test_conv_encoder_rejects_flat_data():

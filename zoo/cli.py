@@ -49,6 +49,8 @@ def _parser():
     p.add_argument("--hidden-dims", type=_dims, default=None,
                    help="encoder widths, e.g. 512,256 (default: per network)")
     p.add_argument("--num-res-blocks", type=int, default=0, help="residual blocks per conv stage")
+    p.add_argument("--upsampling", default="nearest", choices=["nearest", "transpose"],
+                   help="conv decoder upsampling (default: nearest, i.e. resize + conv)")
     p.add_argument("--activation", default="relu", help="hidden activation (default: relu)")
     p.add_argument("--likelihood", default="bernoulli",
                    choices=["bernoulli", "gaussian", "discretized_logistic"])
@@ -138,7 +140,7 @@ def _cmd_train(args):
     input_shape = tuple(train.element_spec.shape[1:])
     model = zoo.VAE(input_shape=input_shape, latent_dim=args.latent_dim, network=args.network,
                     hidden_dims=args.hidden_dims, num_res_blocks=args.num_res_blocks,
-                    activation=args.activation, likelihood=args.likelihood, beta=args.beta,
+                    upsampling=args.upsampling, activation=args.activation, likelihood=args.likelihood, beta=args.beta,
                     kl_warmup_steps=args.kl_warmup_steps, free_bits=args.free_bits, seed=args.seed)
     model = training.train(model, train, epochs=args.epochs, output_dir=args.output_dir,
                            optimizer=keras.optimizers.Adam(args.learning_rate),

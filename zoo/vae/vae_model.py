@@ -33,6 +33,9 @@ class VAE(LatentVariableModel):
         "conv".
       activation: str. Keras activation of the hidden layers. Defaults to "relu".
       num_res_blocks: int. Residual blocks per conv stage. Defaults to 0.
+      upsampling: str. How the conv decoder upsamples: "transpose" or "nearest" (resize,
+        then convolve; faster in TFLite). See `zoo.networks.ConvDecoder`. Defaults to
+        "nearest".
       encoder: optional `keras.layers.Layer` mapping `[batch, *input_shape]` to features;
         replaces the built-in one.
       decoder: optional `keras.layers.Layer` mapping `[batch, latent_dim]` to
@@ -60,8 +63,8 @@ class VAE(LatentVariableModel):
     """
 
     def __init__(self, input_shape, latent_dim=32, likelihood="bernoulli", network="mlp",
-                 hidden_dims=None, activation="relu", num_res_blocks=0, encoder=None,
-                 decoder=None, min_posterior_scale=1e-4, **kwargs):
+                 hidden_dims=None, activation="relu", num_res_blocks=0, upsampling="nearest",
+                 encoder=None, decoder=None, min_posterior_scale=1e-4, **kwargs):
         super().__init__(input_shape=input_shape, likelihood=likelihood, **kwargs)
         self.latent_dim = validation.positive_int("latent_dim", latent_dim)
         self.network = validation.one_of("network", network, networks.NETWORKS)
@@ -75,6 +78,7 @@ class VAE(LatentVariableModel):
         self.activation = activation
         keras.activations.get(activation)  # fails early on an unknown name
         self.num_res_blocks = validation.non_negative_int("num_res_blocks", num_res_blocks)
+        self.upsampling = validation.one_of("upsampling", upsampling, ("transpose", "nearest"))
         self.min_posterior_scale = validation.positive_float(
             "min_posterior_scale", min_posterior_scale)
         self.custom_encoder = encoder is not None
@@ -84,7 +88,7 @@ class VAE(LatentVariableModel):
             networks.build_encoder(self.network, self.hidden_dims, activation, self.num_res_blocks)
         self.decoder = self._layer_arg("decoder", decoder) if decoder is not None else \
             networks.build_decoder(self.network, self.hidden_dims, target_shape, activation,
-                                   self.num_res_blocks)
+                                   self.num_res_blocks, self.upsampling)
         # The posterior head runs in float32 under mixed precision: the KL and the
         # reparameterised sample are sensitive to float16 rounding of small scales.
         self.posterior_head = keras.layers.Dense(2 * self.latent_dim, dtype="float32",
@@ -149,6 +153,7 @@ class VAE(LatentVariableModel):
             "hidden_dims": self.hidden_dims,
             "activation": self.activation,
             "num_res_blocks": self.num_res_blocks,
+            "upsampling": self.upsampling,
             "encoder": keras.saving.serialize_keras_object(self.encoder)
             if self.custom_encoder else None,
             "decoder": keras.saving.serialize_keras_object(self.decoder)
