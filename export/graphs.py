@@ -55,8 +55,8 @@ def encoder_endpoints(model):
         return {"loc": posterior.mean(), "scale": posterior.stddev()}
 
     def score(x):
-        log_px, kl_units = model._elbo_terms(x, tf.constant(SCORE_SEED, tf.int32))
-        return {"score": tf.reduce_sum(kl_units, axis=-1) - log_px}
+        terms = model._elbo_terms(x, tf.constant(SCORE_SEED, tf.int32))
+        return {"score": tf.reduce_sum(terms.kl_units, axis=-1) - terms.log_px}
 
     return {"encode": (encode, x_spec), "score": (score, x_spec)}
 

@@ -32,8 +32,9 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
     Returns:
       dict with `num_examples`, `num_samples`, `elbo`, `nll` (= -mean log p(x), nats),
       `nll_stderr` (standard error of that mean over examples), `bits_per_dim`,
-      `reconstruction`, `kl`, `active_units` (covariance criterion of Burda et al.),
-      `active_units_kl` (units with mean KL > the model's threshold) and `seconds`.
+      `reconstruction`, `kl`, `active_units` (covariance criterion of Burda et al., on
+      `embed`), `active_units_kl` (latent dimensions with mean KL > the model's
+      threshold) and `seconds`.
     """
     num_samples = validation.positive_int("num_samples", num_samples)
     start = time.time()
@@ -47,7 +48,7 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
         terms = model.elbo_terms(x, seed=seed + 2 * i)
         recons.append(terms["reconstruction"].numpy())
         kls.append(terms["kl"].numpy())
-        kl_units.append(terms["kl_units"].numpy())
+        kl_units.append(terms["kl_dims"].numpy())
         elbos.append(-(recons[-1] + kls[-1]))
         lls.append(model.log_likelihood(x, num_samples=num_samples, seed=seed + 2 * i + 1).numpy())
         means.append(np.reshape(model.embed(x).numpy(), (len(recons[-1]), -1)))
@@ -78,12 +79,12 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
 
 
 def kl_per_unit(model, dataset, max_examples=None, seed=0):
-    """Mean KL per latent unit over `dataset`, `[units]` numpy array (collapse monitor)."""
+    """Mean KL per latent dimension over `dataset`, a numpy array (collapse monitor)."""
     total, seen = None, 0
     for i, x in enumerate(_batches(dataset)):
         if max_examples is not None and seen >= max_examples:
             break
-        units = model.elbo_terms(x, seed=seed + i)["kl_units"].numpy()
+        units = model.elbo_terms(x, seed=seed + i)["kl_dims"].numpy()
         total = units.sum(axis=0) if total is None else total + units.sum(axis=0)
         seen += len(units)
     if not seen:

@@ -1,5 +1,6 @@
 """The base class of every model in the zoo: a latent-variable model trained by the ELBO."""
 
+import collections
 import numbers
 
 import keras
@@ -16,6 +17,16 @@ tfd = tfp.distributions
 DEFAULT_MAX_ROWS_PER_PASS = 8192
 
 
+ElboTerms = collections.namedtuple("ElboTerms", ["log_px", "kl_units", "kl_dims"])
+ElboTerms.__doc__ = """One-sample pieces of the ELBO for a batch.
+
+log_px: `[batch]`, log p(x|z) at a posterior sample.
+kl_units: `[batch, units]`, the KL split over the units free bits act on (latent
+  dimensions for a VAE, latent groups for a hierarchy); sums to the example's KL.
+kl_dims: `[batch, latent dims]`, the KL per latent dimension, for active-unit counts.
+"""
+
+
 def _seed_tensor(seed):
     """A stateless seed `[2] int32` from an int, a seed tensor, or None (fresh entropy).
 
@@ -28,6 +39,41 @@ def _seed_tensor(seed):
         raise TypeError(f"seed must be a non-negative int or None. Received: seed={seed!r}")
     seed = int(seed)
     return tf.constant([seed % 2**31, (seed >> 31) % 2**31], dtype=tf.int32)
+
+
+def apply_unless(apply, skip, gradients, on_skip):
+    """Runs `apply(gradients)` unless `skip`, else `on_skip()`; `skip` is equal on all replicas.
+
+    `apply` calls `optimizer.apply_gradients`, which synchronises replicas (`merge_call`)
+    and so may not sit in a `tf.cond` in a replica context. Under a strategy that needs
+    `merge_call`, the cond is taken in the cross-replica context and each branch runs
+    back on every replica, the way Keras' LossScaleOptimizer skips non-finite steps.
+    """
+    if tf.__internal__.distribute.strategy_supports_no_merge_call():
+        tf.cond(skip, on_skip, lambda: apply(gradients))
+        return
+
+    def cross_replica(distribution, skip, gradients):
+        flag = distribution.experimental_local_results(skip)[0]
+        tf.cond(flag,
+                lambda: distribution.extended.call_for_each_replica(on_skip),
+                lambda: distribution.extended.call_for_each_replica(apply, args=(gradients,)))
+
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(skip, gradients))
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
+class UpdateGuardState(keras.layers.Layer):
+    """Training state of the update guard, saved with the weights: steps skipped so far,
+    and in a row. A layer of its own so its weights have stable paths."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        for name in ("skipped_steps", "consecutive_skips"):
+            setattr(self, name, self.add_weight(
+                name=name, shape=(), initializer="zeros", trainable=False,
+                aggregation="only_first_replica"))
+        self.built = True
 
 
 class LatentVariableModel(keras.Model):
@@ -45,8 +91,14 @@ class LatentVariableModel(keras.Model):
       free_bits. With beta = 1, no warm-up and no free bits, loss = -ELBO.
 
     Metrics reported by `fit`/`evaluate`: `loss`, `reconstruction` (-log p(x|z)), `kl`
-    (the unweighted KL summed over units) and `active_units` (units whose batch-mean KL
-    exceeds `active_unit_threshold` nats).
+    (the unweighted KL), `active_units` (latent dimensions whose batch-mean KL exceeds
+    `active_unit_threshold` nats) and `skipped_steps`; models with latent groups add
+    `kl_<group>` and `active_units_<group>`, and with clipping or skipping `grad_norm`.
+
+    Update guard: a step whose gradients are not finite is never applied; it is
+    skipped and counted in `skipped_steps`. With `skip_threshold`, a step whose gradient
+    norm exceeds it is skipped too, unless `max_consecutive_skips` steps in a row were
+    already skipped: then the (clipped) update is applied, so training cannot stall.
 
     Args:
       input_shape: tuple of ints. Shape of one example, e.g. (28, 28, 1) or (n_features,).
@@ -60,16 +112,25 @@ class LatentVariableModel(keras.Model):
         Defaults to 0.01.
       seed: int or None. Seed of the training noise; with a fixed seed the same data gives
         the same updates. Defaults to None (fresh entropy).
+      gradient_clip_norm: float or None. Clip each step's gradients to this global norm
+        (under a distribution strategy, each replica's). Defaults to None.
+      skip_threshold: float or None. Skip steps whose gradient norm (before clipping)
+        exceeds this [3]. Defaults to None.
+      max_consecutive_skips: int. Threshold skips allowed in a row before an update is
+        forced. Defaults to 10.
 
     References:
       [1] Higgins et al. beta-VAE: Learning basic visual concepts with a constrained
           variational framework. ICLR 2017.
       [2] Kingma et al. Improved variational inference with inverse autoregressive flow.
           NeurIPS 2016.
+      [3] Child. Very deep VAEs generalize autoregressive models and can outperform them
+          on images. ICLR 2021.
     """
 
     def __init__(self, input_shape, likelihood="bernoulli", beta=1.0, kl_warmup_steps=0,
-                 free_bits=0.0, active_unit_threshold=0.01, seed=None, **kwargs):
+                 free_bits=0.0, active_unit_threshold=0.01, seed=None, gradient_clip_norm=None,
+                 skip_threshold=None, max_consecutive_skips=10, **kwargs):
         super().__init__(**kwargs)
         self.data_shape = validation.shape_tuple("input_shape", input_shape)
         self.likelihood_arg = likelihood
@@ -82,6 +143,12 @@ class LatentVariableModel(keras.Model):
         if seed is not None:
             validation.non_negative_int("seed", seed)
         self.seed = seed
+        self.gradient_clip_norm = None if gradient_clip_norm is None else \
+            validation.positive_float("gradient_clip_norm", gradient_clip_norm)
+        self.skip_threshold = None if skip_threshold is None else \
+            validation.positive_float("skip_threshold", skip_threshold)
+        self.max_consecutive_skips = validation.non_negative_int(
+            "max_consecutive_skips", max_consecutive_skips)
         # The training noise is stateless: a function of (seed, step, replica), so a run
         # resumed from a checkpoint draws what the uninterrupted run would have drawn.
         base = seed if seed is not None else int(np.random.default_rng().integers(2**31 - 1))
@@ -90,6 +157,9 @@ class LatentVariableModel(keras.Model):
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.active_units_tracker = keras.metrics.Mean(name="active_units")
+        self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
+        self.group_trackers = {}
+        self.update_guard = UpdateGuardState(name="update_guard")
 
     # ------------------------------------------------------------------ to implement
     @property
@@ -115,13 +185,18 @@ class LatentVariableModel(keras.Model):
         """Maps standard-normal noise `[n, noise_dim]` to latent codes distributed as p(z)."""
         return eps
 
+    @property
+    def latent_groups(self):
+        """`((name, size), ...)` splitting `kl_dims` into reported groups, or None."""
+        return None
+
     # ------------------------------------------------------------------ shared math
     def _elbo_terms(self, x, seed, training=False):
-        """One-sample ELBO pieces: (log p(x|z) `[batch]`, per-unit KL `[batch, units]`)."""
+        """One-sample ELBO pieces for a batch, as `ElboTerms`."""
         posterior = self._encode(x, training=training)
         z = posterior.sample(seed=seed)  # [batch, latent]
         kl = losses.kl_units(posterior, self._prior(), z)
-        return self._decode(z, training=training).log_prob(x), kl
+        return ElboTerms(self._decode(z, training=training).log_prob(x), kl, kl)
 
     def _log_importance_weights(self, x, num_samples, seed):
         """log w = log p(x|z) + log p(z) - log q(z|x) for `num_samples` z ~ q: `[k, batch]`."""
@@ -144,18 +219,33 @@ class LatentVariableModel(keras.Model):
     def _sample_from_noise(self, eps):
         return self._decode(self._latent_from_noise(eps)).mean()
 
+    def _kl_term(self, kl_units, step):
+        """The KL part of the loss: warm-up weight times the free-bits penalty."""
+        weight = losses.kl_weight(step, self.beta, self.kl_warmup_steps)
+        return weight * losses.kl_penalty(kl_units, self.free_bits)
+
     def _objective(self, x, seed, step, training):
         """The training loss and the numbers the metrics track, for one batch."""
-        log_px, kl_units = self._elbo_terms(x, seed, training=training)
-        reconstruction = -tf.reduce_mean(log_px)
-        weight = losses.kl_weight(step, self.beta, self.kl_warmup_steps)
-        loss = reconstruction + weight * losses.kl_penalty(kl_units, self.free_bits)
-        return {
-            "loss": loss,
+        terms = self._elbo_terms(x, seed, training=training)
+        reconstruction = -tf.reduce_mean(terms.log_px)
+        result = {
+            "loss": reconstruction + self._kl_term(terms.kl_units, step),
             "reconstruction": reconstruction,
-            "kl": tf.reduce_mean(tf.reduce_sum(kl_units, axis=-1)),
-            "active_units": losses.active_units(kl_units, self.active_unit_threshold),
+            "kl": tf.reduce_mean(tf.reduce_sum(terms.kl_units, axis=-1)),
+            "active_units": losses.active_units(terms.kl_dims, self.active_unit_threshold),
         }
+        if self.latent_groups:
+            sizes = [size for _, size in self.latent_groups]
+            for (name, _), kl in zip(self.latent_groups, tf.split(terms.kl_dims, sizes, axis=-1)):
+                result[f"kl_{name}"] = tf.reduce_mean(tf.reduce_sum(kl, axis=-1))
+                result[f"active_units_{name}"] = losses.active_units(kl, self.active_unit_threshold)
+        return result
+
+    def _make_group_trackers(self):
+        """Creates the per-group metrics; subclasses with `latent_groups` call it."""
+        for name, _ in self.latent_groups or ():
+            for key in (f"kl_{name}", f"active_units_{name}"):
+                self.group_trackers[key] = keras.metrics.Mean(name=key)
 
     # ------------------------------------------------------------------ Keras hooks
     def call(self, inputs, training=False):
@@ -164,8 +254,11 @@ class LatentVariableModel(keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker,
-                self.active_units_tracker]
+        metrics = [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker,
+                   self.active_units_tracker, *self.group_trackers.values()]
+        if self.gradient_clip_norm or self.skip_threshold:
+            metrics.append(self.grad_norm_tracker)
+        return metrics
 
     def _step_seed(self, step, stream):
         seed = tf.random.experimental.stateless_fold_in(self._base_seed, stream)
@@ -177,11 +270,46 @@ class LatentVariableModel(keras.Model):
 
     def _update_metrics(self, terms, x):
         batch = tf.cast(tf.shape(x)[0], tf.float32)
-        self.loss_tracker.update_state(terms["loss"], sample_weight=batch)
-        self.reconstruction_tracker.update_state(terms["reconstruction"], sample_weight=batch)
-        self.kl_tracker.update_state(terms["kl"], sample_weight=batch)
-        self.active_units_tracker.update_state(terms["active_units"], sample_weight=batch)
-        return {m.name: m.result() for m in self.metrics}
+        for tracker in self.metrics:
+            if tracker.name in terms:
+                tracker.update_state(terms[tracker.name], sample_weight=batch)
+        logs = {m.name: m.result() for m in self.metrics}
+        logs["skipped_steps"] = tf.convert_to_tensor(self.update_guard.skipped_steps)
+        return logs
+
+    def _guarded_update(self, gradients):
+        """Clips, then applies or skips the update (see the class docstring); returns the norm."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            # It skips non-finite steps itself and must see them to lower its scale.
+            self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+            return tf.linalg.global_norm(gradients) / self.optimizer.dynamic_scale * replicas
+        # Each replica's gradient is of loss / replicas: rescale to the gradient of its
+        # own mean loss, comparable with a single-device norm.
+        norm = tf.linalg.global_norm(gradients) * replicas
+        finite = tf.math.is_finite(norm)
+        skip = tf.logical_not(finite)
+        state = self.update_guard
+        if self.skip_threshold:
+            allowed = state.consecutive_skips < float(self.max_consecutive_skips)
+            skip = skip | ((norm > self.skip_threshold) & allowed)
+        if self.gradient_clip_norm:
+            gradients, _ = tf.clip_by_global_norm(
+                gradients, self.gradient_clip_norm / replicas, use_norm=norm / replicas)
+        context = tf.distribute.get_replica_context()
+        if replicas > 1 and context is not None:  # skip everywhere if any replica must
+            skip = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(skip, tf.float32)) > 0
+
+        def on_skip():
+            state.skipped_steps.assign_add(1.0)
+            state.consecutive_skips.assign_add(1.0)
+
+        def apply(grads):
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            state.consecutive_skips.assign(0.0)
+
+        apply_unless(apply, skip, gradients, on_skip)
+        return norm
 
     def train_step(self, data):
         x = tf.cast(keras.utils.unpack_x_y_sample_weight(data)[0], tf.float32)
@@ -195,7 +323,7 @@ class LatentVariableModel(keras.Model):
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(loss / replicas)
         gradients = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        terms["grad_norm"] = self._guarded_update(gradients)
         return self._update_metrics(terms, x)
 
     def test_step(self, data):
@@ -289,11 +417,12 @@ class LatentVariableModel(keras.Model):
         """One-sample ELBO pieces per example, for monitoring KL and posterior collapse.
 
         Returns a dict of tensors: `reconstruction` (-log p(x|z), `[batch]`), `kl`
-        (`[batch]`) and `kl_units` (`[batch, units]`, per latent dimension for a VAE).
+        (`[batch]`), `kl_units` (`[batch, units]`: per latent dimension for a VAE, per
+        group for a hierarchy) and `kl_dims` (`[batch, latent dims]`).
         """
-        log_px, kl_units = self._terms_fn(self._check_x("x", x), _seed_tensor(seed))
-        return {"reconstruction": -log_px, "kl": tf.reduce_sum(kl_units, axis=-1),
-                "kl_units": kl_units}
+        terms = self._terms_fn(self._check_x("x", x), _seed_tensor(seed))
+        return {"reconstruction": -terms.log_px, "kl": tf.reduce_sum(terms.kl_units, axis=-1),
+                "kl_units": terms.kl_units, "kl_dims": terms.kl_dims}
 
     def anomaly_score(self, x, num_samples=1, seed=None):
         """Per-example anomaly score, higher = more anomalous: the negative ELBO in nats."""
@@ -344,8 +473,8 @@ class LatentVariableModel(keras.Model):
 
     @tf.function(reduce_retracing=True)
     def _elbo_fn(self, x, seed):
-        log_px, kl_units = self._elbo_terms(x, seed)
-        return losses.elbo(log_px, tf.reduce_sum(kl_units, axis=-1))
+        terms = self._elbo_terms(x, seed)
+        return losses.elbo(terms.log_px, tf.reduce_sum(terms.kl_units, axis=-1))
 
     @tf.function(reduce_retracing=True)
     def _log_weights_fn(self, x, num_samples, seed):
@@ -380,4 +509,8 @@ class LatentVariableModel(keras.Model):
             "free_bits": self.free_bits,
             "active_unit_threshold": self.active_unit_threshold,
             "seed": self.seed,
+            "gradient_clip_norm": self.gradient_clip_norm,
+            "skip_threshold": self.skip_threshold,
+            "max_consecutive_skips": self.max_consecutive_skips,
         }
+
