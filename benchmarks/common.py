@@ -41,3 +41,93 @@ def write_results(name, payload, table_rows, header, command):
     io_utils.write_text(os.path.join(RESULTS, f"{name}.md"), "\n".join(lines) + "\n")
     print("\n".join(lines[1:]))
     return payload
+
+
+def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer, epochs,
+               published, argv=None, batch_size=128, callbacks=()):
+    """Train (resumably) on dynamic MNIST, evaluate the test NLL, write results and preset.
+
+    The shared protocol of the likelihood benchmarks: the 60,000 training images
+    dynamically binarized, no early stopping and no test-set use during training; the
+    10,000 test images binarized once (static, seed 0); NLL by the importance-weighted
+    bound with k samples. `--eval-only -k 5000` re-evaluates the trained model and adds
+    that row. Writes results/<name>.json and .md, and the built-in preset zoo/presets/<name>.
+    """
+    import argparse
+
+    import keras
+
+    import zoo
+    from zoo import evaluation, io_utils, training
+
+    parser = argparse.ArgumentParser(description=f"Recipe and NLL benchmark: {name}")
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--num-samples", "-k", type=int, default=1000)
+    parser.add_argument("--eval-only", action="store_true", help="evaluate the trained model")
+    parser.add_argument("--output-dir", default=os.path.join("runs", name))
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    command = f"python benchmarks/{name}.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    preset = os.path.join(os.path.dirname(HERE), "zoo", "presets", name)
+
+    model_path = os.path.join(args.output_dir, training.MODEL_FILE)
+    if args.eval_only:
+        model = keras.saving.load_model(model_path)
+    else:
+        train = zoo.data.load("mnist", "train", data_dir=args.data_dir, batch_size=batch_size,
+                              binarize="dynamic", seed=0)
+        model = training.train(build_model(), train, epochs=args.epochs,
+                               output_dir=args.output_dir, optimizer=build_optimizer(args.epochs),
+                               verbose=2, callbacks=list(callbacks))
+    test = zoo.data.load("mnist", "test", data_dir=args.data_dir, batch_size=500,
+                         binarize="static", seed=0)
+    print(f"evaluating on 10,000 test images with k={args.num_samples}", flush=True)
+    figures = zoo.evaluate(model, test, num_samples=args.num_samples, seed=0, log_every=4)
+    print(evaluation.summarize(figures), flush=True)
+
+    results_path = os.path.join(RESULTS, f"{name}.json")
+    previous = {}
+    if os.path.exists(results_path):
+        with open(results_path) as f:
+            previous = json.load(f)
+    with open(os.path.join(args.output_dir, training.SUMMARY_FILE)) as f:
+        run = json.load(f)
+    evaluations = dict(previous.get("evaluations", {}))
+    evaluations[f"k{args.num_samples}"] = {**figures, "command": command}
+    payload = {
+        "model": model_description,
+        "config": model.get_config(),
+        "parameters": model.count_params(),
+        "recipe": {**recipe, "epochs": run["epochs_completed"], "batch_size": batch_size,
+                   "binarization": "dynamic (train), static seed 0 (test)",
+                   "train_command": f"python benchmarks/{name}.py"},
+        "train_seconds": run["train_seconds"],
+        "evaluations": evaluations,
+        "published": dict(published),
+    }
+    rows = []
+    for key in sorted(evaluations, key=lambda k: int(k[1:])):
+        e = evaluations[key]
+        rows.append([f"{model_description} (this repo), k={e['num_samples']}",
+                     f"**{e['nll']:.2f}** ± {e['nll_stderr']:.2f}", f"{e['elbo']:.2f}",
+                     e["active_units"],
+                     f"{run['train_seconds'] / 3600:.1f} h, {run['epochs_completed']} epochs"])
+    rows += [[label, f"{nll:.2f}", "", "", ""] for label, nll in published]
+    write_results(name, payload, rows, ["model (dynamic MNIST)", "test NLL (nats)", "test ELBO",
+                                        "active units", "training (2-core CPU)"], command)
+
+    metric = {f"test_nll_k{args.num_samples}": round(figures["nll"], 2)}
+    if not args.eval_only or not os.path.exists(preset):
+        metadata = {"dataset": "mnist (dynamically binarized)",
+                    "recipe": f"python benchmarks/{name}.py",
+                    "epochs": run["epochs_completed"], "train_seconds": run["train_seconds"],
+                    "metrics": {**metric, "test_elbo": round(figures["elbo"], 2)}}
+        model.save_to_preset(preset, metadata=metadata, overwrite=True)
+        print(f"preset written to {preset}")
+    else:
+        meta_path = os.path.join(preset, "metadata.json")
+        with open(meta_path) as f:
+            meta = json.load(f)
+        meta.setdefault("metrics", {}).update(metric)
+        io_utils.write_json(meta_path, meta)
+    return figures

@@ -25,6 +25,10 @@ FAMILIES = {
                                 hidden_dims=(8, 16), num_res_blocks=1, seed=0),
     "VAE-conv-transpose": lambda: zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, network="conv",
                                           hidden_dims=(8, 16), upsampling="transpose", seed=0),
+    "HVAE-mlp": lambda: zoo.HVAE(input_shape=(28, 28, 1), latent_dims=(6, 4), hidden_dims=(48, 32),
+                                 seed=0),
+    "HVAE-conv": lambda: zoo.HVAE(input_shape=(28, 28, 1), network="conv", hidden_dims=(8, 16),
+                                  latent_dims=(2, 3), seed=0),
 }
 
 

@@ -48,14 +48,15 @@ class ModelHarness:
         assert clone.get_config() == config
         assert len(clone.weights) == len(model.weights)
 
-    def test_two_training_steps_change_every_weight(self):
-        # Two steps, not one: zero-initialised layers (the last conv of a residual block)
-        # pass no gradient to the layers before them until they have moved once.
+    def test_three_training_steps_change_every_weight(self):
+        # Three steps, not one: a zero-initialised layer (the last layer of a residual
+        # block, a residual posterior's output) passes no gradient to the layers before
+        # it until it has moved once, and a hierarchy chains two of them.
         model = self.make_model()
         x = self.make_data()
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         before = [np.array(w) for w in model.trainable_weights]
-        batches = tf.data.Dataset.from_tensor_slices(x).batch(32).take(2)
+        batches = tf.data.Dataset.from_tensor_slices(x).batch(32).take(3)
         history = model.fit(batches, epochs=1, verbose=0)
         for w, old in zip(model.trainable_weights, before):
             assert not np.array_equal(np.asarray(w), old), f"{w.path} did not change"

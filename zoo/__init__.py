@@ -14,11 +14,12 @@ __version__ = "0.1.0"
 
 from zoo import data, evaluation, likelihoods, losses, networks, presets  # noqa: E402
 from zoo.evaluation import evaluate  # noqa: E402
+from zoo.hvae import HVAE  # noqa: E402
 from zoo.latent_variable_model import LatentVariableModel  # noqa: E402
 from zoo.presets import from_preset, list_presets, load_model  # noqa: E402
 from zoo.vae import VAE  # noqa: E402
 
 __all__ = [
-    "VAE", "LatentVariableModel", "data", "evaluate", "evaluation", "from_preset",
+    "HVAE", "VAE", "LatentVariableModel", "data", "evaluate", "evaluation", "from_preset",
     "likelihoods", "list_presets", "load_model", "losses", "networks", "presets",
 ]

@@ -102,3 +102,33 @@ def importance_weighted_bound(log_weights):
 def bits_per_dim(nll_nats, num_dims):
     """Converts a negative log-likelihood in nats per example to bits per dimension."""
     return nll_nats / (num_dims * tf.math.log(2.0))
+
+
+def balanced_kl_penalty(kl_groups, group_sizes, free_bits=0.0):
+    """KL of a latent hierarchy with NVAE's balancing coefficients: a scalar.
+
+    Math:
+      With k_l = E_batch[KL_l] per group and a_l = size_l / sum(sizes),
+        c_l = (k_l + 0.01) / a_l, normalised to mean 1, not differentiated,
+        penalty = sum_l c_l * max(lambda, k_l).
+      A group that carries more KL per latent variable than the others is penalised
+      more, so during warm-up no group can take all the information while the rest
+      collapse [1]. Use it only while the KL weight is warming up.
+
+    Args:
+      kl_groups: `[batch, groups]` KL per group.
+      group_sizes: sequence of ints, latent variables per group.
+      free_bits: float. Per-group floor lambda, as in `kl_penalty`.
+
+    References:
+      [1] Vahdat, Kautz. NVAE: A deep hierarchical variational autoencoder. NeurIPS
+          2020, appendix A.
+    """
+    mean_kl = tf.reduce_mean(kl_groups, axis=0)  # [groups]
+    sizes = tf.constant(group_sizes, mean_kl.dtype)
+    share = sizes / tf.reduce_sum(sizes)
+    coeff = (tf.abs(mean_kl) + 0.01) / share
+    coeff = tf.stop_gradient(coeff / tf.reduce_mean(coeff))
+    if free_bits:
+        mean_kl = tf.maximum(mean_kl, tf.cast(free_bits, mean_kl.dtype))
+    return tf.reduce_sum(coeff * mean_kl)

@@ -76,6 +76,35 @@ class ResidualBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
+class DenseResidualBlock(keras.layers.Layer):
+    """Pre-activation residual block of two dense layers: `x + W2 act(W1 act(x))`.
+
+    The second layer starts at zero, so a stack of blocks begins as the identity.
+    """
+
+    def __init__(self, units, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.units = validation.positive_int("units", units)
+        self.activation = activation
+        self._act = keras.activations.get(activation)
+        self.dense1 = keras.layers.Dense(units, name="dense1")
+        self.dense2 = keras.layers.Dense(units, kernel_initializer="zeros", name="dense2")
+
+    def build(self, input_shape):
+        self.dense1.build(input_shape)
+        self.dense2.build(self.dense1.compute_output_shape(input_shape))
+
+    def call(self, x):
+        return x + self.dense2(self._act(self.dense1(self._act(x))))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
 class MLPEncoder(_Stack):
     """Flatten, then dense layers: `[batch, *data_shape]` -> `[batch, hidden_dims[-1]]`.
 

@@ -70,6 +70,8 @@ def save_to_preset(model, directory, metadata=None, overwrite=False):
       overwrite: bool. Replace an existing directory. Defaults to False.
     """
     config = keras.saving.serialize_keras_object(model)
+    # The model only: how it was compiled (optimizer, schedule) is not part of a preset.
+    config.pop("compile_config", None)
     # A fresh, uncompiled copy carries the weights without the optimizer's state.
     fresh = keras.saving.deserialize_keras_object(config)
     fresh.set_weights(model.get_weights())
