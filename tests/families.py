@@ -29,6 +29,12 @@ FAMILIES = {
                                  seed=0),
     "HVAE-conv": lambda: zoo.HVAE(input_shape=(28, 28, 1), network="conv", hidden_dims=(8, 16),
                                   latent_dims=(2, 3), seed=0),
+    "FlowPriorVAE-realnvp": lambda: zoo.FlowPriorVAE(input_shape=(28, 28, 1), latent_dim=8,
+                                                     hidden_dims=(64, 32), flow="realnvp",
+                                                     num_flows=3, flow_hidden_units=(32,), seed=0),
+    "FlowPriorVAE-maf": lambda: zoo.FlowPriorVAE(input_shape=(28, 28, 1), latent_dim=8,
+                                                 network="conv", hidden_dims=(8, 16), flow="maf",
+                                                 num_flows=2, flow_hidden_units=(32,), seed=0),
 }
 
 

@@ -17,13 +17,16 @@ tfd = tfp.distributions
 DEFAULT_MAX_ROWS_PER_PASS = 8192
 
 
-ElboTerms = collections.namedtuple("ElboTerms", ["log_px", "kl_units", "kl_dims"])
+ElboTerms = collections.namedtuple("ElboTerms", ["log_px", "kl_units", "kl_dims", "posterior_mean"],
+                                   defaults=(None,))
 ElboTerms.__doc__ = """One-sample pieces of the ELBO for a batch.
 
 log_px: `[batch]`, log p(x|z) at a posterior sample.
 kl_units: `[batch, units]`, the KL split over the units free bits act on (latent
   dimensions for a VAE, latent groups for a hierarchy); sums to the example's KL.
-kl_dims: `[batch, latent dims]`, the KL per latent dimension, for active-unit counts.
+kl_dims: `[batch, latent dims]`, the KL per latent dimension, for active-unit counts
+  (one column when the KL does not split by dimension, as with a flow prior).
+posterior_mean: `[batch, latent]` E_q[z|x] or None, for the covariance criterion.
 """
 
 
@@ -196,7 +199,7 @@ class LatentVariableModel(keras.Model):
         posterior = self._encode(x, training=training)
         z = posterior.sample(seed=seed)  # [batch, latent]
         kl = losses.kl_units(posterior, self._prior(), z)
-        return ElboTerms(self._decode(z, training=training).log_prob(x), kl, kl)
+        return ElboTerms(self._decode(z, training=training).log_prob(x), kl, kl, posterior.mean())
 
     def _log_importance_weights(self, x, num_samples, seed):
         """log w = log p(x|z) + log p(z) - log q(z|x) for `num_samples` z ~ q: `[k, batch]`."""
@@ -219,6 +222,10 @@ class LatentVariableModel(keras.Model):
     def _sample_from_noise(self, eps):
         return self._decode(self._latent_from_noise(eps)).mean()
 
+    def _active_units(self, terms):
+        """Latent dimensions in use in this batch: batch-mean KL above the threshold."""
+        return losses.active_units(terms.kl_dims, self.active_unit_threshold)
+
     def _kl_term(self, kl_units, step):
         """The KL part of the loss: warm-up weight times the free-bits penalty."""
         weight = losses.kl_weight(step, self.beta, self.kl_warmup_steps)
@@ -232,7 +239,7 @@ class LatentVariableModel(keras.Model):
             "loss": reconstruction + self._kl_term(terms.kl_units, step),
             "reconstruction": reconstruction,
             "kl": tf.reduce_mean(tf.reduce_sum(terms.kl_units, axis=-1)),
-            "active_units": losses.active_units(terms.kl_dims, self.active_unit_threshold),
+            "active_units": self._active_units(terms),
         }
         if self.latent_groups:
             sizes = [size for _, size in self.latent_groups]

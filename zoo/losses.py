@@ -80,6 +80,19 @@ def active_units(kl_units, threshold):
     return tf.reduce_sum(tf.cast(mean_kl > threshold, tf.float32))
 
 
+def active_units_by_variance(posterior_means, threshold=0.01):
+    """Units with Cov_x(E_q[z_j | x]) > `threshold` over the batch, as float32 [1].
+
+    The criterion of Burda et al. (2016): it needs no per-dimension KL, so it applies
+    to any prior, flows included.
+
+    References:
+      [1] Burda, Grosse, Salakhutdinov. Importance weighted autoencoders. ICLR 2016.
+    """
+    variance = tf.math.reduce_variance(posterior_means, axis=0)
+    return tf.reduce_sum(tf.cast(variance > threshold, tf.float32))
+
+
 def elbo(log_px_given_z, kl):
     """ELBO per example: E_q[log p(x|z)] - KL(q(z|x) || p(z)), shape `[batch]`."""
     return log_px_given_z - kl

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import networks, validation
+from zoo import networks, priors, validation
 from zoo.latent_variable_model import LatentVariableModel
 
 tfd = tfp.distributions
@@ -142,8 +142,7 @@ class VAE(LatentVariableModel):
         return self.likelihood.distribution(self.decoder(z, training=training))
 
     def _prior(self):
-        zeros = tf.zeros([self.latent_dim], tf.float32)
-        return tfd.Independent(tfd.Normal(zeros, tf.ones_like(zeros)), reinterpreted_batch_ndims=1)
+        return priors.standard_normal(self.latent_dim)
 
     def get_config(self):
         config = super().get_config()
