@@ -67,3 +67,17 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     assert "Did you mean 'mnist'" in capsys.readouterr().err
     assert cli.main(["sample", "no_such_preset"]) == 2
     assert "Unknown preset" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("family,extra,cls", [
+    ("hvae", ["--latent-dims", "4,2", "--groups-per-stage", "1"], "HVAE"),
+    ("flow_vae", ["--flow", "maf", "--num-flows", "2"], "FlowPriorVAE"),
+])
+def test_train_builds_every_family(data_dir, tmp_path, family, extra, cls):
+    import keras
+
+    run = str(tmp_path / family)
+    assert cli.main(["train", "--model", family, "--split", "train[:256]", "--epochs", "1",
+                     "--hidden-dims", "32,16", "--output-dir", run, "--data-dir", data_dir,
+                     "--quiet", *extra]) == 0
+    assert type(keras.saving.load_model(os.path.join(run, "model.keras"))).__name__ == cls

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-MODELS = ("vae",)
+MODELS = ("vae", "hvae", "flow_vae")
 
 
 def _dims(text):
@@ -41,7 +41,8 @@ def _parser():
     p = sub.add_parser("train", help="train a model", description=(
         "Train a model with Keras fit. Re-running the same command resumes an interrupted "
         "run from its last completed epoch."))
-    p.add_argument("--model", default="vae", choices=MODELS, help="model family (default: vae)")
+    p.add_argument("--model", default="vae", choices=MODELS,
+                   help="model family: vae, hvae (hierarchical), flow_vae (default: vae)")
     _add_data_args(p, "train", "dynamic")
     p.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
     p.add_argument("--latent-dim", type=int, default=32, help="latent size (default: 32)")
@@ -57,6 +58,11 @@ def _parser():
     p.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE) (default: 1)")
     p.add_argument("--kl-warmup-steps", type=int, default=0, help="linear KL warm-up steps")
     p.add_argument("--free-bits", type=float, default=0.0, help="free bits per latent unit (nats)")
+    p.add_argument("--latent-dims", type=_dims, default=None,
+                   help="hvae: latent units/channels per stage, e.g. 4,8 (default: per network)")
+    p.add_argument("--groups-per-stage", type=int, default=1, help="hvae: latent groups per stage")
+    p.add_argument("--flow", default="realnvp", choices=["realnvp", "maf"], help="flow_vae: prior flow")
+    p.add_argument("--num-flows", type=int, default=4, help="flow_vae: flow steps (default: 4)")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--output-dir", required=True, help="run directory (checkpoints, logs, model)")
@@ -137,11 +143,18 @@ def _cmd_train(args):
 
     train = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
                           batch_size=args.batch_size, binarize=_binarize(args), seed=args.seed)
-    input_shape = tuple(train.element_spec.shape[1:])
-    model = zoo.VAE(input_shape=input_shape, latent_dim=args.latent_dim, network=args.network,
-                    hidden_dims=args.hidden_dims, num_res_blocks=args.num_res_blocks,
-                    upsampling=args.upsampling, activation=args.activation, likelihood=args.likelihood, beta=args.beta,
-                    kl_warmup_steps=args.kl_warmup_steps, free_bits=args.free_bits, seed=args.seed)
+    shared = dict(input_shape=tuple(train.element_spec.shape[1:]), network=args.network,
+                  hidden_dims=args.hidden_dims, activation=args.activation,
+                  likelihood=args.likelihood, beta=args.beta,
+                  kl_warmup_steps=args.kl_warmup_steps, free_bits=args.free_bits, seed=args.seed)
+    if args.model == "hvae":
+        model = zoo.HVAE(latent_dims=args.latent_dims, groups_per_stage=args.groups_per_stage,
+                         num_res_blocks=max(args.num_res_blocks, 1), **shared)
+    else:
+        vae_args = dict(latent_dim=args.latent_dim, num_res_blocks=args.num_res_blocks,
+                        upsampling=args.upsampling, **shared)
+        model = (zoo.FlowPriorVAE(flow=args.flow, num_flows=args.num_flows, **vae_args)
+                 if args.model == "flow_vae" else zoo.VAE(**vae_args))
     model = training.train(model, train, epochs=args.epochs, output_dir=args.output_dir,
                            optimizer=keras.optimizers.Adam(args.learning_rate),
                            verbose=0 if args.quiet else "auto")
