@@ -35,6 +35,9 @@ FAMILIES = {
     "FlowPriorVAE-maf": lambda: zoo.FlowPriorVAE(input_shape=(28, 28, 1), latent_dim=8,
                                                  network="conv", hidden_dims=(8, 16), flow="maf",
                                                  num_flows=2, flow_hidden_units=(32,), seed=0),
+    "VAEGAN-conv": lambda: zoo.VAEGAN(input_shape=(28, 28, 1), latent_dim=8, network="conv",
+                                      hidden_dims=(8, 16), discriminator_dims=(8, 16),
+                                      spectral_norm=True, seed=0),
 }
 
 

@@ -63,3 +63,13 @@ def test_list_presets_names_directories_with_a_config():
     assert names == sorted(names)
     for name in names:
         assert os.path.isfile(os.path.join(zoo.presets.BUILTIN_DIR, name, "config.json"))
+
+
+def test_written_artifacts_get_normal_permissions(preset_dir):
+    import stat
+
+    _, path = preset_dir
+    assert stat.S_IMODE(os.stat(path).st_mode) & 0o055 == 0o055  # group/other can list
+    for name in os.listdir(path):
+        mode = stat.S_IMODE(os.stat(os.path.join(path, name)).st_mode)
+        assert mode & 0o044 == 0o044, (name, oct(mode))  # group/other can read

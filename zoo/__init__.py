@@ -12,15 +12,16 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from zoo import data, evaluation, flows, likelihoods, losses, networks, presets, priors  # noqa: E402
+from zoo import data, evaluation, fd, flows, likelihoods, losses, networks, presets, priors  # noqa: E402
 from zoo.evaluation import evaluate  # noqa: E402
 from zoo.flow_prior import FlowPriorVAE  # noqa: E402
 from zoo.hvae import HVAE  # noqa: E402
 from zoo.latent_variable_model import LatentVariableModel  # noqa: E402
 from zoo.presets import from_preset, list_presets, load_model  # noqa: E402
 from zoo.vae import VAE  # noqa: E402
+from zoo.vaegan import VAEGAN  # noqa: E402
 
 __all__ = [
-    "FlowPriorVAE", "HVAE", "VAE", "flows", "priors", "LatentVariableModel", "data", "evaluate", "evaluation", "from_preset",
+    "FlowPriorVAE", "HVAE", "VAE", "VAEGAN", "flows", "priors", "LatentVariableModel", "data", "evaluate", "evaluation", "from_preset",
     "likelihoods", "list_presets", "load_model", "losses", "networks", "presets",
 ]

@@ -13,6 +13,17 @@ import shutil
 import tempfile
 
 
+def _default_mode(directory=False):
+    """The mode a plain open()/mkdir() would give under the current umask.
+
+    mkstemp/mkdtemp create private (0600/0700) entries, and a rename keeps the mode:
+    without this, presets and exports would be unreadable to other users.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
 class ArtifactExistsError(FileExistsError, ValueError):
     """An artifact (preset, export version) exists and overwriting was not asked for.
 
@@ -35,6 +46,7 @@ def atomic_path(path, suffix=""):
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -70,6 +82,7 @@ def atomic_directory(path, overwrite=False):
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
     try:
         yield tmp
+        os.chmod(tmp, _default_mode(directory=True))
         if os.path.exists(path):
             # Swap the old one aside first so that there is no moment without either.
             old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".old", dir=parent)

@@ -284,18 +284,30 @@ class LatentVariableModel(keras.Model):
         logs["skipped_steps"] = tf.convert_to_tensor(self.update_guard.skipped_steps)
         return logs
 
-    def _guarded_update(self, gradients):
-        """Clips, then applies or skips the update (see the class docstring); returns the norm."""
+    def _guarded_update(self, gradients, variables=None, optimizer=None, pause=None):
+        """Clips, then applies or skips one update (see the class docstring).
+
+        Args:
+          gradients: list of tensors, one per variable.
+          variables: the variables. Defaults to `self.trainable_variables`.
+          optimizer: the optimizer. Defaults to `self.optimizer`.
+          pause: optional boolean scalar: do not update this step, without counting it as
+            a skip (VAE-GAN's equilibrium gate).
+
+        Returns:
+          The gradient norm (per replica, rescaled to the replica's own mean loss).
+        """
+        variables = self.trainable_variables if variables is None else variables
+        optimizer = self.optimizer if optimizer is None else optimizer
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             # It skips non-finite steps itself and must see them to lower its scale.
-            self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-            return tf.linalg.global_norm(gradients) / self.optimizer.dynamic_scale * replicas
+            optimizer.apply_gradients(zip(gradients, variables))
+            return tf.linalg.global_norm(gradients) / optimizer.dynamic_scale * replicas
         # Each replica's gradient is of loss / replicas: rescale to the gradient of its
         # own mean loss, comparable with a single-device norm.
         norm = tf.linalg.global_norm(gradients) * replicas
-        finite = tf.math.is_finite(norm)
-        skip = tf.logical_not(finite)
+        skip = tf.logical_not(tf.math.is_finite(norm))
         state = self.update_guard
         if self.skip_threshold:
             allowed = state.consecutive_skips < float(self.max_consecutive_skips)
@@ -304,18 +316,22 @@ class LatentVariableModel(keras.Model):
             gradients, _ = tf.clip_by_global_norm(
                 gradients, self.gradient_clip_norm / replicas, use_norm=norm / replicas)
         context = tf.distribute.get_replica_context()
+        paused = tf.constant(False) if pause is None else pause
         if replicas > 1 and context is not None:  # skip everywhere if any replica must
-            skip = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(skip, tf.float32)) > 0
+            flags = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                       tf.stack([tf.cast(skip, tf.float32), tf.cast(paused, tf.float32)]))
+            skip, paused = flags[0] > 0, flags[1] > 0
 
         def on_skip():
-            state.skipped_steps.assign_add(1.0)
-            state.consecutive_skips.assign_add(1.0)
+            counted = tf.cast(skip, tf.float32)  # a pause alone is not a skip
+            state.skipped_steps.assign_add(counted)
+            state.consecutive_skips.assign_add(counted)
 
         def apply(grads):
-            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            optimizer.apply_gradients(zip(grads, variables))
             state.consecutive_skips.assign(0.0)
 
-        apply_unless(apply, skip, gradients, on_skip)
+        apply_unless(apply, skip | paused, gradients, on_skip)
         return norm
 
     def train_step(self, data):

@@ -145,3 +145,59 @@ def balanced_kl_penalty(kl_groups, group_sizes, free_bits=0.0):
     if free_bits:
         mean_kl = tf.maximum(mean_kl, tf.cast(free_bits, mean_kl.dtype))
     return tf.reduce_sum(coeff * mean_kl)
+
+
+def feature_reconstruction(real_features, fake_features):
+    """Reconstruction error in a discriminator layer, per example: `[batch]`.
+
+    Math:
+      -log N(Dis_l(x); Dis_l(x~), I) up to a constant = 0.5 * ||Dis_l(x) - Dis_l(x~)||^2,
+      summed over the layer's units: VAE-GAN's "learned similarity" replacing the pixel
+      likelihood [1].
+
+    References:
+      [1] Larsen et al. Autoencoding beyond pixels using a learned similarity metric.
+          ICML 2016.
+    """
+    diff = tf.reshape(real_features - fake_features, [tf.shape(real_features)[0], -1])
+    return 0.5 * tf.reduce_sum(tf.square(diff), axis=-1)
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """The discriminator's binary cross-entropies (real -> 1, fake -> 0), as two scalars.
+
+    Returns `(real, fake)`, each a batch mean, so equilibrium gating can look at both;
+    the discriminator minimises their sum.
+    """
+    real = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(real_logits), real_logits))
+    fake = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake_logits), fake_logits))
+    return real, fake
+
+
+def generator_loss(fake_logits):
+    """Non-saturating generator loss, -log D(x~), batch mean [1].
+
+    References:
+      [1] Goodfellow et al. Generative adversarial nets. NeurIPS 2014.
+    """
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits))
+
+
+def equilibrium_gates(real_loss, fake_loss, equilibrium=0.68, margin=0.35):
+    """Whether to train the discriminator and the decoder's adversarial term this step.
+
+    The VAE-GAN reference implementation keeps the two players near an equilibrium of
+    their cross-entropies (ln 2 ~ 0.69 at chance): a discriminator already far better
+    than chance (a loss below equilibrium - margin) pauses; a decoder facing a
+    discriminator far worse than chance (a loss above equilibrium + margin) gets no
+    adversarial gradient; if both would pause, both train.
+
+    Returns:
+      (train_discriminator, train_decoder): boolean scalars.
+    """
+    strong = (real_loss < equilibrium - margin) | (fake_loss < equilibrium - margin)
+    weak = (real_loss > equilibrium + margin) | (fake_loss > equilibrium + margin)
+    train_discriminator = tf.logical_not(strong)
+    train_decoder = tf.logical_not(weak)
+    both_paused = tf.logical_not(train_discriminator | train_decoder)
+    return train_discriminator | both_paused, train_decoder | both_paused

@@ -1,0 +1,114 @@
+"""Recipe and benchmark: VAE-GAN against the same-size VAE, sample quality by FD.
+
+For each dataset (Fashion-MNIST, MNIST; grey levels in [0, 1], Bernoulli likelihood as
+the usual relaxation), trains a VAE and a VAE-GAN with the same encoder, decoder and
+latent size (conv 32-64 + 1 residual block per stage, latent 32), the same optimizer and
+the same number of epochs, then measures on the 10,000 test images:
+  - FD between 10,000 samples and the test images, in the feature space of the
+    dataset's in-repo classifier (`zoo.fd`; not comparable with Inception FID);
+  - reconstruction error: mean absolute and mean squared error of reconstructions;
+and writes both models' sample grids side by side as a PNG.
+
+    VAEZOO_DATA_DIR=../shared/data python benchmarks/vaegan.py [--datasets fashion_mnist mnist]
+
+Writes benchmarks/results/vaegan.json, .md and vaegan_<dataset>_samples.png, and the
+presets zoo/presets/vaegan_<dataset>.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import common
+import keras
+import numpy as np
+
+import zoo
+from zoo import fd, plotting, training
+
+EPOCHS = 30
+STEPS_PER_EPOCH = 469
+
+
+def shared_architecture():
+    return dict(input_shape=(28, 28, 1), latent_dim=32, network="conv", hidden_dims=(32, 64),
+                num_res_blocks=1, upsampling="nearest", likelihood="bernoulli",
+                kl_warmup_steps=2 * STEPS_PER_EPOCH, seed=0)
+
+
+def build(kind):
+    if kind == "vae":
+        return zoo.VAE(**shared_architecture())
+    return zoo.VAEGAN(**shared_architecture(), gamma=1.0, pixel_weight=0.0,
+                      discriminator_dims=(32, 64, 128), feature_layer=-1, spectral_norm=True,
+                      equilibrium=0.68, margin=0.35)
+
+
+def _reconstruction_errors(model, x, batch_size=500):
+    rec = np.concatenate([np.asarray(model.reconstruct(x[i:i + batch_size]))
+                          for i in range(0, len(x), batch_size)])
+    return float(np.mean(np.abs(rec - x))), float(np.mean((rec - x) ** 2))
+
+
+def run_dataset(dataset, epochs, output_dir, data_dir=None):
+    train = zoo.data.load(dataset, "train", data_dir=data_dir, batch_size=128, seed=0)
+    x_test, _ = zoo.data.load_numpy(dataset, "test", data_dir=data_dir)
+    classifier = fd.load_classifier(dataset)
+    real = fd.classifier_features(classifier, x_test)
+    rows, grids = {}, []
+    for kind in ("vae", "vaegan"):
+        run = os.path.join(output_dir, dataset, kind)
+        model = training.train(build(kind), train, epochs=epochs, output_dir=run,
+                               optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5), verbose=2)
+        samples = np.concatenate([np.asarray(model.sample(500, seed=i)) for i in range(20)])
+        mae, mse = _reconstruction_errors(model, x_test)
+        with open(os.path.join(run, training.SUMMARY_FILE)) as f:
+            summary = json.load(f)
+        rows[kind] = {"fd": fd.frechet_distance(real, fd.classifier_features(classifier, samples)),
+                      "reconstruction_mae": mae, "reconstruction_mse": mse,
+                      "decoder_parameters": int(model.decoder.count_params()),
+                      "train_seconds": summary["train_seconds"], "epochs": summary["epochs_completed"]}
+        grids.append(plotting.image_grid(samples[:64], num_cols=8))
+        print(dataset, kind, rows[kind], flush=True)
+        if kind == "vaegan":
+            model.save_to_preset(
+                os.path.join(os.path.dirname(common.HERE), "zoo", "presets", f"vaegan_{dataset}"),
+                overwrite=True,
+                metadata={"dataset": f"{dataset} (grey levels)", "recipe": "python benchmarks/vaegan.py",
+                          "epochs": summary["epochs_completed"], "train_seconds": summary["train_seconds"],
+                          "metrics": {"fd": round(rows[kind]["fd"], 3),
+                                      "reconstruction_mae": round(mae, 4)},
+                          "fd_note": "FD in the in-repo classifier's feature space, 10,000 samples"})
+    gap = np.ones((grids[0].shape[0], 8, grids[0].shape[2]), np.float32)
+    plotting.save_image_grid(np.concatenate([grids[0], gap, grids[1]], axis=1)[None],
+                             os.path.join(common.RESULTS, f"vaegan_{dataset}_samples.png"), scale=2)
+    rows["fd_ratio"] = rows["vaegan"]["fd"] / rows["vae"]["fd"]
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["fashion_mnist", "mnist"])
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--output-dir", default=os.path.join("runs", "vaegan"))
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    command = "python benchmarks/vaegan.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    results = {d: run_dataset(d, args.epochs, args.output_dir, args.data_dir) for d in args.datasets}
+    table = []
+    for dataset, r in results.items():
+        for kind, label in (("vae", "zoo.VAE"), ("vaegan", "zoo.VAEGAN")):
+            table.append([dataset, label, f"{r[kind]['fd']:.3f}", f"{r[kind]['reconstruction_mae']:.4f}",
+                          f"{r[kind]['reconstruction_mse']:.4f}",
+                          f"{r[kind]['train_seconds'] / 60:.0f} min, {r[kind]['epochs']} epochs"])
+        table.append([dataset, "**FD ratio VAEGAN / VAE**", f"**{r['fd_ratio']:.3f}**", "", "", ""])
+    common.write_results("vaegan", {"results": results, "target_fd_ratio": 0.5,
+                                    "architecture": shared_architecture()},
+                         table, ["dataset", "model", "FD (10k samples)", "recon MAE", "recon MSE",
+                                 "training"], command)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

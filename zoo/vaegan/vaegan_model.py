@@ -1,0 +1,226 @@
+"""VAE-GAN: a VAE whose decoder is also trained against a discriminator."""
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from zoo import losses, validation
+from zoo.vae.vae_model import VAE
+from zoo.vaegan.discriminator import Discriminator
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
+class VAEGAN(VAE):
+    """VAE-GAN (Larsen et al. 2016): reconstruction measured by a discriminator.
+
+    The decoder doubles as a GAN generator. A discriminator D learns to tell data x
+    from reconstructions x~ = Dec(z), z ~ q(z|x), and from prior samples x_p = Dec(z_p),
+    z_p ~ p(z); the reconstruction error is taken in one of D's hidden layers instead of
+    pixel space, which favours sharp samples over the blur a pixel likelihood rewards.
+
+    Math (per batch; w_t the KL weight with warm-up, as in `zoo.VAE`):
+      L_prior = KL(q(z|x) || p(z))
+      L_feat  = 0.5 ||D_l(x) - D_l(x~)||^2                (`zoo.losses.feature_reconstruction`)
+      L_pixel = -log p(x | z)                              (optional, `pixel_weight`)
+      L_D     = BCE(D(x), 1) + (BCE(D(x~), 0) + BCE(D(x_p), 0)) / 2
+      L_G     = -log D(x~) - log D(x_p)                    (non-saturating)
+      encoder:       w_t L_prior + L_feat + pixel_weight L_pixel
+      decoder:       gamma L_feat + pixel_weight L_pixel + g_t L_G
+      discriminator: L_D, applied only when d_t
+    with g_t, d_t the equilibrium gates (`zoo.losses.equilibrium_gates`) when
+    `equilibrium` is set, else 1. Each network has its own optimizer (`compile`).
+
+    Stabilisers: equilibrium gating (from the paper's reference code) and optionally
+    spectral normalization of the discriminator (`spectral_norm=True`).
+
+    Only the encoder, decoder and likelihood are used by `sample_from_noise`, `encode`
+    and `decode`, so `export` ships the decoder and leaves the discriminator behind.
+    `elbo` and `log_likelihood` still use the pixel likelihood, which this training does
+    not fit unless `pixel_weight` > 0.
+
+    Args:
+      input_shape, latent_dim, likelihood, network, hidden_dims, ...: as `zoo.VAE`.
+      gamma: float. Weight of the feature reconstruction in the decoder's loss against the
+        adversarial term (the paper's gamma). Defaults to 1.0.
+      pixel_weight: float. Weight of the pixel negative log-likelihood in the encoder and
+        decoder losses. Defaults to 0.0 (the paper's objective).
+      discriminator_dims: list of ints. See `Discriminator`. Defaults to (32, 64, 128) for
+        conv, (512, 256) for MLP.
+      feature_layer: int. Discriminator layer of the feature loss. Defaults to -1.
+      spectral_norm: bool. Spectral normalization in the discriminator. Defaults to False.
+      equilibrium: float or None. Equilibrium cross-entropy for gating; None disables
+        gating. Defaults to 0.68.
+      margin: float. Gating margin. Defaults to 0.35.
+
+    Example:
+
+    ```python
+    import numpy as np, zoo
+    x = (np.random.rand(64, 28, 28, 1) > 0.5).astype("float32")
+    model = zoo.VAEGAN(input_shape=(28, 28, 1), latent_dim=8, network="conv",
+                       hidden_dims=(16, 32), discriminator_dims=(16, 32))
+    model.compile(optimizer="adam")  # also used (cloned) for decoder and discriminator
+    model.fit(x, epochs=1, batch_size=32, verbose=0)
+    images = model.sample(4, seed=0)
+    ```
+
+    References:
+      [1] Larsen, Sønderby, Larochelle, Winther. Autoencoding beyond pixels using a
+          learned similarity metric. ICML 2016.
+    """
+
+    def __init__(self, input_shape, latent_dim=32, gamma=1.0, pixel_weight=0.0,
+                 discriminator_dims=None, feature_layer=-1, spectral_norm=False,
+                 equilibrium=0.68, margin=0.35, **kwargs):
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim, **kwargs)
+        self.gamma = validation.non_negative_float("gamma", gamma)
+        self.pixel_weight = validation.non_negative_float("pixel_weight", pixel_weight)
+        self.equilibrium = None if equilibrium is None else validation.positive_float("equilibrium", equilibrium)
+        self.margin = validation.non_negative_float("margin", margin)
+        if discriminator_dims is None:
+            discriminator_dims = (32, 64, 128) if self.network == "conv" else (512, 256)
+        self.discriminator = Discriminator(self.network, discriminator_dims, feature_layer,
+                                           spectral_norm, name="discriminator")
+        self.discriminator.build((None, *self.data_shape))
+        self.decoder_optimizer = None
+        self.discriminator_optimizer = None
+        self.adversarial_trackers = {name: keras.metrics.Mean(name=name) for name in (
+            "feature_reconstruction", "discriminator_loss", "generator_loss",
+            "discriminator_trained", "decoder_adversarial")}
+
+    # ------------------------------------------------------------------ parts
+    @property
+    def encoder_variables(self):
+        return self.encoder.trainable_variables + self.posterior_head.trainable_variables
+
+    @property
+    def decoder_variables(self):
+        return self.decoder.trainable_variables + self.likelihood.trainable_variables
+
+    @property
+    def discriminator_variables(self):
+        return self.discriminator.trainable_variables
+
+    def compile(self, optimizer="adam", decoder_optimizer=None, discriminator_optimizer=None,
+                **kwargs):
+        """`optimizer` trains the encoder; the decoder's and discriminator's default to
+        fresh copies of it (same class and settings, their own state)."""
+        super().compile(optimizer=optimizer, **kwargs)
+
+        def own(value):
+            if value is None:
+                return self.optimizer.__class__.from_config(self.optimizer.get_config())
+            return keras.optimizers.get(value)
+
+        self.decoder_optimizer = own(decoder_optimizer)
+        self.discriminator_optimizer = own(discriminator_optimizer)
+        # Built now, so checkpoints (BackupAndRestore, .keras) restore all three states.
+        self.optimizer.build(self.encoder_variables)
+        self.decoder_optimizer.build(self.decoder_variables)
+        self.discriminator_optimizer.build(self.discriminator_variables)
+
+    def get_compile_config(self):
+        config = super().get_compile_config() or {}
+        if self.decoder_optimizer is not None:
+            config["decoder_optimizer"] = keras.saving.serialize_keras_object(self.decoder_optimizer)
+            config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
+                self.discriminator_optimizer)
+        return config
+
+    def compile_from_config(self, config):
+        """Recompiles a loaded model with all three optimizers (their state loads next)."""
+        config = dict(config)
+        optimizers = {key: keras.optimizers.deserialize(config.pop(key))
+                      for key in ("optimizer", "decoder_optimizer", "discriminator_optimizer")
+                      if isinstance(config.get(key), dict)}
+        rest = {k: v for k, v in config.items() if v is not None and k in (
+            "run_eagerly", "steps_per_execution", "jit_compile")}
+        self.compile(**optimizers, **rest)
+
+    # ------------------------------------------------------------------ training
+    @property
+    def metrics(self):
+        return super().metrics + list(self.adversarial_trackers.values())
+
+    def _adversarial_terms(self, x, seed, step, training):
+        """Every loss of one VAE-GAN step, for a batch (see the class docstring)."""
+        posterior_seed, prior_seed = tfp.random.split_seed(seed, n=2)
+        posterior = self._encode(x, training=training)
+        z = posterior.sample(seed=posterior_seed)
+        kl_units = losses.kl_units(posterior, self._prior(), z)
+        decoded = self._decode(z, training=training)
+        reconstruction = decoded.mean()
+        z_prior = self._prior().sample(tf.shape(x)[0], seed=prior_seed)
+        generated = self._decode(z_prior, training=training).mean()
+        real_logits, real_features = self.discriminator(x, training=training)
+        rec_logits, rec_features = self.discriminator(reconstruction, training=training)
+        gen_logits, _ = self.discriminator(generated, training=training)
+        feature_loss = tf.reduce_mean(losses.feature_reconstruction(real_features, rec_features))
+        pixel_loss = -tf.reduce_mean(decoded.log_prob(x))
+        real_loss, rec_fake_loss = losses.discriminator_loss(real_logits, rec_logits)
+        _, gen_fake_loss = losses.discriminator_loss(real_logits, gen_logits)
+        fake_loss = 0.5 * (rec_fake_loss + gen_fake_loss)
+        if self.equilibrium is None:
+            train_discriminator, train_decoder = tf.constant(True), tf.constant(True)
+        else:
+            train_discriminator, train_decoder = losses.equilibrium_gates(
+                real_loss, fake_loss, self.equilibrium, self.margin)
+        generator = losses.generator_loss(rec_logits) + losses.generator_loss(gen_logits)
+        kl_term = self._kl_term(kl_units, step)
+        return {
+            "encoder": kl_term + feature_loss + self.pixel_weight * pixel_loss,
+            "decoder": (self.gamma * feature_loss + self.pixel_weight * pixel_loss
+                        + tf.cast(train_decoder, tf.float32) * generator),
+            "discriminator": real_loss + fake_loss,
+            "train_discriminator": train_discriminator,
+            "loss": kl_term + feature_loss + generator,
+            "reconstruction": pixel_loss,
+            "kl": tf.reduce_mean(tf.reduce_sum(kl_units, axis=-1)),
+            "active_units": losses.active_units(kl_units, self.active_unit_threshold),
+            "feature_reconstruction": feature_loss,
+            "discriminator_loss": real_loss + fake_loss,
+            "generator_loss": generator,
+            "discriminator_trained": tf.cast(train_discriminator, tf.float32),
+            "decoder_adversarial": tf.cast(train_decoder, tf.float32),
+        }
+
+    def train_step(self, data):
+        if self.decoder_optimizer is None:
+            raise ValueError("VAEGAN needs compile() before fit(); it creates the decoder's "
+                             "and discriminator's optimizers.")
+        x = tf.cast(keras.utils.unpack_x_y_sample_weight(data)[0], tf.float32)
+        step = self.optimizer.iterations
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape(persistent=True) as tape:
+            terms = self._adversarial_terms(x, self._step_seed(step, 0), step, training=True)
+            scaled = {part: terms[part] / replicas for part in ("encoder", "decoder", "discriminator")}
+        parts = (("encoder", self.encoder_variables, self.optimizer, None),
+                 ("decoder", self.decoder_variables, self.decoder_optimizer, None),
+                 ("discriminator", self.discriminator_variables, self.discriminator_optimizer,
+                  tf.logical_not(terms["train_discriminator"])))
+        norms = []
+        for part, variables, optimizer, pause in parts:
+            gradients = tape.gradient(scaled[part], variables)
+            norms.append(self._guarded_update(gradients, variables, optimizer, pause=pause))
+        del tape
+        terms["grad_norm"] = tf.reduce_max(tf.stack(norms))
+        return self._update_metrics(terms, x)
+
+    def test_step(self, data):
+        x = tf.cast(keras.utils.unpack_x_y_sample_weight(data)[0], tf.float32)
+        step = self.optimizer.iterations if self.optimizer is not None else 0
+        terms = self._adversarial_terms(x, self._step_seed(0, 1), step, training=False)
+        return self._update_metrics(terms, x)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "gamma": self.gamma,
+            "pixel_weight": self.pixel_weight,
+            "discriminator_dims": self.discriminator.hidden_dims,
+            "feature_layer": self.discriminator.feature_layer,
+            "spectral_norm": self.discriminator.spectral_norm,
+            "equilibrium": self.equilibrium,
+            "margin": self.margin,
+        })
+        return config
