@@ -81,3 +81,14 @@ def test_train_builds_every_family(data_dir, tmp_path, family, extra, cls):
                      "--hidden-dims", "32,16", "--output-dir", run, "--data-dir", data_dir,
                      "--quiet", *extra]) == 0
     assert type(keras.saving.load_model(os.path.join(run, "model.keras"))).__name__ == cls
+
+
+def test_eval_reports_fd_for_any_model(data_dir, tmp_path, capsys):
+    import zoo
+
+    path = str(tmp_path / "m.keras")
+    zoo.VAE(input_shape=(28, 28, 1), latent_dim=4, hidden_dims=(16,), seed=0).save(path)
+    assert cli.main(["eval", path, "--max-examples", "300", "-k", "2", "--fd", "--fd-samples",
+                     "300", "--data-dir", data_dir]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["fd"] > 0 and "not comparable" in figures["fd_note"]

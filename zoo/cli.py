@@ -76,6 +76,10 @@ def _parser():
     p.add_argument("--num-samples", "-k", type=int, default=1000,
                    help="importance samples for the NLL (default: 1000)")
     p.add_argument("--max-examples", type=int, default=None, help="evaluate only this many examples")
+    p.add_argument("--fd", action="store_true",
+                   help="also the Fréchet distance of 10,000 samples to the split's grey-level "
+                        "images, in the dataset's in-repo classifier space (mnist, fashion_mnist)")
+    p.add_argument("--fd-samples", type=int, default=10_000, help="samples for --fd (default: 10000)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--output", default=None, help="also write the JSON to this file")
 
@@ -172,6 +176,14 @@ def _cmd_eval(args):
                        seed=args.seed)
     figures = zoo.evaluate(model, ds, num_samples=args.num_samples, seed=args.seed,
                            max_examples=args.max_examples)
+    if args.fd:
+        from zoo import fd
+
+        classifier = fd.load_classifier(args.dataset)
+        real, _ = zoo.data.load_numpy(args.dataset, args.split, data_dir=args.data_dir)
+        figures["fd"] = fd.model_fd(model, real[:args.max_examples], classifier,
+                                    num_samples=args.fd_samples, seed=args.seed)
+        figures["fd_note"] = "in-repo classifier features; not comparable with Inception FID"
     figures = {"model": args.model, "dataset": args.dataset, "split": args.split,
                "binarize": args.binarize, **figures}
     text = json.dumps(figures, indent=2)
