@@ -28,6 +28,7 @@ import zoo
 from zoo import fd, plotting, training
 
 EPOCHS = 30
+GAMMA = 0.01
 STEPS_PER_EPOCH = 469
 
 
@@ -40,7 +41,7 @@ def shared_architecture():
 def build(kind):
     if kind == "vae":
         return zoo.VAE(**shared_architecture())
-    return zoo.VAEGAN(**shared_architecture(), gamma=1.0, pixel_weight=0.0,
+    return zoo.VAEGAN(**shared_architecture(), gamma=GAMMA, pixel_weight=1.0,
                       discriminator_dims=(32, 64, 128), feature_layer=-1, spectral_norm=True,
                       equilibrium=0.68, margin=0.35)
 

@@ -97,13 +97,34 @@ class MaskedDense(keras.layers.Layer):
     def call(self, x):
         return self._act(tf.matmul(x, self.kernel * self.mask) + self.bias)
 
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
     def get_config(self):
         return {**super().get_config(), "units": self.units, "mask": self.mask.tolist(),
                 "activation": self.activation, "zero_init": self.zero_init}
 
 
+class _AffineParameters(networks._Stack):
+    """A stack of layers whose output splits into (shift, bounded log-scale)."""
+
+    def __init__(self, hidden_units, activation, log_scale_bound, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_units = networks._check_dims("hidden_units", hidden_units)
+        self.activation = activation
+        self.log_scale_bound = validation.positive_float("log_scale_bound", log_scale_bound)
+
+    def call(self, x):
+        shift, raw = tf.split(super().call(x), 2, axis=-1)
+        return shift, bounded_log_scale(raw, self.log_scale_bound)
+
+    def get_config(self):
+        return {**super().get_config(), "hidden_units": self.hidden_units,
+                "activation": self.activation, "log_scale_bound": self.log_scale_bound}
+
+
 @keras.saving.register_keras_serializable(package="vaezoo")
-class MADE(keras.layers.Layer):
+class MADE(_AffineParameters):
     """Masked autoencoder for distribution estimation [3]: shift and log-scale of each
     dimension from the dimensions before it.
 
@@ -116,38 +137,20 @@ class MADE(keras.layers.Layer):
 
     def __init__(self, event_size, hidden_units=(128, 128), activation="relu",
                  log_scale_bound=3.0, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(hidden_units, activation, log_scale_bound, **kwargs)
         self.event_size = validation.positive_int("event_size", event_size)
-        self.hidden_units = networks._check_dims("hidden_units", hidden_units)
-        self.activation = activation
-        self.log_scale_bound = validation.positive_float("log_scale_bound", log_scale_bound)
         masks = made_masks(self.event_size, self.hidden_units)
         self.stack = [MaskedDense(u, m, activation, name=f"masked_{i}")
                       for i, (u, m) in enumerate(zip(self.hidden_units, masks[:-1]))]
         # Zero output: the flow starts as the identity.
         self.stack.append(MaskedDense(2 * self.event_size, masks[-1], zero_init=True, name="output"))
 
-    def build(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.stack:
-            layer.build(shape)
-            shape = (*shape[:-1], layer.units)
-
-    def call(self, x):
-        h = x
-        for layer in self.stack:
-            h = layer(h)
-        shift, raw = tf.split(h, 2, axis=-1)
-        return shift, bounded_log_scale(raw, self.log_scale_bound)
-
     def get_config(self):
-        return {**super().get_config(), "event_size": self.event_size,
-                "hidden_units": self.hidden_units, "activation": self.activation,
-                "log_scale_bound": self.log_scale_bound}
+        return {**super().get_config(), "event_size": self.event_size}
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
-class CouplingNetwork(keras.layers.Layer):
+class CouplingNetwork(_AffineParameters):
     """The MLP of one RealNVP coupling: shift and log-scale of the transformed half.
 
     Args:
@@ -159,33 +162,15 @@ class CouplingNetwork(keras.layers.Layer):
 
     def __init__(self, output_units, hidden_units=(128, 128), activation="relu",
                  log_scale_bound=3.0, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(hidden_units, activation, log_scale_bound, **kwargs)
         self.output_units = validation.positive_int("output_units", output_units)
-        self.hidden_units = networks._check_dims("hidden_units", hidden_units)
-        self.activation = activation
-        self.log_scale_bound = validation.positive_float("log_scale_bound", log_scale_bound)
         self.stack = [keras.layers.Dense(u, activation=activation, name=f"dense_{i}")
                       for i, u in enumerate(self.hidden_units)]
         self.stack.append(keras.layers.Dense(2 * self.output_units, kernel_initializer="zeros",
                                              name="output"))
 
-    def build(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.stack:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-
-    def call(self, x):
-        h = x
-        for layer in self.stack:
-            h = layer(h)
-        shift, raw = tf.split(h, 2, axis=-1)
-        return shift, bounded_log_scale(raw, self.log_scale_bound)
-
     def get_config(self):
-        return {**super().get_config(), "output_units": self.output_units,
-                "hidden_units": self.hidden_units, "activation": self.activation,
-                "log_scale_bound": self.log_scale_bound}
+        return {**super().get_config(), "output_units": self.output_units}
 
 
 def _shift_and_log_scale_fn(network):

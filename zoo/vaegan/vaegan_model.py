@@ -24,9 +24,12 @@ class VAEGAN(VAE):
       L_pixel = -log p(x | z)                              (optional, `pixel_weight`)
       L_D     = BCE(D(x), 1) + (BCE(D(x~), 0) + BCE(D(x_p), 0)) / 2
       L_G     = -log D(x~) - log D(x_p)                    (non-saturating)
-      encoder:       w_t L_prior + L_feat + pixel_weight L_pixel
-      decoder:       gamma L_feat + pixel_weight L_pixel + g_t L_G
+      L_rec   = L_feat + pixel_weight L_pixel
+      encoder:       w_t L_prior + L_rec
+      decoder:       gamma L_rec + g_t L_G
       discriminator: L_D, applied only when d_t
+    gamma trades reconstruction against realism in the decoder only, as in the paper;
+    the encoder keeps an ELBO-like balance between its KL and reconstruction terms.
     with g_t, d_t the equilibrium gates (`zoo.losses.equilibrium_gates`) when
     `equilibrium` is set, else 1. Each network has its own optimizer (`compile`).
 
@@ -40,10 +43,12 @@ class VAEGAN(VAE):
 
     Args:
       input_shape, latent_dim, likelihood, network, hidden_dims, ...: as `zoo.VAE`.
-      gamma: float. Weight of the feature reconstruction in the decoder's loss against the
+      gamma: float. Weight of the reconstruction term in the decoder's loss against the
         adversarial term (the paper's gamma). Defaults to 1.0.
-      pixel_weight: float. Weight of the pixel negative log-likelihood in the encoder and
-        decoder losses. Defaults to 0.0 (the paper's objective).
+      pixel_weight: float. Weight of the pixel negative log-likelihood inside the
+        reconstruction term. 0 is the paper's objective; a pixel term anchors training
+        when the discriminator's features are small (spectral normalization).
+        Defaults to 0.0.
       discriminator_dims: list of ints. See `Discriminator`. Defaults to (32, 64, 128) for
         conv, (512, 256) for MLP.
       feature_layer: int. Discriminator layer of the feature loss. Defaults to -1.
@@ -167,13 +172,13 @@ class VAEGAN(VAE):
                 real_loss, fake_loss, self.equilibrium, self.margin)
         generator = losses.generator_loss(rec_logits) + losses.generator_loss(gen_logits)
         kl_term = self._kl_term(kl_units, step)
+        reconstruction_loss = feature_loss + self.pixel_weight * pixel_loss
         return {
-            "encoder": kl_term + feature_loss + self.pixel_weight * pixel_loss,
-            "decoder": (self.gamma * feature_loss + self.pixel_weight * pixel_loss
-                        + tf.cast(train_decoder, tf.float32) * generator),
+            "encoder": kl_term + reconstruction_loss,
+            "decoder": self.gamma * reconstruction_loss + tf.cast(train_decoder, tf.float32) * generator,
             "discriminator": real_loss + fake_loss,
             "train_discriminator": train_discriminator,
-            "loss": kl_term + feature_loss + generator,
+            "loss": kl_term + reconstruction_loss + generator,
             "reconstruction": pixel_loss,
             "kl": tf.reduce_mean(tf.reduce_sum(kl_units, axis=-1)),
             "active_units": losses.active_units(kl_units, self.active_unit_threshold),
