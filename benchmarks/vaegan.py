@@ -96,7 +96,14 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     command = "python benchmarks/vaegan.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    results = {d: run_dataset(d, args.epochs, args.output_dir, args.data_dir) for d in args.datasets}
+    path = os.path.join(common.RESULTS, "vaegan.json")
+    results = {}
+    if os.path.exists(path):  # datasets run separately accumulate in one table
+        with open(path) as f:
+            results = json.load(f).get("results", {})
+    for dataset in args.datasets:
+        results[dataset] = {**run_dataset(dataset, args.epochs, args.output_dir, args.data_dir),
+                            "command": command}
     table = []
     for dataset, r in results.items():
         for kind, label in (("vae", "zoo.VAE"), ("vaegan", "zoo.VAEGAN")):
