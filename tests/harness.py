@@ -85,7 +85,8 @@ class ModelHarness:
         model, x = self._trained()
         directory = os.path.join(tmp_path, "preset")
         model.save_to_preset(directory, metadata={"dataset": "test"})
-        assert sorted(os.listdir(directory)) == ["config.json", "metadata.json", "model.weights.h5"]
+        assert sorted(os.listdir(directory)) == ["MODEL_CARD.md", "config.json", "metadata.json",
+                                                 "model.weights.h5"]
         loaded = type(model).from_preset(directory)
         assert_weights_equal(model, loaded)
         np.testing.assert_array_equal(model.reconstruct(x[:4]), loaded.reconstruct(x[:4]))

@@ -73,3 +73,77 @@ def test_written_artifacts_get_normal_permissions(preset_dir):
     for name in os.listdir(path):
         mode = stat.S_IMODE(os.stat(os.path.join(path, name)).st_mode)
         assert mode & 0o044 == 0o044, (name, oct(mode))  # group/other can read
+
+
+def test_model_card_is_generated_from_metadata(preset_dir):
+    _, path = preset_dir
+    card = open(os.path.join(path, "MODEL_CARD.md")).read()
+    meta = zoo.presets.load_metadata(path)
+    assert card.startswith("# p") and "`VAE` from vaezoo" in card
+    assert "toy" in card and meta["weights_sha256"] in card and "## Limits" in card
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A preset archive served over HTTP on loopback; yields (url, sha256, stop)."""
+    import functools
+    import http.server
+    import threading
+
+    model = zoo.VAE(input_shape=(6,), latent_dim=2, hidden_dims=(8,), likelihood="gaussian", seed=0)
+    root = tmp_path / "www"
+    root.mkdir()
+    sha = zoo.presets.archive_preset(model.save_to_preset(str(tmp_path / "p")),
+                                     str(root / "toy.tar.gz"))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def stop():
+        server.shutdown()
+        server.server_close()
+
+    yield model, url, sha, root, stop
+    stop()
+
+
+def test_url_preset_downloads_once_then_loads_offline(served, tmp_path):
+    model, url, sha, _, stop = served
+    cache = str(tmp_path / "cache")
+    first = zoo.from_preset(f"{url}/toy.tar.gz", sha256=sha, cache_dir=cache)
+    stop()  # the server is gone: the second load must come from the Keras cache
+    second = zoo.VAE.from_preset(f"{url}/toy.tar.gz#sha256={sha}", cache_dir=cache)
+    x = np.random.default_rng(0).normal(size=(2, 6)).astype(np.float32)
+    np.testing.assert_array_equal(first.embed(x), model.embed(x))
+    np.testing.assert_array_equal(second.embed(x), model.embed(x))
+
+
+def test_url_preset_with_a_wrong_or_missing_hash_is_refused(served, tmp_path):
+    _, url, sha, _, _ = served
+    with pytest.raises(ValueError, match="sha256"):
+        zoo.from_preset(f"{url}/toy.tar.gz", sha256="0" * 64, cache_dir=str(tmp_path / "c1"))
+    with pytest.raises(ValueError, match="needs the sha256"):
+        zoo.from_preset(f"{url}/toy.tar.gz", cache_dir=str(tmp_path / "c2"))
+    with pytest.raises(ValueError, match="Could not download"):
+        zoo.from_preset(f"{url}/missing.tar.gz", sha256=sha, cache_dir=str(tmp_path / "c3"))
+
+
+def test_archives_with_paths_or_links_are_refused(served, tmp_path):
+    import hashlib
+    import io
+    import tarfile
+
+    _, url, _, root, _ = served
+    for member in ("../evil.py", "/etc/passwd", "sub/config.json"):
+        bad = root / "bad.tar.gz"
+        with tarfile.open(bad, "w:gz") as archive:
+            info = tarfile.TarInfo(member)
+            info.size = 3
+            archive.addfile(info, io.BytesIO(b"bad"))
+        sha = hashlib.sha256(bad.read_bytes()).hexdigest()
+        with pytest.raises(ValueError, match="Refusing preset archive"):
+            zoo.from_preset(f"{url}/bad.tar.gz", sha256=sha, cache_dir=str(tmp_path / member.replace("/", "_")))
+    assert not (tmp_path / "evil.py").exists()

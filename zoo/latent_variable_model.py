@@ -511,11 +511,12 @@ class LatentVariableModel(keras.Model):
         return presets.save_to_preset(self, directory, metadata=metadata, overwrite=overwrite)
 
     @classmethod
-    def from_preset(cls, preset):
-        """Loads a preset holding this class (or a subclass); see `zoo.presets`."""
+    def from_preset(cls, preset, sha256=None, cache_dir=None):
+        """Loads a preset (name, directory or URL) holding this class or a subclass; see
+        `zoo.presets.from_preset`."""
         from zoo import presets
 
-        return presets.from_preset(preset, cls=cls)
+        return presets.from_preset(preset, cls=cls, sha256=sha256, cache_dir=cache_dir)
 
     # ------------------------------------------------------------------ config
     def get_config(self):

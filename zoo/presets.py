@@ -6,15 +6,25 @@ Layout (the keras-hub convention):
   metadata.json      versions, parameter count, sha256 of the weights, and what the
                      producer adds: dataset, recipe, measured metrics
 
+  MODEL_CARD.md      the model card, generated from metadata.json
+
+A preset can be a built-in name, a local directory, or an https URL of a `.tar.gz`
+archive of the directory (`archive_preset` writes one) with its sha256: downloaded once
+into the Keras cache by `keras.utils.get_file`, checked, and unpacked.
+
 Loading never executes code from a preset: the config must name a class registered by
 the zoo (`vaezoo>...`), it is deserialized in Keras safe mode (no Lambda layers, no
-pickles), and the weights must match the sha256 recorded in `metadata.json`.
+pickles), the weights must match the sha256 recorded in `metadata.json`, and an archive
+may hold only the preset's own files (no paths, no links).
 """
 
 import hashlib
 import json
 import os
 import platform
+import re
+import tarfile
+import urllib.parse
 
 import keras
 
@@ -23,6 +33,10 @@ from zoo import io_utils
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
+CARD_FILE = "MODEL_CARD.md"
+PRESET_FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE)
+CACHE_SUBDIR = "vaezoo_presets"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 BUILTIN_DIR = os.path.join(os.path.dirname(__file__), "presets")
 _PACKAGE = "vaezoo"
 
@@ -86,7 +100,106 @@ def save_to_preset(model, directory, metadata=None, overwrite=False):
         }
         meta.update(metadata or {})
         io_utils.write_json(os.path.join(tmp, METADATA_FILE), meta)
+        io_utils.write_text(os.path.join(tmp, CARD_FILE), model_card(meta, os.path.basename(directory)))
     return directory
+
+
+def _fmt(value):
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
+def model_card(metadata, name):
+    """A markdown model card for a preset, from its metadata."""
+    metrics = metadata.get("metrics", {})
+    lines = [f"# {name}", "",
+             f"`{metadata.get('class_name', '?')}` from vaezoo, "
+             f"{metadata.get('parameter_count', 0):,} parameters.", "",
+             "## Training", "",
+             f"- Data: {metadata.get('dataset', 'not recorded')}",
+             f"- Recipe: `{metadata.get('recipe', 'not recorded')}`"]
+    if "epochs" in metadata:
+        lines.append(f"- Epochs: {metadata['epochs']}")
+    if "train_seconds" in metadata:
+        lines.append(f"- Training time: {metadata['train_seconds'] / 3600:.2f} h on a 2-core CPU")
+    lines += ["", "## Measured", ""]
+    if metrics:
+        lines += ["| metric | value |", "| --- | --- |"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics.items() if not isinstance(v, dict)]
+    else:
+        lines.append("Nothing measured yet.")
+    for key, note in metadata.items():
+        if key.endswith("_note"):
+            lines += ["", f"{key[:-5].replace('_', ' ')}: {note}"]
+    lines += ["", "## Limits", "",
+              metadata.get("limits",
+                           "Trained on one dataset; scores and samples mean little outside it. "
+                           "NLL figures are in nats on the dataset's test split as the recipe "
+                           "binarizes it; compare only with figures measured the same way."),
+              "", "## Provenance", "",
+              f"- Weights sha256: `{metadata.get('weights_sha256', '?')}`",
+              "- Versions: " + ", ".join(f"{k} {v}" for k, v in metadata.get("versions", {}).items()),
+              ""]
+    return "\n".join(lines)
+
+
+def archive_preset(directory, path):
+    """Packs a preset directory into a `.tar.gz` at `path` (atomically); returns its sha256.
+
+    Publish the archive anywhere over https; `from_preset(url, sha256=...)` loads it.
+    """
+    directory = resolve(directory)
+    with io_utils.atomic_path(path, suffix=".tar.gz") as tmp:
+        with tarfile.open(tmp, "w:gz") as archive:
+            for name in PRESET_FILES:
+                if os.path.isfile(os.path.join(directory, name)):
+                    archive.add(os.path.join(directory, name), arcname=name)
+    return _sha256(path)
+
+
+def _unpack(archive_path, target):
+    """Extracts a preset archive into `target`, refusing anything but the preset's files."""
+    try:
+        with tarfile.open(archive_path, "r:*") as archive:
+            members = archive.getmembers()
+            for member in members:
+                if not member.isfile() or member.name not in PRESET_FILES:
+                    raise ValueError(
+                        f"Refusing preset archive {archive_path}: member {member.name!r} is not "
+                        f"one of the preset files {list(PRESET_FILES)} (no paths, links or "
+                        "other entries are allowed).")
+            with io_utils.atomic_directory(target, overwrite=True) as tmp:
+                for member in members:
+                    source = archive.extractfile(member)
+                    with open(os.path.join(tmp, member.name), "wb") as f:
+                        f.write(source.read())
+    except tarfile.TarError as err:
+        raise ValueError(f"Not a readable preset archive: {archive_path} ({err})") from err
+
+
+def _download(url, sha256=None, cache_dir=None):
+    """The local directory of an https preset, downloading and unpacking it once."""
+    parts = urllib.parse.urlsplit(url)
+    fragment = dict(urllib.parse.parse_qsl(parts.fragment))
+    sha256 = (sha256 or fragment.get("sha256", "")).lower()
+    if not _SHA256.match(sha256):
+        raise ValueError(
+            "A URL preset needs the sha256 of its archive: from_preset(url, sha256=...) or "
+            f"url#sha256=<64 hex digits>. Received: sha256={sha256 or None!r}")
+    url = urllib.parse.urlunsplit(parts._replace(fragment=""))
+    name = os.path.basename(parts.path) or "preset.tar.gz"
+    fname = f"{sha256[:16]}-{name}"
+    try:
+        archive_path = keras.utils.get_file(fname=fname, origin=url, file_hash=sha256,
+                                            hash_algorithm="sha256", cache_subdir=CACHE_SUBDIR,
+                                            cache_dir=cache_dir)
+    except ValueError as err:
+        raise ValueError(f"Preset download from {url} failed its sha256 check: {err}") from err
+    except Exception as err:  # URLError, HTTPError, OSError: say what and where
+        raise ValueError(f"Could not download preset from {url}: {err}") from err
+    target = archive_path[: -len(".tar.gz")] if archive_path.endswith(".tar.gz") else archive_path + ".d"
+    if not os.path.isfile(os.path.join(target, CONFIG_FILE)):
+        _unpack(archive_path, target)
+    return target
 
 
 def resolve(preset):
@@ -110,14 +223,18 @@ def load_metadata(preset):
         return json.load(f)
 
 
-def from_preset(preset, cls=None):
-    """Loads a model from a built-in preset name or a preset directory.
+def from_preset(preset, cls=None, sha256=None, cache_dir=None):
+    """Loads a model from a built-in preset name, a preset directory or an https URL.
 
     Args:
-      preset: str. A name from `list_presets()` or a directory written by
-        `save_to_preset`.
+      preset: str. A name from `list_presets()`, a directory written by
+        `save_to_preset`, or the http(s) URL of an archive written by `archive_preset`.
       cls: optional model class; the preset must hold that class or a subclass.
+      sha256: str. For a URL: the archive's sha256 (or give it as `url#sha256=...`).
+      cache_dir: str. For a URL: the Keras cache directory. Defaults to `~/.keras`.
     """
+    if isinstance(preset, str) and preset.startswith(("https://", "http://")):
+        preset = _download(preset, sha256=sha256, cache_dir=cache_dir)
     directory = resolve(preset)
     paths = {name: os.path.join(directory, name) for name in (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE)}
     missing = [n for n, p in paths.items() if not os.path.isfile(p)]
@@ -153,7 +270,7 @@ def from_preset(preset, cls=None):
 
 
 def load_model(source):
-    """Loads a model from a `.keras` file, a preset directory or a built-in preset name."""
+    """Loads a model from a `.keras` file, a preset (built-in name, directory, URL)."""
     source = os.fspath(source)
     if source.endswith(".keras"):
         if not os.path.isfile(source):
