@@ -10,7 +10,7 @@ import pytest
 
 from zoo import cli
 
-COMMANDS = ["presets", "train", "eval", "sample", "quickstart"]
+COMMANDS = ["presets", "train", "eval", "sample", "export", "demo", "quickstart"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -92,3 +92,19 @@ def test_eval_reports_fd_for_any_model(data_dir, tmp_path, capsys):
                      "300", "--data-dir", data_dir]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["fd"] > 0 and "not comparable" in figures["fd_note"]
+
+
+def test_demo_runs_a_preset_end_to_end(data_dir, tmp_path, capsys):
+    import zoo
+
+    model = zoo.VAE(input_shape=(28, 28, 1), latent_dim=4, hidden_dims=(32,), seed=0)
+    preset = model.save_to_preset(str(tmp_path / "tiny"), metadata={"metrics": {"test_nll_k1000": 99.0}})
+    out = str(tmp_path / "demo")
+    assert cli.main(["demo", "--preset", preset, "--output-dir", out, "--data-dir", data_dir]) == 0
+    text = capsys.readouterr().out
+    for piece in ("test NLL now", "test_nll_k1000 (recorded in the preset)", "int8 TFLite size",
+                  "max abs error"):
+        assert piece in text
+    for name in ("samples.png", "samples_int8_tflite.png", "model_int8.tflite"):
+        assert os.path.isfile(os.path.join(out, name))
+    assert os.path.isdir(os.path.join(out, "saved_model", "1"))
