@@ -44,6 +44,19 @@ def mnist_small(data_dir):
     return x_train, y_train, x_test, y_test
 
 
+@pytest.fixture(scope="session")
+def mirrored():
+    """One MirroredStrategy over the two logical CPUs, shared by every test.
+
+    TensorFlow restarts collective instance keys with each new strategy: a second
+    MirroredStrategy over the same devices in one process collides with the first
+    ("Shape mismatch in the collective instance"), plain Keras models included.
+    """
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    return strategy
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
     """Each test starts from a clean Keras session and the same global seed, so weight

@@ -64,10 +64,9 @@ def test_clipping_bounds_the_step():
     assert delta == pytest.approx(0.5, rel=1e-4)  # the raw gradient norm is ~100s
 
 
-def test_the_guard_works_under_mirrored_strategy():
+def test_the_guard_works_under_mirrored_strategy(mirrored):
     x = binary_images(n=64)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
+    with mirrored.scope():
         model = _model(gradient_clip_norm=100.0)
         model.compile(optimizer="adam")
     model.fit(_batches(x, poisoned=1).unbatch().batch(16), epochs=1, verbose=0)

@@ -160,9 +160,8 @@ def test_bad_arguments_are_named(kwargs, error, fragment):
     assert fragment in str(info.value)
 
 
-def test_mirrored_training_runs_the_hierarchy():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
+def test_mirrored_training_runs_the_hierarchy(mirrored):
+    with mirrored.scope():
         model = _mlp(gradient_clip_norm=500.0)
         model.compile(optimizer=keras.optimizers.Adamax(2e-3))
     history = model.fit(tf.data.Dataset.from_tensor_slices(binary_images(n=128)).batch(32),

@@ -97,9 +97,8 @@ def test_feature_reconstruction_is_half_the_squared_distance():
     np.testing.assert_allclose(losses.feature_reconstruction(a, b), [2.0, 12.5])
 
 
-def test_vaegan_trains_under_mirrored_strategy():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
+def test_vaegan_trains_under_mirrored_strategy(mirrored):
+    with mirrored.scope():
         model = _conv(spectral_norm=True)
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(tf.data.Dataset.from_tensor_slices(binary_images(n=128)).batch(32),
