@@ -85,3 +85,25 @@ def test_ema_weights_are_what_fit_leaves_for_evaluation():
     for variable, average in zip(model.trainable_variables,
                                  optimizer._model_variables_moving_average):
         np.testing.assert_allclose(np.asarray(variable), np.asarray(average), rtol=1e-6)
+
+
+def test_weights_saved_before_the_guard_existed_still_load(tmp_path):
+    import h5py
+
+    x = binary_images(n=32)
+    model = _model()
+    _fit(model, _batches(x))
+    model.update_guard.skipped_steps.assign(3.0)
+    path = str(tmp_path / "old.weights.h5")
+    model.save_weights(path)
+    with h5py.File(path, "r+") as f:  # what a checkpoint from an older vaezoo looks like
+        guard = [name for name in f["layers"] if name.startswith("update_guard")]
+        assert guard, list(f["layers"])
+        for name in guard:
+            del f["layers"][name]
+    restored = _model()
+    restored(x[:2])
+    restored.load_weights(path)
+    for a, b in zip(model.trainable_weights, restored.trainable_weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+    assert float(restored.update_guard.skipped_steps) == 0.0

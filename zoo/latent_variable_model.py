@@ -78,6 +78,13 @@ class UpdateGuardState(keras.layers.Layer):
                 aggregation="only_first_replica"))
         self.built = True
 
+    def load_own_variables(self, store):
+        # Weights and checkpoints written before the guard existed have no entry for it;
+        # they load with the counters at zero instead of refusing a months-long run.
+        if len(store.keys()) == 0:
+            return
+        super().load_own_variables(store)
+
 
 class LatentVariableModel(keras.Model):
     """A latent-variable model p(x, z) = p(z) p(x|z) with amortised posterior q(z|x).
