@@ -15,11 +15,17 @@ from zoo.latent_variable_model import LatentVariableModel
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 METADATA_NAME = "vaezoo"
 
-# Largest max-abs error against Keras, relative to max(1, max |Keras output|), that
-# export accepts per mode. Loose on purpose: they catch broken conversions (the NaN
-# outputs seen with TFP bijector graphs, saturated quantization), while the measured
-# error, written into the file's metadata and the export report, is the real figure.
-PARITY_LIMITS = {"float32": 1e-4, "float16": 2e-2, "dynamic": 5e-2, "int8": 1.5e-1}
+# Largest (max, mean) absolute error against Keras, relative to max(1, max |Keras
+# output|), that export accepts per mode. Loose on purpose: they catch broken
+# conversions (the NaN outputs seen with TFP bijector graphs, saturated or mis-scaled
+# quantization), while the measured error, written into the file's metadata and the
+# export report, is the real figure. The quantized max limits are wide because a
+# trained Bernoulli decoder's worst pixel sits where its logit crosses 0: sigmoid is
+# steepest there (slope 1/4), so int8 rounding accumulated through the convolutions
+# moves that one probability by up to ~0.3 (measured on the vae_mnist preset), while
+# the mean error stays ~0.006. A garbage graph fails the mean limit.
+PARITY_LIMITS = {"float32": (1e-4, 1e-5), "float16": (2e-2, 2e-3), "dynamic": (0.25, 0.01),
+                 "int8": (0.5, 0.02)}
 
 
 class ConversionError(RuntimeError):
@@ -147,7 +153,7 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
       calibration_samples: int. Noise vectors for int8 calibration. Defaults to 500.
       seed: int. Seed of the calibration and verification noise. Defaults to 0.
       verify: bool. Run the converted file against Keras on 64 noise vectors and raise
-        `ConversionError` on NaN or an error above `PARITY_LIMITS`. Defaults to True.
+        `ConversionError` on NaN or a max or mean error above `PARITY_LIMITS`. Defaults to True.
       per_channel_dense: bool. Quantize dense layers per output unit instead of per
         tensor (quantized modes only): slightly more accurate, much larger file.
         Defaults to False.
@@ -180,12 +186,15 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
                            "decode": {"inputs": ["z"], "outputs": ["mean"]}}}
     if verify:
         check = parity(model, finalize(flatbuffer, meta, shared), seed=seed + 1)
-        limit = PARITY_LIMITS[quantization] * check["output_scale"]
-        if not check["finite"] or check["max_abs_error"] > limit:
+        max_limit, mean_limit = (limit * check["output_scale"]
+                                 for limit in PARITY_LIMITS[quantization])
+        if (not check["finite"] or check["max_abs_error"] > max_limit
+                or check["mean_abs_error"] > mean_limit):
             raise ConversionError(
                 f"The {quantization} TFLite conversion of {type(model).__name__} does not "
                 f"reproduce the Keras model: max abs error {check['max_abs_error']:.3g} "
-                f"(limit {limit:.3g}), finite outputs: {check['finite']}.")
+                f"(limit {max_limit:.3g}), mean abs error {check['mean_abs_error']:.3g} "
+                f"(limit {mean_limit:.3g}), finite outputs: {check['finite']}.")
         meta["parity"] = check
     with io_utils.atomic_path(path, suffix=".tflite") as tmp_path:
         with open(tmp_path, "wb") as f:

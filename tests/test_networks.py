@@ -57,3 +57,16 @@ def test_conv_encoder_rejects_flat_data():
     encoder = networks.ConvEncoder()
     with pytest.raises(ValueError, match="height, width, channels"):
         encoder.build((None, 784))
+
+
+@pytest.mark.parametrize("source,target", [((7, 7), (14, 14)), ((4, 5), (12, 15)),
+                                           ((7, 7), (7, 7)), ((5, 7), (7, 9))])
+def test_nearest_resize_equals_the_resize_op(source, target):
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).standard_normal((2, *source, 3)).astype(np.float32)
+    layer = networks.NearestResize(*target)
+    expected = tf.image.resize(x, target, method="nearest").numpy()
+    got = np.asarray(layer(x))
+    assert got.shape == (2, *target, 3) == layer.compute_output_shape(x.shape)
+    np.testing.assert_array_equal(got, expected)

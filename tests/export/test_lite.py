@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import export
+import zoo
 from export import lite
 from export.edge import EdgeSampler, read_tflite_metadata
 from tests.families import FAMILIES
@@ -64,6 +65,26 @@ def test_a_conversion_that_does_not_reproduce_keras_is_refused(model, tmp_path, 
     assert "parity" not in EdgeSampler(path).metadata
 
 
+@pytest.mark.parametrize("max_error,mean_error,accepted", [
+    (0.30, 0.006, True),    # the trained vae_mnist int8 decoder: one steep pixel, small mean
+    (0.20, 0.05, False),    # every pixel a little off: mis-scaled quantization
+    (0.60, 0.006, False),   # one pixel far off
+])
+def test_int8_refusal_weighs_max_and_mean_error(model, tmp_path, monkeypatch, max_error,
+                                                mean_error, accepted):
+    monkeypatch.setattr(lite, "parity", lambda *a, **k: {
+        "finite": True, "max_abs_error": max_error, "mean_abs_error": mean_error,
+        "num_vectors": 64, "output_scale": 1.0})
+    path = str(tmp_path / "m.tflite")
+    if accepted:
+        export.tflite(model, path, quantization="int8")
+        assert EdgeSampler(path).metadata["parity"]["max_abs_error"] == max_error
+    else:
+        with pytest.raises(lite.ConversionError, match="mean abs error"):
+            export.tflite(model, path, quantization="int8")
+        assert not os.path.exists(path)
+
+
 @pytest.mark.parametrize("kwargs,error,fragment", [
     (dict(quantization="int4"), ValueError, "quantization must be one of"),
     (dict(quantization="float32", int8_io=True), ValueError, "int8_io needs quantization='int8'"),
@@ -76,3 +97,21 @@ def test_bad_options_are_named(model, tmp_path, kwargs, error, fragment):
 def test_a_directory_is_not_a_tflite_path(model, tmp_path):
     with pytest.raises(ValueError, match="path must be a file path"):
         export.tflite(model, str(tmp_path))
+
+
+def test_the_conv_sampler_uses_no_resize_op_xnnpack_cannot_run(tmp_path):
+    # RESIZE_NEAREST_NEIGHBOR is not an XNNPACK op: it split the sampler into partitions
+    # with reference kernels between them. zoo.networks.NearestResize avoids it.
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = zoo.VAE(input_shape=(28, 28, 1), latent_dim=4, network="conv", hidden_dims=(8, 16),
+                    seed=0)
+    model(np.zeros((1, 28, 28, 1), np.float32))
+    path = export.tflite(model, str(tmp_path / "conv.tflite"), quantization="int8")
+    with open(path, "rb") as f:
+        graph = flatbuffer_utils.convert_bytearray_to_object(bytearray(f.read()))
+    codes = {max(c.builtinCode, c.deprecatedBuiltinCode) for c in graph.operatorCodes}
+    names = {name for name, value in vars(schema.BuiltinOperator).items() if value in codes}
+    assert "CONV_2D" in names and "DEPTH_TO_SPACE" in names, names
+    assert "RESIZE_NEAREST_NEIGHBOR" not in names, names

@@ -183,15 +183,14 @@ class HVAE(LatentVariableModel):
         for s in range(stages - 1):
             layers = []
             if self.network == "conv":
-                layers.append(keras.layers.Resizing(*self._stage_shape(s)[:2], interpolation="nearest",
-                                                    name=f"td_resize_{s}"))
+                layers.append(networks.NearestResize(*self._stage_shape(s)[:2], name=f"td_resize_{s}"))
             layers.append(self._layer(self.hidden_dims[s], f"td_up_{s}", activation=act))
             self.td_up.append(layers)
         num_params = self.likelihood.num_params
         if self.network == "conv":
             height, width, channels = self.data_shape
             self.output_layers = [
-                keras.layers.Resizing(height, width, interpolation="nearest", name="out_resize"),
+                networks.NearestResize(height, width, name="out_resize"),
                 keras.layers.Conv2D(self.hidden_dims[0], 3, padding="same", activation=act, name="out_conv"),
                 keras.layers.Conv2D(channels * num_params, 3, padding="same", name="out_head"),
             ]
