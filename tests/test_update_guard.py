@@ -107,3 +107,19 @@ def test_weights_saved_before_the_guard_existed_still_load(tmp_path):
     for a, b in zip(model.trainable_weights, restored.trainable_weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
     assert float(restored.update_guard.skipped_steps) == 0.0
+
+
+def test_without_the_nonfinite_guard_a_nan_batch_is_applied():
+    # The opt-out for speed does what it says: no cond, no skip, the NaN reaches the weights.
+    x = binary_images(n=32)
+    model = _model(skip_nonfinite=False)
+    _fit(model, _batches(x, poisoned=0))
+    assert int(model.optimizer.iterations) == 3
+    assert float(model.update_guard.skipped_steps) == 0.0
+    assert not all(np.all(np.isfinite(np.asarray(w))) for w in model.trainable_weights)
+    assert zoo.VAE.from_config(model.get_config()).skip_nonfinite is False
+
+
+def test_skip_nonfinite_must_be_a_bool():
+    with pytest.raises(TypeError, match="skip_nonfinite must be a bool. Received: skip_nonfinite='no'"):
+        _model(skip_nonfinite="no")
