@@ -88,8 +88,7 @@ def main(argv=None):
                        binarize="dynamic", drop_remainder=True).repeat()
     models = {
         "zoo.VAE": zoo.VAE(input_shape=(28, 28, 1), latent_dim=32, hidden_dims=(512, 256), seed=0),
-        # The same without the NaN/inf update guard (its tf.cond around the optimizer
-        # step is the one cost measured here; see LatentVariableModel skip_nonfinite).
+        # The same without the NaN/inf update guard, to show what the guard costs.
         "zoo.VAE(skip_nonfinite=False)": zoo.VAE(input_shape=(28, 28, 1), latent_dim=32,
                                                  hidden_dims=(512, 256), seed=0,
                                                  skip_nonfinite=False),
