@@ -163,3 +163,13 @@ def test_the_builtin_vae_mnist_preset_loads_offline_and_is_the_trained_model(dat
     x = next(iter(test))
     elbo = float(np.mean(model.elbo(x, seed=0)))
     assert abs(elbo - meta["metrics"]["test_elbo"]) < 3.0, elbo
+
+
+def test_update_metadata_adds_figures_and_keeps_the_weights_valid(preset_dir):
+    model, path = preset_dir
+    meta = zoo.presets.update_metadata(path, metrics={"tflite_int8_kib": 12.5}, limits="toy only")
+    assert meta["metrics"]["tflite_int8_kib"] == 12.5 and meta["dataset"] == "toy"
+    with open(os.path.join(path, "MODEL_CARD.md")) as f:
+        card = f.read()
+    assert "| tflite_int8_kib | 12.5 |" in card and "toy only" in card
+    zoo.from_preset(path)  # the sha256 check still passes

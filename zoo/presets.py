@@ -142,6 +142,21 @@ def model_card(metadata, name):
     return "\n".join(lines)
 
 
+def update_metadata(directory, metrics=None, **fields):
+    """Adds `metrics` and fields to a preset's metadata.json and regenerates its card.
+
+    The weights are untouched (their sha256 stays valid); both files are rewritten
+    atomically.
+    """
+    meta = load_metadata(directory)
+    meta.update(fields)
+    meta["metrics"] = {**meta.get("metrics", {}), **(metrics or {})}
+    io_utils.write_json(os.path.join(directory, METADATA_FILE), meta)
+    io_utils.write_text(os.path.join(directory, CARD_FILE),
+                        model_card(meta, os.path.basename(os.path.normpath(directory))))
+    return meta
+
+
 def archive_preset(directory, path):
     """Packs a preset directory into a `.tar.gz` at `path` (atomically); returns its sha256.
 
