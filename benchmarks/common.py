@@ -82,7 +82,10 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     test = zoo.data.load("mnist", "test", data_dir=args.data_dir, batch_size=500,
                          binarize="static", seed=0)
     print(f"evaluating on 10,000 test images with k={args.num_samples}", flush=True)
-    figures = zoo.evaluate(model, test, num_samples=args.num_samples, seed=0, log_every=4)
+    # Resumable: a k=5000 run takes hours here; started again, it skips the batches done.
+    figures = zoo.evaluate(model, test, num_samples=args.num_samples, seed=0, log_every=4,
+                           progress_path=os.path.join(args.output_dir,
+                                                      f"eval_k{args.num_samples}.npz"))
     print(evaluation.summarize(figures), flush=True)
 
     results_path = os.path.join(RESULTS, f"{name}.json")

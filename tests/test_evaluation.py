@@ -49,3 +49,27 @@ def test_empty_dataset_is_refused(mnist_small):
     empty = tf.data.Dataset.from_tensor_slices(x).batch(8).take(0)
     with pytest.raises(ValueError, match="empty"):
         zoo.evaluate(model, empty)
+
+
+def test_an_interrupted_evaluation_resumes_to_the_same_figures(mnist_small, tmp_path):
+    model, x = _model_and_data(mnist_small)
+    batches = [x[i:i + 20] for i in range(0, 60, 20)]
+    full = zoo.evaluate(model, batches, num_samples=8, seed=3)
+
+    def crashing():
+        yield batches[0]
+        yield batches[1]
+        raise KeyboardInterrupt  # killed during the third batch
+
+    progress = str(tmp_path / "eval.npz")
+    with pytest.raises(KeyboardInterrupt):
+        zoo.evaluate(model, crashing(), num_samples=8, seed=3, progress_path=progress)
+    with np.load(progress) as saved:
+        assert int(saved["batches"]) == 2
+    resumed = zoo.evaluate(model, batches, num_samples=8, seed=3, progress_path=progress)
+    for key in full:
+        if key != "seconds":
+            assert resumed[key] == pytest.approx(full[key], rel=1e-6, abs=1e-6), key
+    # Another setting (or model) never reuses the file.
+    with pytest.raises(ValueError, match="another model or with other settings"):
+        zoo.evaluate(model, batches, num_samples=9, seed=3, progress_path=progress)

@@ -76,6 +76,9 @@ def _parser():
     p.add_argument("--num-samples", "-k", type=int, default=1000,
                    help="importance samples for the NLL (default: 1000)")
     p.add_argument("--max-examples", type=int, default=None, help="evaluate only this many examples")
+    p.add_argument("--progress-file", default=None,
+                   help="an .npz file saved after every batch; run the same command again after "
+                        "an interruption and it resumes where it stopped (long k=5000 runs)")
     p.add_argument("--fd", action="store_true",
                    help="also the Fréchet distance of 10,000 samples to the split's grey-level "
                         "images, in the dataset's in-repo classifier space (mnist, fashion_mnist)")
@@ -188,7 +191,7 @@ def _cmd_eval(args):
                        batch_size=args.batch_size, binarize=_binarize(args), shuffle=False,
                        seed=args.seed)
     figures = zoo.evaluate(model, ds, num_samples=args.num_samples, seed=args.seed,
-                           max_examples=args.max_examples)
+                           max_examples=args.max_examples, progress_path=args.progress_file)
     if args.fd:
         from zoo import fd
 

@@ -1,11 +1,14 @@
 """Evaluation of a trained model on a dataset: ELBO, importance-weighted NLL and more."""
 
+import hashlib
+import json
 import math
+import os
 import time
 
 import numpy as np
 
-from zoo import validation
+from zoo import io_utils, validation
 
 # Burda et al. (2016) call a latent unit active if Cov_x(E_q[u | x]) > 0.01.
 ACTIVE_UNIT_COVARIANCE = 0.01
@@ -16,7 +19,47 @@ def _batches(dataset):
         yield batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
-def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples=None):
+_PARTS = ("recons", "kls", "kl_units", "lls", "means")
+
+
+def _fingerprint(model, num_samples, seed, max_examples):
+    """What a saved partial evaluation must match to be resumed: the settings and the
+    exact weights (a progress file of another model or run is never mixed in)."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(np.asarray(weight)).tobytes())
+    return json.dumps({"class": type(model).__name__, "num_samples": num_samples, "seed": seed,
+                       "max_examples": max_examples, "weights_sha256": digest.hexdigest()},
+                      sort_keys=True)
+
+
+def _load_progress(path, fingerprint):
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            if str(saved["fingerprint"]) != fingerprint:
+                raise ValueError(
+                    f"progress_path holds a partial evaluation of another model or with other "
+                    f"settings; delete it or pick another file. Received: progress_path={path!r}")
+            count = int(saved["batches"])
+            parts = {name: [saved[f"{name}_{i}"] for i in range(count)] for name in _PARTS}
+            return parts, float(saved["seconds"])
+    except (OSError, KeyError, EOFError) as err:
+        raise ValueError(f"progress_path is not a readable evaluation progress file ({err}). "
+                         f"Received: progress_path={path!r}") from err
+
+
+def _save_progress(path, fingerprint, parts, seconds):
+    arrays = {f"{name}_{i}": a for name in _PARTS for i, a in enumerate(parts[name])}
+    with io_utils.atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, fingerprint=np.array(fingerprint), batches=np.array(len(parts["lls"])),
+                     seconds=np.array(seconds), **arrays)
+
+
+def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples=None,
+             progress_path=None):
     """Evaluates `model` on every example of `dataset` and returns a dict of figures.
 
     Args:
@@ -28,6 +71,11 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
       seed: int. Seed of the posterior samples. Defaults to 0.
       log_every: int. Print progress every `log_every` batches; 0 is silent.
       max_examples: int or None. Stop after this many examples.
+      progress_path: str or None. An `.npz` file the per-batch results are written to
+        (atomically) after every batch. Started again with the same file, model and
+        settings, the evaluation skips the batches already done and gives the same
+        figures as an uninterrupted run: each batch's seed depends only on its index.
+        For the long k = 5000 runs. Defaults to None.
 
     Returns:
       dict with `num_examples`, `num_samples`, `elbo`, `nll` (= -mean log p(x), nats),
@@ -38,11 +86,19 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
     """
     num_samples = validation.positive_int("num_samples", num_samples)
     start = time.time()
-    elbos, lls, recons, kls, kl_units, means = [], [], [], [], [], []
-    seen = 0
+    fingerprint = _fingerprint(model, num_samples, seed, max_examples) if progress_path else None
+    restored = _load_progress(progress_path, fingerprint)
+    parts = restored[0] if restored else {name: [] for name in _PARTS}
+    earlier_seconds = restored[1] if restored else 0.0
+    recons, kls, kl_units, lls, means = (parts[name] for name in _PARTS)
+    done = len(lls)
+    elbos = [-(r + k) for r, k in zip(recons, kls)]
+    seen = sum(len(r) for r in recons)
     for i, x in enumerate(_batches(dataset)):
         if max_examples is not None and seen >= max_examples:
             break
+        if i < done:
+            continue
         if max_examples is not None:
             x = x[: max_examples - seen]
         terms = model.elbo_terms(x, seed=seed + 2 * i)
@@ -53,6 +109,8 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
         lls.append(model.log_likelihood(x, num_samples=num_samples, seed=seed + 2 * i + 1).numpy())
         means.append(np.reshape(model.embed(x).numpy(), (len(recons[-1]), -1)))
         seen += len(recons[-1])
+        if progress_path:
+            _save_progress(progress_path, fingerprint, parts, earlier_seconds + time.time() - start)
         if log_every and (i + 1) % log_every == 0:
             print(f"  evaluated {seen} examples, running NLL {-np.mean(np.concatenate(lls)):.3f}"
                   f" ({time.time() - start:.0f}s)", flush=True)
@@ -74,7 +132,7 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
         "kl": float(np.concatenate(kls).mean()),
         "active_units": int(np.sum(posterior_means.var(axis=0) > ACTIVE_UNIT_COVARIANCE)),
         "active_units_kl": int(np.sum(unit_kl > model.active_unit_threshold)),
-        "seconds": round(time.time() - start, 2),
+        "seconds": round(earlier_seconds + time.time() - start, 2),
     }
 
 
