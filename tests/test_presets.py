@@ -3,6 +3,7 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 
@@ -173,3 +174,24 @@ def test_update_metadata_adds_figures_and_keeps_the_weights_valid(preset_dir):
         card = f.read()
     assert "| tflite_int8_kib | 12.5 |" in card and "toy only" in card
     zoo.from_preset(path)  # the sha256 check still passes
+
+
+def test_fine_tuning_vae_mnist_on_a_slice_of_fashion_mnist_improves_its_fashion_elbo(data_dir):
+    # The zoo's promise: from_preset, then Keras' own compile/fit on new data.
+    model = zoo.from_preset("vae_mnist", kl_warmup_steps=0)  # the recipe's warm-up is done
+    assert model.kl_warmup_steps == 0
+    train = zoo.data.load("fashion_mnist", "train[:1024]", data_dir=data_dir, batch_size=128,
+                          binarize="dynamic", seed=0)
+    test = next(iter(zoo.data.load("fashion_mnist", "test[:500]", data_dir=data_dir,
+                                   batch_size=500, binarize="static", seed=0)))
+    before = float(np.mean(model.elbo(test, seed=0)))
+    model.compile(optimizer=keras.optimizers.Adam(3e-4))
+    history = model.fit(train, epochs=3, verbose=0).history
+    after = float(np.mean(model.elbo(test, seed=0)))
+    assert history["loss"][-1] < history["loss"][0]
+    assert after > before + 10.0, (before, after)  # nats per image, on held-out images
+
+
+def test_only_training_settings_can_be_overridden():
+    with pytest.raises(ValueError, match="Only training settings can be overridden.*Received: latent_dim"):
+        zoo.from_preset("vae_mnist", latent_dim=8)

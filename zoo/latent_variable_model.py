@@ -536,12 +536,12 @@ class LatentVariableModel(keras.Model):
         return presets.save_to_preset(self, directory, metadata=metadata, overwrite=overwrite)
 
     @classmethod
-    def from_preset(cls, preset, sha256=None, cache_dir=None):
+    def from_preset(cls, preset, sha256=None, cache_dir=None, **overrides):
         """Loads a preset (name, directory or URL) holding this class or a subclass; see
-        `zoo.presets.from_preset`."""
+        `zoo.presets.from_preset` (training-setting `overrides`, e.g. kl_warmup_steps=0)."""
         from zoo import presets
 
-        return presets.from_preset(preset, cls=cls, sha256=sha256, cache_dir=cache_dir)
+        return presets.from_preset(preset, cls=cls, sha256=sha256, cache_dir=cache_dir, **overrides)
 
     # ------------------------------------------------------------------ config
     def get_config(self):

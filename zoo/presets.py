@@ -238,7 +238,14 @@ def load_metadata(preset):
         return json.load(f)
 
 
-def from_preset(preset, cls=None, sha256=None, cache_dir=None):
+# Constructor arguments that change how a model trains, not its weights: what a
+# fine-tuning run may set differently from the recipe that trained the preset.
+TRAINING_OVERRIDES = ("beta", "kl_warmup_steps", "free_bits", "active_unit_threshold", "seed",
+                      "gradient_clip_norm", "skip_threshold", "max_consecutive_skips",
+                      "skip_nonfinite")
+
+
+def from_preset(preset, cls=None, sha256=None, cache_dir=None, **overrides):
     """Loads a model from a built-in preset name, a preset directory or an https URL.
 
     Args:
@@ -247,7 +254,14 @@ def from_preset(preset, cls=None, sha256=None, cache_dir=None):
       cls: optional model class; the preset must hold that class or a subclass.
       sha256: str. For a URL: the archive's sha256 (or give it as `url#sha256=...`).
       cache_dir: str. For a URL: the Keras cache directory. Defaults to `~/.keras`.
+      **overrides: training settings to change for fine-tuning (`TRAINING_OVERRIDES`),
+        e.g. `kl_warmup_steps=0`: a recipe's KL warm-up counts from the new optimizer's
+        step 0, so it would start again on a model that is already trained.
     """
+    unknown = sorted(set(overrides) - set(TRAINING_OVERRIDES))
+    if unknown:
+        raise ValueError(f"Only training settings can be overridden when loading a preset: "
+                         f"{list(TRAINING_OVERRIDES)}. Received: {', '.join(unknown)}")
     if isinstance(preset, str) and preset.startswith(("https://", "http://")):
         preset = _download(preset, sha256=sha256, cache_dir=cache_dir)
     directory = resolve(preset)
@@ -279,6 +293,8 @@ def from_preset(preset, cls=None, sha256=None, cache_dir=None):
         raise ValueError(
             f"Weights of preset {directory!r} do not match the sha256 in its metadata.json; "
             "the file is corrupt or was modified.")
+    if overrides:
+        config = {**config, "config": {**config["config"], **overrides}}
     model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     model.load_weights(paths[WEIGHTS_FILE])
     return model
