@@ -58,28 +58,36 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     import keras
 
     import zoo
-    from zoo import evaluation, io_utils, training
+    from zoo import evaluation, training
 
     parser = argparse.ArgumentParser(description=f"Recipe and NLL benchmark: {name}")
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--num-samples", "-k", type=int, default=1000)
     parser.add_argument("--eval-only", action="store_true", help="evaluate the trained model")
-    parser.add_argument("--output-dir", default=os.path.join("runs", name))
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion_mnist"],
+                        help="mnist (the benchmark) or fashion_mnist (the same recipe, for the "
+                             "<family>_fashion_mnist preset; dynamically binarized likewise)")
+    parser.add_argument("--output-dir", default=None, help="default: runs/<preset name>")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    command = f"python benchmarks/{name}.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    script = name
+    command = f"python benchmarks/{script}.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.dataset != "mnist":
+        name = name.replace("_mnist", f"_{args.dataset}")
+        published = []  # the published figures are for MNIST
+    args.output_dir = args.output_dir or os.path.join("runs", name)
     preset = os.path.join(os.path.dirname(HERE), "zoo", "presets", name)
 
     model_path = os.path.join(args.output_dir, training.MODEL_FILE)
     if args.eval_only:
         model = keras.saving.load_model(model_path)
     else:
-        train = zoo.data.load("mnist", "train", data_dir=args.data_dir, batch_size=batch_size,
+        train = zoo.data.load(args.dataset, "train", data_dir=args.data_dir, batch_size=batch_size,
                               binarize="dynamic", seed=0)
         model = training.train(build_model(), train, epochs=args.epochs,
                                output_dir=args.output_dir, optimizer=build_optimizer(args.epochs),
                                verbose=2, callbacks=list(callbacks))
-    test = zoo.data.load("mnist", "test", data_dir=args.data_dir, batch_size=500,
+    test = zoo.data.load(args.dataset, "test", data_dir=args.data_dir, batch_size=500,
                          binarize="static", seed=0)
     print(f"evaluating on 10,000 test images with k={args.num_samples}", flush=True)
     # Resumable: a k=5000 run takes hours here; started again, it skips the batches done.
@@ -103,7 +111,7 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
         "parameters": model.count_params(),
         "recipe": {**recipe, "epochs": run["epochs_completed"], "batch_size": batch_size,
                    "binarization": "dynamic (train), static seed 0 (test)",
-                   "train_command": f"python benchmarks/{name}.py"},
+                   "train_command": f"python benchmarks/{script}.py --dataset {args.dataset}"},
         "train_seconds": run["train_seconds"],
         "evaluations": evaluations,
         "published": dict(published),
@@ -116,21 +124,19 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
                      e["active_units"],
                      f"{run['train_seconds'] / 3600:.1f} h, {run['epochs_completed']} epochs"])
     rows += [[label, f"{nll:.2f}", "", "", ""] for label, nll in published]
-    write_results(name, payload, rows, ["model (dynamic MNIST)", "test NLL (nats)", "test ELBO",
+    write_results(name, payload, rows, [f"model (dynamic {args.dataset})", "test NLL (nats)", "test ELBO",
                                         "active units", "training (2-core CPU)"], command)
 
     metric = {f"test_nll_k{args.num_samples}": round(figures["nll"], 2)}
     if not args.eval_only or not os.path.exists(preset):
-        metadata = {"dataset": "mnist (dynamically binarized)",
-                    "recipe": f"python benchmarks/{name}.py",
+        metadata = {"dataset": f"{args.dataset} (dynamically binarized)",
+                    "recipe": f"python benchmarks/{script}.py --dataset {args.dataset}",
                     "epochs": run["epochs_completed"], "train_seconds": run["train_seconds"],
                     "metrics": {**metric, "test_elbo": round(figures["elbo"], 2)}}
         model.save_to_preset(preset, metadata=metadata, overwrite=True)
         print(f"preset written to {preset}")
     else:
-        meta_path = os.path.join(preset, "metadata.json")
-        with open(meta_path) as f:
-            meta = json.load(f)
-        meta.setdefault("metrics", {}).update(metric)
-        io_utils.write_json(meta_path, meta)
+        from zoo import presets
+
+        presets.update_metadata(preset, metrics=metric)
     return figures
