@@ -13,27 +13,13 @@ the median over pairs of the within-pair throughput ratio.
 import argparse
 import statistics
 import sys
-import time
 
 import common  # noqa: F401  (puts the repository on sys.path)
 import keras
 import tensorflow as tf
 
 import zoo
-
-
-class StepTimer(keras.callbacks.Callback):
-    """Wall time of every training step (batch begin to batch end)."""
-
-    def __init__(self):
-        super().__init__()
-        self.durations = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.durations.append(time.perf_counter() - self._start)
+from zoo.speed import StepTimer
 
 
 class MinimalVAE(keras.Model):

@@ -10,7 +10,7 @@ import pytest
 
 from zoo import cli
 
-COMMANDS = ["presets", "train", "eval", "sample", "export", "demo", "quickstart"]
+COMMANDS = ["presets", "train", "eval", "sample", "export", "bench", "demo", "quickstart"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -108,3 +108,17 @@ def test_demo_runs_a_preset_end_to_end(data_dir, tmp_path, capsys):
     for name in ("samples.png", "samples_int8_tflite.png", "model_int8.tflite"):
         assert os.path.isfile(os.path.join(out, name))
     assert os.path.isdir(os.path.join(out, "saved_model", "1"))
+
+
+def test_bench_measures_training_and_sampling(data_dir, tmp_path, capsys):
+    out = str(tmp_path / "bench.json")
+    assert cli.main(["bench", "vae_mnist", "--split", "train[:512]", "--data-dir", data_dir,
+                     "--steps", "3", "--rounds", "2", "--repeats", "3", "--output", out]) == 0
+    with open(out) as f:
+        figures = json.load(f)
+    assert figures["class_name"] == "VAE" and figures["parameters"] == 535779
+    assert len(figures["training"]["per_round"]) == 2
+    assert figures["training"]["images_per_second"] > 0
+    assert 0 < figures["sampling_latency_keras"]["b1"]["p50_ms"] <= figures["sampling_latency_keras"]["b1"]["p95_ms"]
+    assert cli.main(["bench", "vae_mnist", "--data-dir", data_dir, "--steps", "0"]) == 2
+    assert "steps must be positive. Received: steps=0" in capsys.readouterr().err

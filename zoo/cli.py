@@ -1,4 +1,4 @@
-"""The `vaezoo` command line: presets, train, eval, sample, export, demo, quickstart."""
+"""The `vaezoo` command line: presets, train, eval, sample, export, bench, demo, quickstart."""
 
 import argparse
 import json
@@ -112,6 +112,20 @@ def _parser():
     p.add_argument("--report", action="store_true",
                    help="print size, error vs Keras on 1,000 noise vectors and 1-thread latency")
     p.add_argument("--report-json", default=None, metavar="FILE", help="also write the report as JSON")
+
+    p = sub.add_parser("bench", help="measure training throughput and sampling latency", description=(
+        "Measure a model on this machine and print JSON: training throughput of Keras fit "
+        "(images/s, from the median step time of short chunks, so stalls do not decide it) "
+        "and p50/p95 latency of sample_from_noise at batch 1 and 64. The loaded model is "
+        "trained for the measurement but never saved. For the repository's benchmark "
+        "tables (NLL, FD, export), see benchmarks/ in the source tree."))
+    p.add_argument("model", help="a .keras file, a preset directory or a built-in preset name")
+    _add_data_args(p, "train", "dynamic")
+    p.add_argument("--steps", type=int, default=100, help="training steps per round (default: 100)")
+    p.add_argument("--rounds", type=int, default=3, help="timed rounds (default: 3)")
+    p.add_argument("--repeats", type=int, default=100, help="timed sampling calls (default: 100)")
+    p.add_argument("--seed", type=int, default=0, help="data seed (default: 0)")
+    p.add_argument("--output", default=None, help="also write the JSON to this file")
 
     p = sub.add_parser("demo", help="a built-in preset end to end: samples, export, edge sampling",
                        description=(
@@ -315,10 +329,36 @@ def _cmd_quickstart(args):
     return 0
 
 
+def _cmd_bench(args):
+    import keras
+
+    import zoo
+    from zoo import io_utils, speed, validation
+
+    for name in ("steps", "rounds", "repeats"):  # before anything slow
+        validation.positive_int(name, getattr(args, name))
+    model = zoo.load_model(args.model)
+    train = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
+                          batch_size=args.batch_size, binarize=_binarize(args), seed=args.seed,
+                          drop_remainder=True).repeat()
+    latency = speed.sampling_latency(model, repeats=args.repeats)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4))  # training changes only this copy
+    throughput = speed.training_throughput(model, train, args.batch_size, steps=args.steps,
+                                           rounds=args.rounds)
+    figures = {"model": args.model, "class_name": type(model).__name__,
+               "parameters": int(model.count_params()), "dataset": args.dataset,
+               "training": throughput, "sampling_latency_keras": latency}
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.output:
+        io_utils.write_text(args.output, text + "\n")
+    return 0
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     command = {"presets": _cmd_presets, "train": _cmd_train, "eval": _cmd_eval,
-               "sample": _cmd_sample, "export": _cmd_export, "demo": _cmd_demo,
+               "sample": _cmd_sample, "export": _cmd_export, "bench": _cmd_bench, "demo": _cmd_demo,
                "quickstart": _cmd_quickstart}[args.command]
     try:
         return command(args)

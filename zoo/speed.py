@@ -1,0 +1,69 @@
+"""Speed measurements a user can run on their own hardware (`vaezoo bench`).
+
+Training throughput is taken from the median step time of short chunks of `fit`, not
+from whole-epoch wall time: on shared or virtual machines a stall of a second or more
+now and then would otherwise decide the figure. Sampling latency is the p50 / p95 of
+repeated `sample_from_noise` calls after warm-up.
+"""
+
+import statistics
+import time
+
+import keras
+import numpy as np
+
+from zoo import validation
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Records the wall time of every training step (batch begin to batch end)."""
+
+    def __init__(self):
+        super().__init__()
+        self.durations = []
+        self._start = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.durations.append(time.perf_counter() - self._start)
+
+
+def training_throughput(model, dataset, batch_size, steps=100, rounds=3, warmup_steps=None):
+    """Images per second of `model.fit` on `dataset` (a repeated, batched tf.data).
+
+    Compiles nothing: the model must be compiled. Runs `warmup_steps` (default `steps`)
+    untimed, then `rounds` chunks of `steps`; each chunk's throughput is
+    `batch_size / median step time`. Returns the per-round figures and their median.
+    """
+    steps = validation.positive_int("steps", steps)
+    rounds = validation.positive_int("rounds", rounds)
+    model.fit(dataset, epochs=1, steps_per_epoch=warmup_steps or steps, verbose=0)  # trace
+    per_round = []
+    for _ in range(rounds):
+        timer = StepTimer()
+        model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
+        per_round.append(batch_size / statistics.median(timer.durations))
+    return {"images_per_second": statistics.median(per_round), "per_round": per_round,
+            "steps_per_round": steps, "batch_size": batch_size}
+
+
+def sampling_latency(model, batch_sizes=(1, 64), repeats=100, seed=0):
+    """p50 / p95 milliseconds of `model.sample_from_noise` per batch size (Keras, eager
+    graph function), after 5 warm-up calls."""
+    repeats = validation.positive_int("repeats", repeats)
+    rng = np.random.default_rng(seed)
+    figures = {}
+    for batch in batch_sizes:
+        noise = rng.standard_normal((batch, model.noise_dim)).astype(np.float32)
+        for _ in range(5):
+            model.sample_from_noise(noise)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            np.asarray(model.sample_from_noise(noise))
+            times.append(time.perf_counter() - start)
+        figures[f"b{batch}"] = {"p50_ms": 1e3 * float(np.percentile(times, 50)),
+                                "p95_ms": 1e3 * float(np.percentile(times, 95))}
+    return figures
