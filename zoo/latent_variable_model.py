@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import likelihoods, losses, validation
+from zoo import imputation, likelihoods, losses, validation
 
 tfd = tfp.distributions
 
@@ -226,6 +226,32 @@ class LatentVariableModel(keras.Model):
         tiled_x = tf.tile(x, tf.concat([[num_samples], tf.ones_like(tf.shape(x)[1:])], 0))
         log_px = tf.reshape(self._decode(flat_z).log_prob(tiled_x), [num_samples, batch])
         return log_px + log_prior - log_q
+
+    def _posterior_sample(self, x, seed):
+        """One z ~ q(z|x) per example, as taken by `_decode`."""
+        return self._encode(x).sample(seed=seed)
+
+    def _log_importance_weight(self, x, z):
+        """log p(x|z) + log p(z) - log q(z|x) at given latents `z`, `[batch]`."""
+        return (self._decode(z).log_prob(x) + self._prior().log_prob(z)
+                - self._encode(x).log_prob(z))
+
+    def _impute(self, x, observed, num_iterations, metropolis, seed):
+        """Runs an imputation chain (see `zoo.imputation`); returns (last x, last z)."""
+        x_hat = imputation.initial_fill(x, observed)
+        z = self._posterior_sample(x_hat, tf.random.experimental.stateless_fold_in(seed, -1))
+        for i in tf.range(num_iterations):
+            seeds = tf.random.experimental.stateless_split(
+                tf.random.experimental.stateless_fold_in(seed, i), num=3)
+            proposal = self._posterior_sample(x_hat, seeds[0])
+            if metropolis:
+                accept = imputation.metropolis_accept(self._log_importance_weight(x_hat, proposal),
+                                                      self._log_importance_weight(x_hat, z), seeds[1])
+                z = imputation.select(accept, proposal, z)
+            else:
+                z = proposal
+            x_hat = imputation.merge(observed, x, self._decode(z).sample(seed=seeds[2]))
+        return x_hat, z
 
     def _reconstruct(self, x):
         return self._decode(self._encode(x).mean()).mean()
@@ -472,6 +498,46 @@ class LatentVariableModel(keras.Model):
         return {"reconstruction": -terms.log_px, "kl": tf.reduce_sum(terms.kl_units, axis=-1),
                 "kl_units": terms.kl_units, "kl_dims": terms.kl_dims}
 
+    def impute(self, x, mask, num_iterations=100, method="pseudo_gibbs", seed=None,
+               return_samples=False):
+        """Fills in the unobserved entries of `x` (where `mask` is 0) from the model.
+
+        Runs an imputation chain that keeps the observed entries fixed and alternates
+        z given the current x with the missing entries given z: "pseudo_gibbs" (z drawn
+        from q) or "metropolis_within_gibbs" (q as a Metropolis-Hastings proposal, which
+        samples the model's exact conditional p(x_mis | x_obs); see `zoo.imputation`).
+
+        Args:
+          x: array `[batch, *input_shape]`. Missing entries may hold anything, NaN
+            included; they are never read.
+          mask: array of the same shape, 1 (or True) = observed, 0 = missing.
+          num_iterations: int. Chain steps. Defaults to 100.
+          method: str. "pseudo_gibbs" or "metropolis_within_gibbs".
+          seed: int or None. Seed of the chain.
+          return_samples: bool. Return the chain's last sample of the missing entries
+            instead of the decoder mean at its last z. Defaults to False.
+
+        Returns:
+          A float32 tensor shaped like `x`: the observed entries exactly as given, the
+          missing ones filled in.
+        """
+        if method not in imputation.METHODS:
+            raise ValueError(f"method must be one of {list(imputation.METHODS)}. "
+                             f"Received: method={method!r}")
+        num_iterations = validation.positive_int("num_iterations", num_iterations)
+        observed = validation.check_mask("mask", mask, (None, *self.data_shape))
+        raw = np.asarray(x, dtype=np.float32) if not isinstance(x, tf.Tensor) else x.numpy()
+        if raw.shape != observed.shape:
+            raise ValueError(f"mask must have the shape of x. Received: mask.shape="
+                             f"{list(observed.shape)}, x.shape={list(raw.shape)}")
+        x = self._check_x("x", np.where(observed, raw, 0.0))  # missing entries are never read
+        observed = tf.constant(observed)
+        x_hat, z = self._impute_fn(x, observed, tf.constant(num_iterations),
+                                   method == "metropolis_within_gibbs", _seed_tensor(seed))
+        if return_samples:
+            return x_hat
+        return imputation.merge(observed, x, self._decode_mean_fn(z))
+
     def anomaly_score(self, x, num_samples=1, seed=None):
         """Per-example anomaly score, higher = more anomalous: the negative ELBO in nats."""
         return -self.elbo(x, num_samples=num_samples, seed=seed)
@@ -514,6 +580,14 @@ class LatentVariableModel(keras.Model):
     @tf.function(reduce_retracing=True)
     def _sample_fn(self, eps):
         return self._sample_from_noise(eps)
+
+    @tf.function(reduce_retracing=True)
+    def _impute_fn(self, x, observed, num_iterations, metropolis, seed):
+        return self._impute(x, observed, num_iterations, metropolis, seed)
+
+    @tf.function(reduce_retracing=True)
+    def _decode_mean_fn(self, z):
+        return self._decode(z).mean()
 
     @tf.function(reduce_retracing=True)
     def _terms_fn(self, x, seed):

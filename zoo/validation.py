@@ -142,3 +142,20 @@ def check_data(name, x, event_shape, support="real"):
 def check_vectors(name, x, dim):
     """Converts `x` to a float32 tensor of shape `[batch, dim]` with finite values, or raises."""
     return check_data(name, x, (dim,), support="real")
+
+
+def check_mask(name, mask, shape):
+    """A 0/1 (or boolean) observation mask as a numpy bool array of shape `shape`
+    (`None` = any size), or raises naming the argument and what was received."""
+    if isinstance(mask, (str, bytes)) or mask is None:
+        raise TypeError(f"{name} must be an array of 0/1 or booleans. Received: {name}={mask!r}")
+    values = np.asarray(mask.numpy() if isinstance(mask, tf.Tensor) else mask)
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of 0/1 or booleans. Received: dtype {values.dtype}")
+    if values.ndim != len(shape) or any(e is not None and s != e for s, e in zip(values.shape, shape)):
+        expected = ", ".join("batch" if e is None else str(e) for e in shape)
+        raise ValueError(f"{name} must have shape [{expected}]. Received: {name}.shape={list(values.shape)}")
+    if values.dtype.kind != "b" and not np.all((values == 0) | (values == 1)):
+        raise ValueError(f"{name} must hold only 0 (missing) and 1 (observed). Received: values "
+                         f"{np.unique(values[(values != 0) & (values != 1)])[:5].tolist()}")
+    return values.astype(bool)

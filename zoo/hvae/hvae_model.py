@@ -222,14 +222,14 @@ class HVAE(LatentVariableModel):
                   use_mean=False, training=False):
         """Runs the top-down path and returns (likelihood parameters, per-group info).
 
-        Exactly one source of z per group: the posterior (given `features`; sampled with
-        `seed`, or its mean with `use_mean`), given `latents`, or the prior driven by
-        standard-normal `noise`. Per-group info has "z", and with `features` also "kl"
+        One source of z per group: the posterior (given `features`; sampled with
+        `seed`, or its mean with `use_mean`), given `latents` (with `features` too: the
+        posterior is evaluated at them), or the prior driven by standard-normal `noise`. Per-group info has "z", and with `features` also "kl"
         (closed form, per dimension) and "log_ratio" (log p - log q at z, per example).
         """
         state = self.top_state(reference)
         seeds = (tfp.random.split_seed(seed, n=len(self._groups))
-                 if features is not None and not use_mean else None)
+                 if features is not None and not use_mean and latents is None else None)
         info = {"z": [], "kl": [], "log_ratio": []}
         n = self.num_res_blocks
         for i, group in enumerate(self._groups):
@@ -245,7 +245,10 @@ class HVAE(LatentVariableModel):
                 mean = prior_mean + soft_clamp(delta_mean, self.soft_clamp)
                 scale = prior_scale * tf.exp(soft_clamp(delta_log_scale, self.soft_clamp)) + self.min_scale
                 posterior = tfd.Normal(mean, scale)
-                z = mean if use_mean else posterior.sample(seed=seeds[i])
+                if latents is not None:  # scoring given latents under the posterior
+                    z = tf.cast(latents[i], mean.dtype)
+                else:
+                    z = mean if use_mean else posterior.sample(seed=seeds[i])
                 if not use_mean:
                     axes = list(range(1, len(group["shape"]) + 1))
                     info["kl"].append(tfd.kl_divergence(posterior, prior))
@@ -308,6 +311,15 @@ class HVAE(LatentVariableModel):
     def _sample_from_noise(self, eps):
         params, _ = self._top_down(eps, noise=self._split(eps))
         return self.likelihood.distribution(params).mean()
+
+    def _posterior_sample(self, x, seed):
+        _, info = self._top_down(x, features=self._bottom_up(x), seed=seed)
+        return self._flatten_groups(info["z"])
+
+    def _log_importance_weight(self, x, z):
+        params, info = self._top_down(x, features=self._bottom_up(x),
+                                      latents=self._split(tf.cast(z, tf.float32)))
+        return self.likelihood.distribution(params).log_prob(x) + tf.add_n(info["log_ratio"])
 
     def _reconstruct(self, x):
         params, _ = self._top_down(x, features=self._bottom_up(x), use_mean=True)
