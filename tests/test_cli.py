@@ -10,7 +10,7 @@ import pytest
 
 from zoo import cli
 
-COMMANDS = ["presets", "train", "eval", "sample", "export", "bench", "demo", "quickstart"]
+COMMANDS = ["presets", "train", "eval", "sample", "export", "score", "bench", "demo", "quickstart"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -122,3 +122,21 @@ def test_bench_measures_training_and_sampling(data_dir, tmp_path, capsys):
     assert 0 < figures["sampling_latency_keras"]["b1"]["p50_ms"] <= figures["sampling_latency_keras"]["b1"]["p95_ms"]
     assert cli.main(["bench", "vae_mnist", "--data-dir", data_dir, "--steps", "0"]) == 2
     assert "steps must be positive. Received: steps=0" in capsys.readouterr().err
+
+
+def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, tmp_path, capsys):
+    out = str(tmp_path / "scores.csv")
+    assert cli.main(["score", "vae_mnist", "--dataset", "fashion_mnist", "--split", "test[:50]",
+                     "--data-dir", data_dir, "--output", out]) == 0
+    rows = open(out).read().splitlines()
+    assert rows[0] == "index,score" and len(rows) == 51
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["num_examples"] == 50 and summary["mean_score"] > 150  # clothes: far from digits
+
+    # Threshold from digits (normal), applied to digits: about target_fpr of them flagged.
+    assert cli.main(["score", "vae_mnist", "--split", "test[:400]", "--data-dir", data_dir,
+                     "--calibrate-split", "test[400:1400]", "--target-fpr", "0.1",
+                     "--output", out]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert 0.02 < summary["num_flagged"] / 400 < 0.2, summary
+    assert open(out).read().splitlines()[0] == "index,score,flagged"

@@ -12,7 +12,8 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from zoo import data, evaluation, fd, flows, likelihoods, losses, networks, presets, priors  # noqa: E402
+from zoo import (anomaly, data, evaluation, fd, flows, imputation, likelihoods, losses,  # noqa: E402
+                 networks, presets, priors, speed)
 from zoo.evaluation import evaluate  # noqa: E402
 from zoo.flow_prior import FlowPriorVAE  # noqa: E402
 from zoo.hvae import HVAE  # noqa: E402
@@ -22,6 +23,7 @@ from zoo.vae import VAE  # noqa: E402
 from zoo.vaegan import VAEGAN  # noqa: E402
 
 __all__ = [
-    "FlowPriorVAE", "HVAE", "VAE", "VAEGAN", "flows", "priors", "LatentVariableModel", "data", "evaluate", "evaluation", "from_preset",
-    "likelihoods", "list_presets", "load_model", "losses", "networks", "presets",
+    "FlowPriorVAE", "HVAE", "VAE", "VAEGAN", "LatentVariableModel", "anomaly", "data", "evaluate",
+    "evaluation", "fd", "flows", "from_preset", "imputation", "likelihoods", "list_presets",
+    "load_model", "losses", "networks", "presets", "priors", "speed",
 ]

@@ -1,4 +1,4 @@
-"""The `vaezoo` command line: presets, train, eval, sample, export, bench, demo, quickstart."""
+"""The `vaezoo` command line: presets, train, eval, sample, export, score, bench, demo, quickstart."""
 
 import argparse
 import json
@@ -112,6 +112,25 @@ def _parser():
     p.add_argument("--report", action="store_true",
                    help="print size, error vs Keras on 1,000 noise vectors and 1-thread latency")
     p.add_argument("--report-json", default=None, metavar="FILE", help="also write the report as JSON")
+
+    p = sub.add_parser("score", help="anomaly scores of a dataset split, optionally thresholded",
+                       description=(
+        "Score every example of a split for anomaly (higher = more anomalous) and write the "
+        "scores as CSV (index, score[, flagged]). With --calibrate-split, a threshold is set on "
+        "that split of normal data so that at most --target-fpr of it is flagged, and each "
+        "scored example is flagged against it. Prints a JSON summary."))
+    p.add_argument("model", help="a .keras file, a preset directory or a built-in preset name")
+    _add_data_args(p, "test", "static")
+    p.add_argument("--score", default="elbo", choices=["elbo", "iwae", "reconstruction"],
+                   help="negative ELBO, negative IWAE bound, or reconstruction error (default: elbo)")
+    p.add_argument("--num-samples", "-k", type=int, default=None,
+                   help="posterior samples (elbo: 1, iwae: 100 by default)")
+    p.add_argument("--calibrate-split", default=None,
+                   help="split of normal data that sets the threshold, e.g. train[-5000:]")
+    p.add_argument("--target-fpr", type=float, default=0.05,
+                   help="share of normal data allowed above the threshold (default: 0.05)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the scores (default: 0)")
+    p.add_argument("--output", "-o", default="scores.csv", help="CSV file (default: scores.csv)")
 
     p = sub.add_parser("bench", help="measure training throughput and sampling latency", description=(
         "Measure a model on this machine and print JSON: training throughput of Keras fit "
@@ -329,6 +348,40 @@ def _cmd_quickstart(args):
     return 0
 
 
+def _cmd_score(args):
+    import numpy as np
+
+    import zoo
+    from zoo import anomaly, io_utils
+
+    detector = anomaly.AnomalyDetector(zoo.load_model(args.model), score=args.score,
+                                       target_fpr=args.target_fpr, num_samples=args.num_samples,
+                                       seed=args.seed)
+
+    def split(name):
+        x, _ = zoo.data.load_numpy(args.dataset, name, data_dir=args.data_dir,
+                                   binarize=_binarize(args), seed=args.seed)
+        return x
+
+    summary = {"model": args.model, "dataset": args.dataset, "split": args.split,
+               "score": args.score}
+    if args.calibrate_split:
+        summary["threshold"] = detector.calibrate(split(args.calibrate_split))
+        summary.update(calibrate_split=args.calibrate_split, target_fpr=args.target_fpr)
+    scores = detector.score(split(args.split))
+    lines = ["index,score" + (",flagged" if args.calibrate_split else "")]
+    for i, value in enumerate(scores):
+        flag = f",{int(value > summary['threshold'])}" if args.calibrate_split else ""
+        lines.append(f"{i},{value:.6g}{flag}")
+    io_utils.write_text(args.output, "\n".join(lines) + "\n")
+    summary.update(num_examples=int(len(scores)), mean_score=float(np.mean(scores)),
+                   max_score=float(np.max(scores)), output=args.output)
+    if args.calibrate_split:
+        summary["num_flagged"] = int(np.sum(scores > summary["threshold"]))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def _cmd_bench(args):
     import keras
 
@@ -358,7 +411,7 @@ def _cmd_bench(args):
 def main(argv=None):
     args = _parser().parse_args(argv)
     command = {"presets": _cmd_presets, "train": _cmd_train, "eval": _cmd_eval,
-               "sample": _cmd_sample, "export": _cmd_export, "bench": _cmd_bench, "demo": _cmd_demo,
+               "sample": _cmd_sample, "export": _cmd_export, "score": _cmd_score, "bench": _cmd_bench, "demo": _cmd_demo,
                "quickstart": _cmd_quickstart}[args.command]
     try:
         return command(args)

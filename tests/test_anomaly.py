@@ -1,0 +1,72 @@
+"""Anomaly scores, the calibrated detector, and the AUROC / AUPRC it reports."""
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo import anomaly
+
+
+def test_auroc_is_the_mann_whitney_statistic():
+    from scipy.stats import mannwhitneyu
+
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.normal(size=300), 1)  # rounded: plenty of ties
+    labels = rng.uniform(size=300) < 0.3
+    u = mannwhitneyu(scores[labels], scores[~labels]).statistic
+    assert anomaly.auroc(scores, labels) == pytest.approx(u / (labels.sum() * (~labels).sum()))
+    assert anomaly.auroc([0, 1, 2, 3], [0, 0, 1, 1]) == 1.0
+    assert anomaly.auroc([3, 2, 1, 0], [0, 0, 1, 1]) == 0.0
+    assert anomaly.auroc([1, 1, 1, 1], [0, 1, 0, 1]) == 0.5
+
+
+def test_auprc_is_average_precision():
+    rng = np.random.default_rng(1)
+    scores, labels = rng.normal(size=200), rng.uniform(size=200) < 0.2
+    brute = np.mean([labels[scores >= s].mean() for s in scores[labels]])
+    assert anomaly.auprc(scores, labels) == pytest.approx(brute)
+    assert anomaly.auprc([0, 1, 2, 3], [0, 0, 1, 1]) == 1.0
+    assert anomaly.auprc([5, 5, 5, 5], [0, 1, 0, 0]) == 0.25  # constant score: the base rate
+
+
+@pytest.fixture(scope="module")
+def digits_and_clothes(data_dir):
+    def first(name, split):
+        return next(iter(zoo.data.load(name, split, data_dir=data_dir, batch_size=1000,
+                                       binarize="static", seed=0))).numpy()
+
+    return first("mnist", "test[:1000]"), first("mnist", "test[1000:1500]"), \
+        first("fashion_mnist", "test[:500]")
+
+
+@pytest.mark.parametrize("score", anomaly.SCORES)
+def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, score):
+    calibration, digits, clothes = digits_and_clothes
+    detector = anomaly.AnomalyDetector(zoo.from_preset("vae_mnist"), score=score,
+                                       target_fpr=0.05, num_samples=4 if score == "iwae" else None)
+    threshold = detector.calibrate(calibration)
+    assert np.mean(detector.score(calibration) > threshold) <= 0.05  # by construction
+    x = np.concatenate([digits, clothes])
+    is_anomaly = np.r_[np.zeros(len(digits)), np.ones(len(clothes))]
+    report = detector.evaluate(x, is_anomaly)
+    assert report["auroc"] > 0.95 and report["auprc"] > 0.95, report
+    # Held-out digits: 5 % expected; 500 of them give a standard error of ~1 %.
+    assert report["fpr"] < 0.09 and report["tpr"] > 0.9, report
+    np.testing.assert_array_equal(detector.predict(x), detector.score(x) > threshold)
+
+
+@pytest.mark.parametrize("call,error,fragment", [
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="psnr"), ValueError, "score must be one of"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, target_fpr=1.5), ValueError, "target_fpr must be a number in"),
+    (lambda d, x: d.predict(x), ValueError, "call calibrate"),
+    (lambda d, x: d.calibrate(x[:5]), ValueError, "x_normal is too small for target_fpr=0.05"),
+    (lambda d, x: d.evaluate(x, np.zeros(len(x))), ValueError, "both normal .0. and anomalous"),
+    (lambda d, x: d.evaluate(x, np.ones(3)), ValueError, r"is_anomaly must have one entry per example"),
+    (lambda d, x: anomaly.anomaly_scores(d.model, x[:0]), ValueError, "at least one example"),
+])
+def test_bad_anomaly_input_is_named(call, error, fragment):
+    from tests.families import FAMILIES, binary_images
+
+    detector = anomaly.AnomalyDetector(FAMILIES["VAE-mlp"]())
+    with pytest.raises(error, match=fragment):
+        call(detector, binary_images(n=8))

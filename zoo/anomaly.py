@@ -1,0 +1,165 @@
+"""Anomaly detection with a trained model: scores, a calibrated detector, evaluation.
+
+A model trained on normal data assigns anomalies low likelihood. Three scores, all
+"higher = more anomalous", per example:
+  - "elbo": the negative ELBO (nats), one posterior sample by default;
+  - "iwae": the negative importance-weighted bound on log p(x) (nats), k samples; the
+    tightest, and k times the cost;
+  - "reconstruction": the error of the reconstruction (decoder mean at the posterior
+    mean), mean squared over the example's entries; the usual autoencoder score.
+
+`AnomalyDetector` turns a score into a decision: `calibrate` on held-out *normal* data
+sets the threshold so that at most `target_fpr` of normal data is flagged (the
+ceil((n + 1)(1 - fpr))-th smallest normal score, which guarantees false-positive rate
+<= fpr on exchangeable normal data, as in split conformal prediction); `evaluate`
+reports AUROC, AUPRC and the rates at the threshold on labelled data.
+"""
+
+import math
+
+import numpy as np
+
+from zoo import validation
+
+SCORES = ("elbo", "iwae", "reconstruction")
+
+
+def anomaly_scores(model, x, score="elbo", num_samples=None, seed=0, batch_size=500):
+    """Per-example anomaly scores of `x` as a numpy array `[n]`, higher = more anomalous.
+
+    Args:
+      model: a zoo model.
+      x: array `[n, *input_shape]`.
+      score: str. "elbo", "iwae" or "reconstruction". Defaults to "elbo".
+      num_samples: int. Posterior samples: averaged for "elbo" (default 1), importance
+        samples for "iwae" (default 100); unused for "reconstruction".
+      seed: int. Seed of the posterior samples. Defaults to 0.
+      batch_size: int. Examples per pass. Defaults to 500.
+    """
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {list(SCORES)}. Received: score={score!r}")
+    batch_size = validation.positive_int("batch_size", batch_size)
+    x = np.asarray(x)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"x must contain at least one example. Received: x.shape={list(x.shape)}")
+    out = []
+    for i, start in enumerate(range(0, len(x), batch_size)):
+        part = x[start:start + batch_size]
+        part_seed = seed + i
+        if score == "elbo":
+            values = -model.elbo(part, num_samples=num_samples or 1, seed=part_seed)
+        elif score == "iwae":
+            values = -model.log_likelihood(part, num_samples=num_samples or 100, seed=part_seed)
+        else:
+            recon = np.asarray(model.reconstruct(part))
+            values = np.mean(np.reshape((recon - part) ** 2, (len(part), -1)), axis=1)
+        out.append(np.asarray(values, dtype=np.float64))
+    return np.concatenate(out)
+
+
+def _labels(name, labels, n):
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"{name} must have one entry per example, shape [{n}]. "
+                         f"Received: {name}.shape={list(labels.shape)}")
+    if not np.all((labels == 0) | (labels == 1)):
+        raise ValueError(f"{name} must hold 0 (normal) and 1 (anomaly). Received: values "
+                         f"{np.unique(labels[(labels != 0) & (labels != 1)])[:5].tolist()}")
+    labels = labels.astype(bool)
+    if labels.all() or not labels.any():
+        raise ValueError(f"{name} must contain both normal (0) and anomalous (1) examples. "
+                         f"Received: {int(labels.sum())} anomalies of {n}")
+    return labels
+
+
+def auroc(scores, labels):
+    """Area under the ROC curve: the probability that a random anomaly scores above a
+    random normal example, ties counting one half (the Mann-Whitney U statistic)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = _labels("labels", labels, len(scores))
+    # Average ranks of tied scores, 1-based.
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    average = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(average, counts)
+    n_pos, n_neg = labels.sum(), (~labels).sum()
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def auprc(scores, labels):
+    """Area under the precision-recall curve as average precision: the mean, over the
+    anomalies, of the precision among examples scoring at least as high (ties broken
+    pessimistically, so a constant score gets the anomaly rate)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = _labels("labels", labels, len(scores))
+    all_sorted, positive_sorted = np.sort(scores), np.sort(scores[labels])
+    at_or_above = len(scores) - np.searchsorted(all_sorted, scores[labels], side="left")
+    positives_at_or_above = len(positive_sorted) - np.searchsorted(positive_sorted, scores[labels],
+                                                                    side="left")
+    return float(np.mean(positives_at_or_above / at_or_above))
+
+
+class AnomalyDetector:
+    """A score with a threshold calibrated on normal data.
+
+    Example:
+        detector = zoo.anomaly.AnomalyDetector(model, score="elbo", target_fpr=0.05)
+        detector.calibrate(x_normal_validation)
+        flags = detector.predict(x_new)                 # bool [n]
+        report = detector.evaluate(x_test, is_anomaly)  # auroc, auprc, fpr, tpr, threshold
+
+    Args:
+      model: a trained zoo model.
+      score: str. One of `SCORES`. Defaults to "elbo".
+      target_fpr: float in (0, 1). Largest share of normal data to flag. Defaults to 0.05.
+      num_samples: int or None. See `anomaly_scores`.
+      seed: int. Seed of the scores. Defaults to 0.
+    """
+
+    def __init__(self, model, score="elbo", target_fpr=0.05, num_samples=None, seed=0):
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {list(SCORES)}. Received: score={score!r}")
+        if isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float)) \
+                or not 0.0 < float(target_fpr) < 1.0:
+            raise ValueError(f"target_fpr must be a number in (0, 1). Received: target_fpr={target_fpr!r}")
+        self.model, self.score_name = model, score
+        self.target_fpr, self.num_samples, self.seed = float(target_fpr), num_samples, seed
+        self.threshold = None
+
+    def score(self, x):
+        """Anomaly scores of `x`, higher = more anomalous."""
+        return anomaly_scores(self.model, x, self.score_name, self.num_samples, self.seed)
+
+    def calibrate(self, x_normal):
+        """Sets the threshold from held-out normal data; returns it."""
+        normal = np.sort(self.score(x_normal))
+        n = len(normal)
+        rank = math.ceil((n + 1) * (1.0 - self.target_fpr))
+        if rank > n:
+            raise ValueError(
+                f"x_normal is too small for target_fpr={self.target_fpr}: it needs at least "
+                f"{math.ceil(1.0 / self.target_fpr) - 1} examples. Received: {n}")
+        self.threshold = float(normal[rank - 1])
+        return self.threshold
+
+    def predict(self, x):
+        """True where an example scores above the threshold (an anomaly)."""
+        if self.threshold is None:
+            raise ValueError("The detector has no threshold yet: call calibrate(x_normal) first.")
+        return self.score(x) > self.threshold
+
+    def evaluate(self, x, is_anomaly):
+        """AUROC and AUPRC of the score, and the false- and true-positive rates at the
+        threshold (if calibrated), on labelled data."""
+        scores = self.score(x)
+        labels = _labels("is_anomaly", is_anomaly, len(scores))
+        report = {"score": self.score_name, "auroc": auroc(scores, labels),
+                  "auprc": auprc(scores, labels), "num_examples": int(len(scores)),
+                  "num_anomalies": int(labels.sum())}
+        if self.threshold is not None:
+            flagged = scores > self.threshold
+            report.update(threshold=self.threshold, fpr=float(flagged[~labels].mean()),
+                          tpr=float(flagged[labels].mean()))
+        return report
