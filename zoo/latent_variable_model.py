@@ -227,6 +227,10 @@ class LatentVariableModel(keras.Model):
         log_px = tf.reshape(self._decode(flat_z).log_prob(tiled_x), [num_samples, batch])
         return log_px + log_prior - log_q
 
+    def _latent_mean(self, x):
+        """The posterior mean of `x` as a latent code `decode` takes (all groups)."""
+        return self._encode(x).mean()
+
     def _posterior_sample(self, x, seed):
         """One z ~ q(z|x) per example, as taken by `_decode`."""
         return self._encode(x).sample(seed=seed)
@@ -538,6 +542,11 @@ class LatentVariableModel(keras.Model):
             return x_hat
         return imputation.merge(observed, x, self._decode_mean_fn(z))
 
+    def latent_code(self, x):
+        """Posterior means of `x` as latent codes for `decode`, `[batch, *latent_shape]`
+        (every group of a hierarchy, unlike `embed`, which gives the top one)."""
+        return self._latent_mean_fn(self._check_x("x", x))
+
     def anomaly_score(self, x, num_samples=1, seed=None):
         """Per-example anomaly score, higher = more anomalous: the negative ELBO in nats."""
         return -self.elbo(x, num_samples=num_samples, seed=seed)
@@ -584,6 +593,10 @@ class LatentVariableModel(keras.Model):
     @tf.function(reduce_retracing=True)
     def _impute_fn(self, x, observed, num_iterations, metropolis, seed):
         return self._impute(x, observed, num_iterations, metropolis, seed)
+
+    @tf.function(reduce_retracing=True)
+    def _latent_mean_fn(self, x):
+        return self._latent_mean(x)
 
     @tf.function(reduce_retracing=True)
     def _decode_mean_fn(self, z):

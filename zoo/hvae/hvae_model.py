@@ -312,6 +312,10 @@ class HVAE(LatentVariableModel):
         params, _ = self._top_down(eps, noise=self._split(eps))
         return self.likelihood.distribution(params).mean()
 
+    def _latent_mean(self, x):
+        _, info = self._top_down(x, features=self._bottom_up(x), use_mean=True)
+        return self._flatten_groups(info["z"])
+
     def _posterior_sample(self, x, seed):
         _, info = self._top_down(x, features=self._bottom_up(x), seed=seed)
         return self._flatten_groups(info["z"])

@@ -1,0 +1,64 @@
+"""Walking the latent space: interpolation between inputs and single-unit traversals.
+
+Both decode latent codes (posterior means, `model.latent_code`) with `model.decode`
+and return the decoder means, ready for `zoo.plotting.save_image_grid`.
+
+Spherical interpolation (slerp) keeps the path at the norm a high-dimensional
+standard-normal code typically has, where linear interpolation passes through the
+low-norm middle that the prior rarely produces [1]:
+  slerp(a, b; t) = sin((1 - t) w) / sin(w) * a + sin(t w) / sin(w) * b,
+  w = arccos(<a, b> / (|a| |b|)), falling back to the linear path when w ~ 0.
+
+References:
+  [1] White. Sampling generative networks. arXiv:1609.04468, 2016.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from zoo import validation
+
+METHODS = ("slerp", "linear")
+
+
+def slerp(a, b, t):
+    """Spherical interpolation between codes `a`, `b` `[d]` at fractions `t` `[n]` -> `[n, d]`."""
+    a, b, t = np.asarray(a, np.float64), np.asarray(b, np.float64), np.asarray(t, np.float64)[:, None]
+    cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:  # (anti)parallel codes: the great circle is undefined
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def interpolate(model, x_a, x_b, steps=8, method="slerp"):
+    """Decoder means along a path from the code of `x_a` to that of `x_b` (single
+    examples, shaped like one input), `[steps, *input_shape]`; the ends are their
+    reconstructions."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}. Received: method={method!r}")
+    steps = validation.positive_int("steps", steps)
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2. Received: steps={steps}")
+    codes = np.asarray(model.latent_code(np.stack([np.asarray(x_a), np.asarray(x_b)])))
+    a, b = codes[0].reshape(-1), codes[1].reshape(-1)
+    t = np.linspace(0.0, 1.0, steps)
+    path = slerp(a, b, t) if method == "slerp" else (1 - t[:, None]) * a + t[:, None] * b
+    path = path.reshape((steps, *codes.shape[1:])).astype(np.float32)
+    return model.decode(tf.constant(path)).mean()
+
+
+def traverse(model, x, unit, values=(-3, -2, -1, 0, 1, 2, 3)):
+    """Decoder means with latent `unit` of `x`'s code set to each of `values` (the
+    others at the posterior mean), `[len(values), *input_shape]`."""
+    code = np.asarray(model.latent_code(np.asarray(x)[None]))[0]
+    shape, flat = code.shape, code.reshape(-1)
+    if isinstance(unit, bool) or not isinstance(unit, (int, np.integer)) or not 0 <= unit < flat.size:
+        raise ValueError(f"unit must be an integer in [0, {flat.size}). Received: unit={unit!r}")
+    values = np.asarray(values, np.float32)
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError(f"values must be a non-empty 1-D list of finite numbers. "
+                         f"Received: values={values.tolist()!r}")
+    codes = np.repeat(flat[None], len(values), axis=0)
+    codes[:, unit] = values
+    return model.decode(tf.constant(codes.reshape((len(values), *shape)))).mean()
