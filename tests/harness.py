@@ -112,14 +112,16 @@ class ModelHarness:
     def test_log_likelihood_is_seeded_and_independent_of_pass_size(self):
         model, x = self._trained()
         x = x[:6]
-        a = model.log_likelihood(x, num_samples=1000, seed=5, max_rows_per_pass=60)
-        b = model.log_likelihood(x, num_samples=1000, seed=5, max_rows_per_pass=60)
+        # k=200 in passes of 10 samples (60 rows): 20 passes, enough to exercise the
+        # chunking against a single pass (6000 rows) without the suite paying for k=1000.
+        a = model.log_likelihood(x, num_samples=200, seed=5, max_rows_per_pass=60)
+        b = model.log_likelihood(x, num_samples=200, seed=5, max_rows_per_pass=60)
         np.testing.assert_array_equal(a, b)  # same seed, same passes: identical
         # Other pass sizes draw other samples but are the same estimator: compare the
         # means of 4 seeds each with a two-sample test at 5 standard errors.
-        small = np.array([np.mean(model.log_likelihood(x, 1000, seed=s, max_rows_per_pass=60))
+        small = np.array([np.mean(model.log_likelihood(x, 200, seed=s, max_rows_per_pass=60))
                           for s in range(4)])
-        large = np.array([np.mean(model.log_likelihood(x, 1000, seed=s, max_rows_per_pass=6000))
+        large = np.array([np.mean(model.log_likelihood(x, 200, seed=s, max_rows_per_pass=6000))
                           for s in range(10, 14)])
         stderr = np.sqrt(small.var(ddof=1) / 4 + large.var(ddof=1) / 4)
         assert abs(small.mean() - large.mean()) <= 5 * stderr + 1e-3 * abs(small.mean())
