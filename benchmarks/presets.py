@@ -20,20 +20,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import common
-import numpy as np
 
 import export
 import zoo
-from zoo import presets
-
-
-def _size(path):
-    if os.path.isfile(path):
-        return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
+from export import report
+from zoo import io_utils, presets, speed
 
 
 def _cold_load_seconds(name, repeats=3):
@@ -49,34 +42,22 @@ def _cold_load_seconds(name, repeats=3):
 
 
 def _warm_load_seconds(name, repeats=5):
-    zoo.from_preset(name)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        zoo.from_preset(name)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(speed.time_calls(lambda: zoo.from_preset(name), repeats, warmup=1))
 
 
-def _export_figures(model, num_vectors=1000):
-    from export.edge import EdgeSampler
-
+def _export_figures(model):
+    """Sizes, and the int8 errors against Keras on 1,000 noise vectors (export.report)."""
     with tempfile.TemporaryDirectory() as tmp:
         served = export.saved_model(model, os.path.join(tmp, "served"), version=1)
-        f32 = export.tflite(model, os.path.join(tmp, "f32.tflite"))
-        i8 = export.tflite(model, os.path.join(tmp, "int8.tflite"), quantization="int8")
-        noise = np.random.default_rng(0).standard_normal((num_vectors, model.noise_dim)).astype(np.float32)
-        expected = np.concatenate([np.asarray(model.sample_from_noise(noise[i:i + 100]))
-                                   for i in range(0, num_vectors, 100)])
-        sampler = EdgeSampler(i8)
-        got = np.concatenate([sampler.sample_from_noise(noise[i:i + 100])
-                              for i in range(0, num_vectors, 100)])
-        error = np.abs(got - expected)
-        return {"saved_model_kib": round(_size(served) / 1024, 1),
-                "tflite_float32_kib": round(_size(f32) / 1024, 1),
-                "tflite_int8_kib": round(_size(i8) / 1024, 1),
-                "tflite_int8_max_abs_error": round(float(error.max()), 4),
-                "tflite_int8_mean_abs_error": round(float(error.mean()), 5)}
+        paths = [export.tflite(model, os.path.join(tmp, f"{q}.tflite"), quantization=q)
+                 for q in ("float32", "int8")]
+        saved, f32, i8 = report.build_report(model, saved_model_dir=served, tflite_paths=paths,
+                                             batch_sizes=())
+    return {"saved_model_kib": round(saved["size_bytes"] / 1024, 1),
+            "tflite_float32_kib": round(f32["size_bytes"] / 1024, 1),
+            "tflite_int8_kib": round(i8["size_bytes"] / 1024, 1),
+            "tflite_int8_max_abs_error": round(i8["max_abs_error"], 4),
+            "tflite_int8_mean_abs_error": round(i8["mean_abs_error"], 5)}
 
 
 def main(argv=None):
@@ -88,8 +69,8 @@ def main(argv=None):
         figures = {
             "class_name": type(model).__name__,
             "parameters": int(model.count_params()),
-            "directory_kib": round(_size(directory) / 1024, 1),
-            "weights_kib": round(_size(os.path.join(directory, presets.WEIGHTS_FILE)) / 1024, 1),
+            "directory_kib": round(io_utils.directory_size(directory) / 1024, 1),
+            "weights_kib": round(os.path.getsize(os.path.join(directory, presets.WEIGHTS_FILE)) / 1024, 1),
             "cold_load_seconds": round(_cold_load_seconds(name), 2),
             "warm_load_seconds": round(_warm_load_seconds(name), 3),
             **_export_figures(model),

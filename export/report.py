@@ -4,11 +4,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 
 from export.edge import EdgeSampler
+from zoo import io_utils, speed
 
 # Timed in a child process so TensorFlow can be held to one intra-op thread, which must
 # be set before it starts; the parent's TensorFlow is already running with all cores.
@@ -34,11 +34,6 @@ print(json.dumps(out))
 """
 
 
-def _directory_size(path):
-    return sum(os.path.getsize(os.path.join(root, f))
-               for root, _, files in os.walk(path) for f in files)
-
-
 def _percentiles(times):
     ms = np.asarray(times) * 1e3
     return round(float(np.percentile(ms, 50)), 4), round(float(np.percentile(ms, 95)), 4)
@@ -51,14 +46,7 @@ def _errors(got, expected):
 
 def _time_edge(sampler, noise_dim, batch, repeats, rng):
     noise = rng.standard_normal((batch, noise_dim)).astype(np.float32)
-    for _ in range(10):
-        sampler.sample_from_noise(noise)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        sampler.sample_from_noise(noise)
-        times.append(time.perf_counter() - start)
-    return times
+    return speed.time_calls(lambda: sampler.sample_from_noise(noise), repeats, warmup=10)
 
 
 def build_report(model, saved_model_dir=None, tflite_paths=(), num_vectors=1000, seed=0,
@@ -71,7 +59,7 @@ def build_report(model, saved_model_dir=None, tflite_paths=(), num_vectors=1000,
       tflite_paths: `.tflite` files written by `export.tflite`.
       num_vectors: int. Noise vectors for the error figures. Defaults to 1000.
       seed: int. Seed of the noise. Defaults to 0.
-      batch_sizes: batch sizes timed. Defaults to (1, 64).
+      batch_sizes: batch sizes timed; empty for sizes and errors only. Defaults to (1, 64).
       num_threads: int. Threads of every runtime. Defaults to 1.
       repeats: int. Timed calls per batch size (after 10 warm-up calls). Defaults to 200.
 
@@ -90,13 +78,14 @@ def build_report(model, saved_model_dir=None, tflite_paths=(), num_vectors=1000,
         fn = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
         got = np.concatenate([fn(noise=tf.constant(noise[i:i + 64]))["samples"].numpy()
                               for i in range(0, num_vectors, 64)])
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": str(num_threads)}
-        result = subprocess.run(
-            [sys.executable, "-c", _SAVED_MODEL_TIMER, saved_model_dir, str(model.noise_dim),
-             str(repeats), str(num_threads), *map(str, batch_sizes)],
-            capture_output=True, text=True, env=env, check=True)
-        times = json.loads(result.stdout.strip().splitlines()[-1])
-        row = {"target": "SavedModel", "size_bytes": _directory_size(saved_model_dir)}
+        if batch_sizes:  # no child process when no latency is asked for
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": str(num_threads)}
+            result = subprocess.run(
+                [sys.executable, "-c", _SAVED_MODEL_TIMER, saved_model_dir, str(model.noise_dim),
+                 str(repeats), str(num_threads), *map(str, batch_sizes)],
+                capture_output=True, text=True, env=env, check=True)
+            times = json.loads(result.stdout.strip().splitlines()[-1])
+        row = {"target": "SavedModel", "size_bytes": io_utils.directory_size(saved_model_dir)}
         row["max_abs_error"], row["mean_abs_error"] = _errors(got, expected)
         for batch in batch_sizes:
             row[f"p50_ms_b{batch}"], row[f"p95_ms_b{batch}"] = _percentiles(times[str(batch)])

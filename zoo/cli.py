@@ -15,6 +15,10 @@ def _dims(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _add_model_arg(p):
+    p.add_argument("model", help="a .keras file, a preset directory or a built-in preset name")
+
+
 def _add_data_args(p, split, binarize):
     p.add_argument("--dataset", default="mnist",
                    help="TFDS name (mnist, fashion_mnist, ...), IDX folder or .npz file (default: mnist)")
@@ -71,7 +75,7 @@ def _parser():
     p = sub.add_parser("eval", help="evaluate a model; prints JSON", description=(
         "Evaluate a model on a dataset split and print JSON: ELBO, importance-weighted NLL "
         "with k samples, bits/dim, KL and active units."))
-    p.add_argument("model", help="a .keras file, a preset directory or a built-in preset name")
+    _add_model_arg(p)
     _add_data_args(p, "test", "static")
     p.add_argument("--num-samples", "-k", type=int, default=1000,
                    help="importance samples for the NLL (default: 1000)")
@@ -88,7 +92,7 @@ def _parser():
 
     p = sub.add_parser("sample", help="write a PNG grid of samples",
                        description="Sample from a model and write a PNG grid.")
-    p.add_argument("model", help="a .keras file, a preset directory or a built-in preset name")
+    _add_model_arg(p)
     p.add_argument("--num-samples", "-n", type=int, default=64, help="images (default: 64)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="noise scale (default: 1)")
@@ -99,7 +103,7 @@ def _parser():
                            "Export the decoder as a sampler (noise in, samples out): a SavedModel "
                            "laid out for TF Serving and/or a .tflite file for EdgeSampler. "
                            "--report measures each target against the Keras model."))
-    p.add_argument("model", help="a .keras file, a preset directory or a built-in preset name")
+    _add_model_arg(p)
     p.add_argument("--saved-model", default=None, metavar="DIR",
                    help="TF Serving model directory; the export goes to DIR/<version>")
     p.add_argument("--version", type=int, default=1, help="SavedModel version (default: 1)")
@@ -119,7 +123,7 @@ def _parser():
         "scores as CSV (index, score[, flagged]). With --calibrate-split, a threshold is set on "
         "that split of normal data so that at most --target-fpr of it is flagged, and each "
         "scored example is flagged against it. Prints a JSON summary."))
-    p.add_argument("model", help="a .keras file, a preset directory or a built-in preset name")
+    _add_model_arg(p)
     _add_data_args(p, "test", "static")
     p.add_argument("--score", default="elbo", choices=["elbo", "iwae", "reconstruction"],
                    help="negative ELBO, negative IWAE bound, or reconstruction error (default: elbo)")
@@ -138,7 +142,7 @@ def _parser():
         "and p50/p95 latency of sample_from_noise at batch 1 and 64. The loaded model is "
         "trained for the measurement but never saved. For the repository's benchmark "
         "tables (NLL, FD, export), see benchmarks/ in the source tree."))
-    p.add_argument("model", help="a .keras file, a preset directory or a built-in preset name")
+    _add_model_arg(p)
     _add_data_args(p, "train", "dynamic")
     p.add_argument("--steps", type=int, default=100, help="training steps per round (default: 100)")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds (default: 3)")
@@ -285,7 +289,7 @@ def _cmd_demo(args):
     import export
     import zoo
     from export.edge import EdgeSampler
-    from zoo import plotting
+    from zoo import io_utils, plotting
 
     os.makedirs(args.output_dir, exist_ok=True)
     model = zoo.from_preset(args.preset)
@@ -305,11 +309,12 @@ def _cmd_demo(args):
     print(f"3/4 exported {version_dir} and {tflite}")
     edge = EdgeSampler(tflite, num_threads=1)
     eps = np.random.default_rng(0).standard_normal((256, model.noise_dim)).astype(np.float32)
-    error = np.abs(edge.sample_from_noise(eps) - np.asarray(model.sample_from_noise(eps)))
+    edge_samples = edge.sample_from_noise(eps)
+    error = np.abs(edge_samples - np.asarray(model.sample_from_noise(eps)))
     edge_grid = os.path.join(args.output_dir, "samples_int8_tflite.png")
-    plotting.save_image_grid(edge.sample_from_noise(eps[:64]), edge_grid, num_cols=8)
+    plotting.save_image_grid(edge_samples[:64], edge_grid, num_cols=8)
     print(f"4/4 sampled the int8 file with EdgeSampler (no TensorFlow needed): {edge_grid}")
-    size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(version_dir) for f in fs)
+    size = io_utils.directory_size(version_dir)
     recorded = {k: v for k, v in meta.get("metrics", {}).items() if k.startswith("test_nll")}
     rows = [("test NLL now (k=100, 1,000 images)", f"{nll:.2f} nats")]
     rows += [(f"{k} (recorded in the preset)", f"{v} nats") for k, v in recorded.items()]
@@ -369,15 +374,16 @@ def _cmd_score(args):
         summary["threshold"] = detector.calibrate(split(args.calibrate_split))
         summary.update(calibrate_split=args.calibrate_split, target_fpr=args.target_fpr)
     scores = detector.score(split(args.split))
-    lines = ["index,score" + (",flagged" if args.calibrate_split else "")]
-    for i, value in enumerate(scores):
-        flag = f",{int(value > summary['threshold'])}" if args.calibrate_split else ""
-        lines.append(f"{i},{value:.6g}{flag}")
+    if args.calibrate_split:
+        flagged = scores > summary["threshold"]
+        lines = ["index,score,flagged"] + [f"{i},{v:.6g},{int(f)}"
+                                             for i, (v, f) in enumerate(zip(scores, flagged))]
+        summary["num_flagged"] = int(flagged.sum())
+    else:
+        lines = ["index,score"] + [f"{i},{v:.6g}" for i, v in enumerate(scores)]
     io_utils.write_text(args.output, "\n".join(lines) + "\n")
     summary.update(num_examples=int(len(scores)), mean_score=float(np.mean(scores)),
                    max_score=float(np.max(scores)), output=args.output)
-    if args.calibrate_split:
-        summary["num_flagged"] = int(np.sum(scores > summary["threshold"]))
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -411,7 +417,8 @@ def _cmd_bench(args):
 def main(argv=None):
     args = _parser().parse_args(argv)
     command = {"presets": _cmd_presets, "train": _cmd_train, "eval": _cmd_eval,
-               "sample": _cmd_sample, "export": _cmd_export, "score": _cmd_score, "bench": _cmd_bench, "demo": _cmd_demo,
+               "sample": _cmd_sample, "export": _cmd_export, "score": _cmd_score,
+               "bench": _cmd_bench, "demo": _cmd_demo,
                "quickstart": _cmd_quickstart}[args.command]
     try:
         return command(args)

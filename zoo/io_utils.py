@@ -31,6 +31,13 @@ class ArtifactExistsError(FileExistsError, ValueError):
     """
 
 
+def directory_size(path):
+    """Total bytes of the files under `path` (or of `path` itself if it is a file)."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=""):
     """Yields a temporary path beside `path`; renames it onto `path` if the block succeeds.

@@ -107,9 +107,10 @@ class LatentVariableModel(keras.Model):
 
     Update guard: a step whose loss is not finite is never applied; it is skipped and
     counted in `skipped_steps`. With clipping or a skip threshold, which need the
-    gradient norm anyway, a step whose gradient norm is not finite is skipped too. With `skip_threshold`, a step whose gradient
-    norm exceeds it is skipped too, unless `max_consecutive_skips` steps in a row were
-    already skipped: then the (clipped) update is applied, so training cannot stall.
+    gradient norm anyway, a step whose gradient norm is not finite is skipped too. With
+    `skip_threshold`, a step whose gradient norm exceeds it is skipped too, unless
+    `max_consecutive_skips` steps in a row were already skipped: then the (clipped)
+    update is applied, so training cannot stall.
 
     Args:
       input_shape: tuple of ints. Shape of one example, e.g. (28, 28, 1) or (n_features,).
@@ -258,7 +259,7 @@ class LatentVariableModel(keras.Model):
         return x_hat, z
 
     def _reconstruct(self, x):
-        return self._decode(self._encode(x).mean()).mean()
+        return self._decode(self._latent_mean(x)).mean()
 
     def _embed(self, x):
         return self._encode(x).mean()
@@ -530,7 +531,7 @@ class LatentVariableModel(keras.Model):
                              f"Received: method={method!r}")
         num_iterations = validation.positive_int("num_iterations", num_iterations)
         observed = validation.check_mask("mask", mask, (None, *self.data_shape))
-        raw = np.asarray(x, dtype=np.float32) if not isinstance(x, tf.Tensor) else x.numpy()
+        raw = validation.to_float_tensor("x", x).numpy()
         if raw.shape != observed.shape:
             raise ValueError(f"mask must have the shape of x. Received: mask.shape="
                              f"{list(observed.shape)}, x.shape={list(raw.shape)}")

@@ -99,9 +99,14 @@ def save_to_preset(model, directory, metadata=None, overwrite=False):
             "versions": _versions(),
         }
         meta.update(metadata or {})
-        io_utils.write_json(os.path.join(tmp, METADATA_FILE), meta)
-        io_utils.write_text(os.path.join(tmp, CARD_FILE), model_card(meta, os.path.basename(directory)))
+        _write_metadata(tmp, meta, os.path.basename(os.path.normpath(directory)))
     return directory
+
+
+def _write_metadata(directory, meta, name):
+    """Writes `metadata.json` and the model card generated from it, each atomically."""
+    io_utils.write_json(os.path.join(directory, METADATA_FILE), meta)
+    io_utils.write_text(os.path.join(directory, CARD_FILE), model_card(meta, name))
 
 
 def _fmt(value):
@@ -151,9 +156,7 @@ def update_metadata(directory, metrics=None, **fields):
     meta = load_metadata(directory)
     meta.update(fields)
     meta["metrics"] = {**meta.get("metrics", {}), **(metrics or {})}
-    io_utils.write_json(os.path.join(directory, METADATA_FILE), meta)
-    io_utils.write_text(os.path.join(directory, CARD_FILE),
-                        model_card(meta, os.path.basename(os.path.normpath(directory))))
+    _write_metadata(directory, meta, os.path.basename(os.path.normpath(directory)))
     return meta
 
 

@@ -49,6 +49,18 @@ def training_throughput(model, dataset, batch_size, steps=100, rounds=3, warmup_
             "steps_per_round": steps, "batch_size": batch_size}
 
 
+def time_calls(fn, repeats, warmup=5):
+    """Wall times in seconds of `repeats` calls of `fn()` after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def sampling_latency(model, batch_sizes=(1, 64), repeats=100, seed=0):
     """p50 / p95 milliseconds of `model.sample_from_noise` per batch size (Keras, eager
     graph function), after 5 warm-up calls."""
@@ -57,13 +69,7 @@ def sampling_latency(model, batch_sizes=(1, 64), repeats=100, seed=0):
     figures = {}
     for batch in batch_sizes:
         noise = rng.standard_normal((batch, model.noise_dim)).astype(np.float32)
-        for _ in range(5):
-            model.sample_from_noise(noise)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            np.asarray(model.sample_from_noise(noise))
-            times.append(time.perf_counter() - start)
+        times = time_calls(lambda: np.asarray(model.sample_from_noise(noise)), repeats)
         figures[f"b{batch}"] = {"p50_ms": 1e3 * float(np.percentile(times, 50)),
                                 "p95_ms": 1e3 * float(np.percentile(times, 95))}
     return figures

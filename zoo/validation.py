@@ -80,7 +80,9 @@ def shape_tuple(name, value):
     return tuple(int(d) for d in value)
 
 
-def _to_float_tensor(name, x):
+def to_float_tensor(name, x):
+    """`x` as a float32 tensor, or a `TypeError` naming `name` for non-numeric input
+    (strings, objects, ragged lists). Shape and values are not checked."""
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be a numeric array. Received: {name}={_short(x)}")
     if isinstance(x, tf.Tensor | tf.Variable):
@@ -109,7 +111,7 @@ def check_data(name, x, event_shape, support="real"):
       event_shape: tuple of ints. The shape of one example.
       support: str. `"real"` (any finite value) or `"unit_interval"` ([0, 1]).
     """
-    x = _to_float_tensor(name, x)
+    x = to_float_tensor(name, x)
     expected = (None, *event_shape)
     shape = tuple(x.shape)
     if len(shape) != len(expected) or any(

@@ -224,8 +224,9 @@ class HVAE(LatentVariableModel):
 
         One source of z per group: the posterior (given `features`; sampled with
         `seed`, or its mean with `use_mean`), given `latents` (with `features` too: the
-        posterior is evaluated at them), or the prior driven by standard-normal `noise`. Per-group info has "z", and with `features` also "kl"
-        (closed form, per dimension) and "log_ratio" (log p - log q at z, per example).
+        posterior is evaluated at them), or the prior driven by standard-normal `noise`.
+        Per-group info has "z", and with `features` also "kl" (closed form, per
+        dimension) and "log_ratio" (log p - log q at z, per example).
         """
         state = self.top_state(reference)
         seeds = (tfp.random.split_seed(seed, n=len(self._groups))

@@ -147,8 +147,9 @@ class VAEGAN(VAE):
     def metrics(self):
         return super().metrics + list(self.adversarial_trackers.values())
 
-    def _adversarial_terms(self, x, seed, step, training):
-        """Every loss of one VAE-GAN step, for a batch (see the class docstring)."""
+    def _objective(self, x, seed, step, training):
+        """Every loss of one VAE-GAN step, for a batch (see the class docstring); the
+        base class's test_step evaluates it as it is."""
         posterior_seed, prior_seed = tfp.random.split_seed(seed, n=2)
         posterior = self._encode(x, training=training)
         z = posterior.sample(seed=posterior_seed)
@@ -197,7 +198,7 @@ class VAEGAN(VAE):
         step = self.optimizer.iterations
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape(persistent=True) as tape:
-            terms = self._adversarial_terms(x, self._step_seed(step, 0), step, training=True)
+            terms = self._objective(x, self._step_seed(step, 0), step, training=True)
             scaled = {part: terms[part] / replicas for part in ("encoder", "decoder", "discriminator")}
         parts = (("encoder", self.encoder_variables, self.optimizer, None),
                  ("decoder", self.decoder_variables, self.decoder_optimizer, None),
@@ -209,12 +210,6 @@ class VAEGAN(VAE):
             norms.append(self._guarded_update(gradients, variables, optimizer, pause=pause))
         del tape
         terms["grad_norm"] = tf.reduce_max(tf.stack(norms))
-        return self._update_metrics(terms, x)
-
-    def test_step(self, data):
-        x = tf.cast(keras.utils.unpack_x_y_sample_weight(data)[0], tf.float32)
-        step = self.optimizer.iterations if self.optimizer is not None else 0
-        terms = self._adversarial_terms(x, self._step_seed(0, 1), step, training=False)
         return self._update_metrics(terms, x)
 
     def get_config(self):
