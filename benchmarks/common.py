@@ -140,3 +140,17 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
 
         presets.update_metadata(preset, metrics=metric)
     return figures
+
+
+def dataset_and_preset(doc, argv):
+    """`--dataset` of an application benchmark, and the `vae_<dataset>` preset it uses:
+    (argv, dataset, preset name, model)."""
+    import argparse
+
+    import zoo
+
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion_mnist"])
+    dataset = parser.parse_args(argv).dataset
+    return argv, dataset, f"vae_{dataset}", zoo.from_preset(f"vae_{dataset}")

@@ -10,7 +10,7 @@ import pytest
 
 from zoo import cli
 
-COMMANDS = ["presets", "train", "eval", "sample", "export", "score", "bench", "demo", "quickstart"]
+COMMANDS = ["presets", "train", "eval", "sample", "export", "score", "plot", "bench", "demo", "quickstart"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -140,3 +140,16 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
     summary = json.loads(capsys.readouterr().out)
     assert 0.02 < summary["num_flagged"] / 400 < 0.2, summary
     assert open(out).read().splitlines()[0] == "index,score,flagged"
+
+
+def test_plot_writes_every_kind_as_a_png(data_dir, tmp_path, capsys):
+    out = str(tmp_path / "plots")
+    assert cli.main(["plot", "vae_mnist", "--split", "test[:300]", "--data-dir", data_dir,
+                     "--output-dir", out]) == 0
+    for kind in cli.PLOTS:
+        image = matplotlib.image.imread(os.path.join(out, f"{kind}.png"))
+        assert image.ndim == 3 and min(image.shape[:2]) > 50, (kind, image.shape)
+        assert image[..., :3].std() > 0.02, kind  # not blank
+    # Reconstructions: 2 rows of 16 tiles of 28 px, 1 px padding, scaled by 2.
+    assert matplotlib.image.imread(os.path.join(out, "reconstructions.png")).shape[:2] == (
+        2 * (2 * 29 + 1), 2 * (16 * 29 + 1))

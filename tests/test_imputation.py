@@ -19,23 +19,25 @@ def mnist_test_and_mean(data_dir):
 
 
 @pytest.mark.parametrize("method", imputation.METHODS)
-def test_the_trained_vae_fills_the_bottom_half_better_than_the_mean(mnist_test_and_mean, method):
+def test_the_trained_vae_fills_hidden_pixels_better_than_the_mean(mnist_test_and_mean, method):
     test, pixel_mean = mnist_test_and_mean
     model = zoo.from_preset("vae_mnist")
-    mask = np.ones_like(test)
-    mask[:, 14:] = 0  # the bottom half is hidden
+    mask = (np.random.default_rng(0).uniform(size=test.shape) >= 0.5).astype(np.float32)
     hidden = mask == 0
     out = np.asarray(model.impute(np.where(mask == 1, test, np.nan), mask, num_iterations=30,
-                                  method=method, seed=0))
+                                  num_chains=2, method=method, seed=0))
     np.testing.assert_array_equal(out[~hidden], test[~hidden])  # observed: untouched, bit for bit
-    model_error = np.abs(out - test)[hidden].mean()
-    mean_error = np.abs(np.where(hidden, pixel_mean, test) - test)[hidden].mean()
-    # Measured 0.137 (pseudo-Gibbs) and 0.167 (MwG) against 0.176 on 200 images.
-    assert model_error < 0.97 * mean_error, (model_error, mean_error)
-    samples = np.asarray(model.impute(test, mask, num_iterations=5, method=method, seed=0,
-                                      return_samples=True))
-    assert set(np.unique(samples[hidden])) <= {0.0, 1.0}  # Bernoulli draws
-    np.testing.assert_array_equal(samples[~hidden], test[~hidden])
+    # Squared error: the criterion the default output, an estimate of E[x_mis | x_obs], minimises.
+    model_error = np.square(out - test)[hidden].mean()
+    mean_error = np.square(np.where(hidden, pixel_mean, test) - test)[hidden].mean()
+    # Measured with 8 chains: 0.0283 (pseudo-Gibbs), 0.0281 (MwG), against 0.0821 for the mean.
+    assert model_error < 0.5 * mean_error, (model_error, mean_error)
+    samples = np.asarray(model.impute(test, mask, num_iterations=5, method=method, num_chains=3,
+                                      seed=0, return_samples=True))
+    assert samples.shape == (3, *test.shape)  # one draw per chain
+    assert set(np.unique(samples[:, hidden])) <= {0.0, 1.0}  # Bernoulli draws
+    np.testing.assert_array_equal(samples[:, ~hidden], np.broadcast_to(test[~hidden], (3, int((~hidden).sum()))))
+    assert np.mean(samples[0][hidden] != samples[1][hidden]) > 0.01  # the chains are independent
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -70,6 +72,7 @@ def test_metropolis_accepts_with_the_weight_ratio():
     (dict(mask=np.ones((3, 28, 28, 1))), ValueError, "mask must have the shape of x"),
     (dict(method="em"), ValueError, "method must be one of"),
     (dict(num_iterations=0), ValueError, "num_iterations must be positive"),
+    (dict(num_chains=0), ValueError, "num_chains must be positive"),
 ])
 def test_bad_imputation_input_is_named(kwargs, error, fragment):
     model = FAMILIES["VAE-mlp"]()

@@ -1,4 +1,4 @@
-"""The `vaezoo` command line: presets, train, eval, sample, export, score, bench, demo, quickstart."""
+"""The `vaezoo` command line: presets, train, eval, sample, export, score, plot, bench, demo, quickstart."""
 
 import argparse
 import json
@@ -6,6 +6,7 @@ import os
 import sys
 
 MODELS = ("vae", "hvae", "flow_vae")
+PLOTS = ("samples", "reconstructions", "interpolations", "traversals", "latent_map", "kl")
 
 
 def _dims(text):
@@ -149,6 +150,19 @@ def _parser():
     p.add_argument("--repeats", type=int, default=100, help="timed sampling calls (default: 100)")
     p.add_argument("--seed", type=int, default=0, help="data seed (default: 0)")
     p.add_argument("--output", default=None, help="also write the JSON to this file")
+
+    p = sub.add_parser("plot", help="PNG plots: samples, reconstructions, interpolations, ...",
+                       description=(
+                           "Writes PNG plots of a model on a dataset: a grid of samples, "
+                           "inputs above their reconstructions, interpolation strips, latent "
+                           "traversals, a 2-D map of the latent space coloured by label and "
+                           "the KL per latent dimension."))
+    _add_model_arg(p)
+    p.add_argument("--kinds", nargs="+", default=list(PLOTS), choices=PLOTS,
+                   help="plots to write (default: all)")
+    _add_data_args(p, "test[:2000]", "static")
+    p.add_argument("--output-dir", default="plots", help="(default: plots)")
+    p.add_argument("--seed", type=int, default=0, help="seed of samples and examples (default: 0)")
 
     p = sub.add_parser("demo", help="a built-in preset end to end: samples, export, edge sampling",
                        description=(
@@ -388,6 +402,50 @@ def _cmd_score(args):
     return 0
 
 
+def _cmd_plot(args):
+    import numpy as np
+
+    import zoo
+    from zoo import latent_space, plotting
+
+    model = zoo.load_model(args.model)
+    x, labels = zoo.data.load_numpy(args.dataset, args.split, data_dir=args.data_dir,
+                                    binarize=_binarize(args), seed=args.seed)
+    images = len(model.data_shape) == 3
+    if not images and set(args.kinds) - {"latent_map", "kl"}:
+        raise ValueError(f"Only latent_map and kl plots apply to non-image data of shape "
+                         f"{model.data_shape}. Received: --kinds {' '.join(args.kinds)}")
+    pick = np.random.default_rng(args.seed).permutation(len(x))
+    os.makedirs(args.output_dir, exist_ok=True)
+    written = []
+
+    def path(name):
+        written.append(os.path.join(args.output_dir, f"{name}.png"))
+        return written[-1]
+
+    if "samples" in args.kinds:
+        plotting.save_image_grid(np.asarray(model.sample(64, seed=args.seed)), path("samples"))
+    if "reconstructions" in args.kinds:
+        plotting.save_image_grid(plotting.reconstruction_rows(model, x[pick[:16]]),
+                                 path("reconstructions"), num_cols=16)
+    if "interpolations" in args.kinds:
+        pairs = pick[16:24].reshape(4, 2)
+        strips = [np.asarray(latent_space.interpolate(model, x[a], x[b], steps=10)) for a, b in pairs]
+        plotting.save_image_grid(np.concatenate(strips), path("interpolations"), num_cols=10)
+    if "traversals" in args.kinds:
+        rows, _ = plotting.traversal_rows(model, x[pick[0]])
+        plotting.save_image_grid(rows, path("traversals"), num_cols=7)
+    if "latent_map" in args.kinds:
+        codes = np.concatenate([np.asarray(model.embed(x[i:i + 500])) for i in range(0, len(x), 500)])
+        plotting.save_figure(plotting.latent_map_figure(
+            codes, labels, title=f"{args.dataset} {args.split}: posterior means"), path("latent_map"))
+    if "kl" in args.kinds:
+        plotting.save_figure(plotting.kl_figure(plotting.kl_per_dimension(model, x),
+                                                model.active_unit_threshold), path("kl"))
+    print("\n".join(f"wrote {p}" for p in written))
+    return 0
+
+
 def _cmd_bench(args):
     import keras
 
@@ -417,7 +475,7 @@ def _cmd_bench(args):
 def main(argv=None):
     args = _parser().parse_args(argv)
     command = {"presets": _cmd_presets, "train": _cmd_train, "eval": _cmd_eval,
-               "sample": _cmd_sample, "export": _cmd_export, "score": _cmd_score,
+               "sample": _cmd_sample, "export": _cmd_export, "score": _cmd_score, "plot": _cmd_plot,
                "bench": _cmd_bench, "demo": _cmd_demo,
                "quickstart": _cmd_quickstart}[args.command]
     try:

@@ -42,11 +42,7 @@ def save_image_grid(images, path, num_cols=None, scale=2):
       num_cols: int. Columns. Defaults to ceil(sqrt(n)).
       scale: int. Nearest-neighbour upscaling so small images stay legible. Defaults to 2.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     grid = image_grid(images, num_cols)
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
     if grid.shape[-1] == 1:
@@ -54,3 +50,118 @@ def save_image_grid(images, path, num_cols=None, scale=2):
     with io_utils.atomic_path(path, suffix=".png") as tmp:
         plt.imsave(tmp, grid)
     return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure_to_array(figure):
+    """RGB pixels `[H, W, 3]` in [0, 1] of a matplotlib figure (for TensorBoard); closes it."""
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].astype(np.float32) / 255.0
+    _pyplot().close(figure)
+    return pixels
+
+
+def save_figure(figure, path):
+    """Writes a matplotlib figure to `path` as PNG (atomically), closes it, returns `path`."""
+    with io_utils.atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=100, bbox_inches="tight")
+    _pyplot().close(figure)
+    return path
+
+
+def reconstruction_rows(model, x):
+    """Inputs above their reconstructions: `[2 * n, *input_shape]` for `image_grid(num_cols=n)`."""
+    x = np.asarray(x, np.float32)
+    return np.concatenate([x, np.asarray(model.reconstruct(x))])
+
+
+def traversal_rows(model, x, units=None, values=(-3, -2, -1, 0, 1, 2, 3), num_units=8):
+    """One row per latent unit: the decoder means as that unit of `x`'s code sweeps `values`.
+
+    Args:
+      model: a zoo model.
+      x: one example, shaped like an input.
+      units: list of unit indices. Defaults to the `num_units` units with the largest
+        KL on `x` (the ones the model uses for it).
+      values: the values the unit is set to.
+      num_units: int. Units shown when `units` is None. Defaults to 8.
+
+    Returns:
+      (`[len(units) * len(values), *input_shape]` images, the units).
+    """
+    from zoo import latent_space
+
+    if units is None:
+        kl = np.asarray(model.elbo_terms(np.asarray(x)[None], seed=0)["kl_dims"])[0]
+        units = [int(u) for u in np.argsort(-kl)[:num_units]]
+    rows = [np.asarray(latent_space.traverse(model, x, unit, values)) for unit in units]
+    return np.concatenate(rows), units
+
+
+def kl_per_dimension(model, x, seed=0, batch_size=500):
+    """Mean KL (nats) of each latent dimension over the examples `x`, `[latent dims]`."""
+    x = np.asarray(x)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"x must contain at least one example. Received: x.shape={list(x.shape)}")
+    total = 0.0
+    for start in range(0, len(x), batch_size):
+        kl = np.asarray(model.elbo_terms(x[start:start + batch_size], seed=seed)["kl_dims"], np.float64)
+        total = total + kl.sum(axis=0)
+    return total / len(x)
+
+
+def kl_figure(kl, threshold=0.01):
+    """Bar chart of the KL per latent dimension, sorted, with the active-unit threshold."""
+    plt = _pyplot()
+    kl = np.asarray(kl, np.float64)
+    order = np.argsort(-kl)
+    figure, axis = plt.subplots(figsize=(max(4.0, 0.12 * len(kl) + 2.0), 3.0))
+    axis.bar(np.arange(len(kl)), kl[order], color=np.where(kl[order] > threshold, "tab:blue", "tab:gray"))
+    axis.axhline(threshold, color="tab:red", linewidth=1, linestyle="--",
+                 label=f"active-unit threshold {threshold:g} nats")
+    axis.set_yscale("symlog", linthresh=max(threshold, 1e-3))
+    axis.set_xlabel("latent dimension (sorted by KL)")
+    axis.set_ylabel("mean KL (nats)")
+    axis.set_title(f"KL per latent dimension: {int((kl > threshold).sum())} of {len(kl)} active")
+    axis.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def project_2d(codes):
+    """Codes `[n, d]` to 2-D: as they are if d <= 2, else onto their two principal axes."""
+    codes = np.asarray(codes, np.float64).reshape(len(codes), -1)
+    if codes.shape[1] == 1:
+        return np.concatenate([codes, np.zeros_like(codes)], axis=1)
+    if codes.shape[1] == 2:
+        return codes
+    centred = codes - codes.mean(axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    return centred @ axes[:2].T
+
+
+def latent_map_figure(codes, labels=None, title="latent space"):
+    """Scatter of the codes in 2-D (principal axes if wider), coloured by label."""
+    plt = _pyplot()
+    points = project_2d(codes)
+    figure, axis = plt.subplots(figsize=(5.5, 5.0))
+    if labels is None:
+        axis.scatter(points[:, 0], points[:, 1], s=3, alpha=0.6)
+    else:
+        labels = np.asarray(labels)
+        scatter = axis.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7)
+        figure.colorbar(scatter, ax=axis, ticks=np.unique(labels), label="label")
+    wide = np.asarray(codes).reshape(len(points), -1).shape[1] > 2
+    axis.set_xlabel("principal axis 1" if wide else "z1")
+    axis.set_ylabel("principal axis 2" if wide else "z2")
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,104 @@
+"""Imputation: half of each test image hidden, filled in by the VAE and by two baselines.
+
+Protocol: the first 1,000 test images (binarized once, static seed 0, as in the NLL
+benchmarks) with half of their pixels hidden, two ways:
+  - "random pixels": each pixel hidden independently with probability 1/2 (seed 0);
+  - "bottom half": rows 14-27 hidden.
+Imputers, each seeing only the observed pixels of a test image:
+  - mean: the training set's mean of each pixel (scikit-learn's SimpleImputer);
+  - KNN: scikit-learn's KNNImputer, the 5 (its default) or 10 nearest training images by
+    the nan-Euclidean distance on the observed pixels, uniform weights (the reference set
+    is the first 10,000 training images, binarized like the test images);
+  - the `vae_<dataset>` preset's `model.impute`, pseudo-Gibbs and Metropolis-within-Gibbs,
+    8 chains of 100 steps, returning E[x_mis | x_obs] (the mean of the decoder means
+    over the chains' second halves).
+Errors are over the hidden pixels only: mean squared error (the Brier score for binary
+pixels; the criterion the expected value minimises) and mean absolute error.
+
+    VAEZOO_DATA_DIR=../shared/data python benchmarks/imputation.py [--dataset mnist]
+
+Writes benchmarks/results/imputation_<dataset>.json and .md.
+"""
+
+import sys
+import time
+
+import common
+import numpy as np
+
+import zoo
+
+NUM_TEST, NUM_REFERENCE, NUM_ITERATIONS, NUM_CHAINS = 1000, 10000, 100, 8
+
+
+def masks(shape, seed=0):
+    """1 = observed, 0 = hidden, for each protocol."""
+    rng = np.random.default_rng(seed)
+    random = (rng.uniform(size=shape) >= 0.5).astype(np.float32)
+    bottom = np.ones(shape, np.float32)
+    bottom[:, shape[1] // 2:] = 0.0
+    return {"random pixels": random, "bottom half": bottom}
+
+
+def baselines(train, test, mask):
+    from sklearn.impute import KNNImputer, SimpleImputer
+
+    flat_train = train.reshape(len(train), -1)
+    hidden_flat = np.where(mask == 1, test, np.nan).reshape(len(test), -1)
+    out = {}
+    for name, imputer in [("mean (per-pixel training mean)", SimpleImputer(strategy="mean")),
+                          ("KNN (k=5, scikit-learn KNNImputer)", KNNImputer(n_neighbors=5)),
+                          ("KNN (k=10, scikit-learn KNNImputer)", KNNImputer(n_neighbors=10))]:
+        start = time.perf_counter()
+        imputer.fit(flat_train)
+        filled = imputer.transform(hidden_flat).reshape(test.shape)
+        out[name] = (np.where(mask == 1, test, filled), time.perf_counter() - start)
+    return out
+
+
+def errors(filled, test, mask):
+    hidden = mask == 0
+    diff = (filled - test)[hidden]
+    return {"mse": float(np.mean(diff ** 2)), "mae": float(np.mean(np.abs(diff))),
+            "hidden_pixels": int(hidden.sum())}
+
+
+def main(argv=None):
+    argv, dataset, preset, model = common.dataset_and_preset(__doc__, argv)
+    test, _ = zoo.data.load_numpy(dataset, f"test[:{NUM_TEST}]", binarize="static")
+    train, _ = zoo.data.load_numpy(dataset, f"train[:{NUM_REFERENCE}]", binarize="static")
+
+    results, rows = {}, []
+    for protocol, mask in masks(test.shape).items():
+        filled = baselines(train, test, mask)
+        for method in ("pseudo_gibbs", "metropolis_within_gibbs"):
+            start = time.perf_counter()
+            out = np.asarray(model.impute(test, mask, num_iterations=NUM_ITERATIONS, method=method,
+                                          num_chains=NUM_CHAINS, seed=0))
+            filled[f"{preset} ({method.replace('_', '-')}, {NUM_CHAINS}x{NUM_ITERATIONS} steps)"] = (
+                out, time.perf_counter() - start)
+        results[protocol] = {}
+        for name, (out, seconds) in filled.items():
+            if not np.array_equal(out[mask == 1], test[mask == 1]):
+                raise AssertionError(f"{name} changed observed pixels")
+            figures = {**errors(out, test, mask), "seconds": seconds}
+            results[protocol][name] = figures
+            rows.append([protocol, name, f"{figures['mse']:.4f}", f"{figures['mae']:.4f}",
+                         f"{seconds:.1f}"])
+            print(protocol, name, figures, flush=True)
+        best_baseline = min(v["mse"] for k, v in results[protocol].items() if not k.startswith(preset))
+        best_model = min(v["mse"] for k, v in results[protocol].items() if k.startswith(preset))
+        results[protocol]["model_mse_over_best_baseline"] = best_model / best_baseline
+        rows.append([protocol, f"**{preset} / best baseline (MSE)**", f"**{best_model / best_baseline:.3f}**",
+                     "", ""])
+    common.write_results(
+        f"imputation_{dataset}",
+        {"dataset": dataset, "test_images": NUM_TEST, "knn_reference_images": NUM_REFERENCE,
+         "binarization": "static, seed 0", "num_iterations": NUM_ITERATIONS, "num_chains": NUM_CHAINS, "results": results},
+        rows, ["hidden", "imputer", "MSE on hidden pixels", "MAE on hidden pixels", "seconds"],
+        command="python benchmarks/imputation.py " + " ".join(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
