@@ -75,12 +75,38 @@ def test_a_completed_run_is_loaded_not_retrained(mnist_small, tmp_path, capsys):
     assert_weights_equal(first, again)
 
 
-def test_tensorboard_gets_scalars_and_a_sample_grid(mnist_small, tmp_path):
-    training.train(_model(), _data(mnist_small), epochs=1, output_dir=str(tmp_path), verbose=0)
-    tags = set()
-    for path in glob.glob(str(tmp_path / "logs" / "**" / "events.out.tfevents.*"), recursive=True):
+def _logged_images(log_dir):
+    """`{tag: [H, W, C] uint8}` of the last image logged under each tag."""
+    images = {}
+    for path in glob.glob(str(log_dir / "**" / "events.out.tfevents.*"), recursive=True):
         for record in tf.data.TFRecordDataset(path):
             event = tf.compat.v1.Event.FromString(record.numpy())
-            tags.update(value.tag for value in event.summary.value)
-    assert "samples" in tags
-    assert {"epoch_loss", "epoch_kl", "epoch_active_units"} <= tags
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "images":
+                    encoded = tf.make_ndarray(value.tensor)[2]  # [width, height, png...]
+                    images[value.tag] = tf.io.decode_png(encoded).numpy()
+                else:
+                    images.setdefault(value.tag, None)
+    return images
+
+
+def test_tensorboard_gets_scalars_and_every_plot(mnist_small, tmp_path):
+    x_train, y_train, x_test, y_test = mnist_small
+    training.train(_model(), _data(mnist_small), epochs=1, output_dir=str(tmp_path), verbose=0,
+                   plot_examples=x_test[:200], plot_labels=y_test[:200])
+    logged = _logged_images(tmp_path / "logs")
+    assert {"epoch_loss", "epoch_kl", "epoch_active_units"} <= set(logged)
+    plots = {"samples", "reconstructions", "traversals", "kl_per_dimension", "latent_map"}
+    assert plots <= set(logged)
+    # Real pictures: 8 inputs above 8 reconstructions (29-pixel tiles), each of the
+    # model's 4 latent units x 7 values, and rendered figures that are not blank.
+    assert logged["reconstructions"].shape[:2] == (2 * 29 + 1, 8 * 29 + 1)
+    assert logged["traversals"].shape[:2] == (4 * 29 + 1, 7 * 29 + 1)
+    for tag in ("kl_per_dimension", "latent_map"):
+        assert logged[tag].ndim == 3 and logged[tag].std() > 10, tag
+
+
+def test_without_examples_only_the_sample_grid_is_plotted(mnist_small, tmp_path):
+    training.train(_model(), _data(mnist_small), epochs=1, output_dir=str(tmp_path), verbose=0)
+    logged = _logged_images(tmp_path / "logs")
+    assert "samples" in logged and "reconstructions" not in logged

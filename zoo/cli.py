@@ -226,9 +226,15 @@ def _cmd_train(args):
                         upsampling=args.upsampling, **shared)
         model = (zoo.FlowPriorVAE(flow=args.flow, num_flows=args.num_flows, **vae_args)
                  if args.model == "flow_vae" else zoo.VAE(**vae_args))
+    try:  # held-out examples for the TensorBoard plots, when the dataset has a test split
+        examples, labels = zoo.data.load_numpy(args.dataset, "test[:500]", data_dir=args.data_dir,
+                                               binarize=_binarize(args) and "static", seed=args.seed)
+    except ValueError:
+        examples, labels = None, None
     model = training.train(model, train, epochs=args.epochs, output_dir=args.output_dir,
                            optimizer=keras.optimizers.Adam(args.learning_rate),
-                           verbose=0 if args.quiet else "auto")
+                           verbose=0 if args.quiet else "auto", plot_examples=examples,
+                           plot_labels=labels)
     print(f"model saved to {os.path.join(args.output_dir, training.MODEL_FILE)}")
     return 0
 

@@ -138,3 +138,107 @@ class DiscretizedLogistic(tfd.Distribution):
         # The logistic density is unimodal at `loc`; the most probable level is the nearest
         # one except at the edges, whose bins absorb the tails (and so can only gain mass).
         return self._snap(self._loc)
+
+
+def mask_logits(logits, num_categories):
+    """Logits `[..., D, P]` with the entries past each column's `num_categories` pushed to
+    a large negative value, so column j is a categorical over its own K_j classes.
+
+    A finite floor rather than -inf keeps `log_softmax` and its gradient free of `0 * inf`.
+    """
+    classes = tf.range(tf.shape(logits)[-1])  # [P]
+    valid = classes < num_categories[:, tf.newaxis]  # [D, P]
+    return tf.where(valid, logits, tf.constant(-1e9, logits.dtype))
+
+
+class MixedTabular(tfd.Distribution):
+    """One row of tabular data: Gaussian continuous columns and categorical columns.
+
+    Element-wise over `[batch, D]` (scalar events; wrap in `tfd.Independent` for rows).
+    Column j is categorical when `num_categories[j] > 0`, with values the integer codes
+    0 .. K_j - 1, and Gaussian otherwise.
+
+    Math:
+      The network works in standardised units u = (x - mean) / std. A continuous column is
+      u ~ N(loc, scale), so in the data's own units x ~ N(mean + std loc, std scale) and
+        log p(x) = log N(u; loc, scale) - log std        (change of variables),
+      which is what is scored: densities (and NLL figures) are in the units of the data.
+      A categorical column is Categorical(softmax(logits[:K_j])); its `mean()` and
+      `mode()` are the most probable code, since the average of codes means nothing.
+
+    Args:
+      loc: float tensor `[..., D]`. Standardised location of the continuous columns.
+      scale: float tensor `[..., D]`. Positive standardised scale.
+      logits: float tensor `[..., D, P]`, `P >= max(num_categories)`.
+      mean: float tensor `[D]`. Column means used for standardisation.
+      std: float tensor `[D]`. Positive column standard deviations.
+      num_categories: int tensor `[D]`. 0 for a continuous column, else K_j >= 2.
+    """
+
+    def __init__(self, loc, scale, logits, mean, std, num_categories, validate_args=False,
+                 allow_nan_stats=True, name="MixedTabular"):
+        parameters = dict(locals())
+        with tf.name_scope(name) as name:
+            self._loc = tf.convert_to_tensor(loc, dtype_hint=tf.float32, name="loc")
+            dtype = self._loc.dtype
+            self._scale = tf.convert_to_tensor(scale, dtype=dtype, name="scale")
+            self._num_categories = tf.convert_to_tensor(num_categories, tf.int32)
+            self._logits = mask_logits(tf.convert_to_tensor(logits, dtype=dtype),
+                                       self._num_categories)
+            self._mean_x = tf.convert_to_tensor(mean, dtype=dtype)
+            self._std_x = tf.convert_to_tensor(std, dtype=dtype)
+            super().__init__(dtype=dtype, reparameterization_type=tfd.NOT_REPARAMETERIZED,
+                             validate_args=validate_args, allow_nan_stats=allow_nan_stats,
+                             parameters=parameters, name=name)
+
+    @classmethod
+    def _parameter_properties(cls, dtype, num_classes=None):
+        return dict(loc=tfp.util.ParameterProperties(),
+                    scale=tfp.util.ParameterProperties(
+                        default_constraining_bijector_fn=lambda: tfp.bijectors.Softplus()),
+                    logits=tfp.util.ParameterProperties(event_ndims=1))
+
+    def _batch_shape(self):
+        return self._loc.shape
+
+    def _batch_shape_tensor(self):
+        return tf.shape(self._loc)
+
+    def _event_shape(self):
+        return tf.TensorShape([])
+
+    def _event_shape_tensor(self):
+        return tf.constant([], dtype=tf.int32)
+
+    def _is_categorical(self):
+        return self._num_categories > 0  # [D]
+
+    def _continuous(self):
+        return tfd.Normal(self._mean_x + self._std_x * self._loc, self._std_x * self._scale)
+
+    def _categorical(self):
+        return tfd.Categorical(logits=self._logits)
+
+    def _codes(self, x):
+        top = tf.cast(tf.maximum(self._num_categories - 1, 0), x.dtype)
+        return tf.cast(tf.clip_by_value(tf.round(x), 0.0, top), tf.int32)
+
+    def _log_prob(self, x):
+        x = tf.convert_to_tensor(x, dtype=self.dtype)
+        continuous = self._continuous().log_prob(x)
+        categorical = self._categorical().log_prob(self._codes(x))
+        return tf.where(self._is_categorical(), categorical, continuous)
+
+    def _sample_n(self, n, seed=None):
+        seed_c, seed_k = tfp.random.split_seed(seed)
+        continuous = self._continuous().sample(n, seed=seed_c)
+        categorical = tf.cast(self._categorical().sample(n, seed=seed_k), self.dtype)
+        return tf.where(self._is_categorical(), categorical, continuous)
+
+    def _mode(self):
+        categorical = tf.cast(tf.argmax(self._logits, axis=-1), self.dtype)
+        continuous = self._mean_x + self._std_x * self._loc
+        return tf.where(self._is_categorical(), categorical, continuous)
+
+    def _mean(self):
+        return self._mode()

@@ -468,7 +468,10 @@ class LatentVariableModel(keras.Model):
 
     # ------------------------------------------------------------------ public API
     def _check_x(self, name, x):
-        return validation.check_data(name, x, self.data_shape, self.likelihood.support)
+        x = validation.check_data(name, x, self.data_shape, self.likelihood.support)
+        if tf.executing_eagerly():
+            self.likelihood.check_values(name, x.numpy())
+        return x
 
     def encode(self, x):
         """Returns q(z|x), a `tfd.Distribution` with batch shape `[batch]`."""

@@ -4,7 +4,8 @@
   - `keras.callbacks.BackupAndRestore`: weights, optimizer state (so the step count
     that drives KL warm-up and learning-rate schedules) and the epoch, restored when
     the same command is run again after a crash;
-  - `keras.callbacks.TensorBoard` scalars plus `SampleGrid` images of samples;
+  - `keras.callbacks.TensorBoard` scalars plus `TrainingPlots` images (samples,
+    reconstructions, traversals, KL per latent unit, latent map);
   - `keras.callbacks.CSVLogger` appending one row per epoch across restarts.
 The final model is written atomically to `output_dir/model.keras`.
 """
@@ -15,6 +16,7 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from zoo import io_utils, plotting
@@ -24,32 +26,77 @@ HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "training.json"
 
 
-class SampleGrid(keras.callbacks.Callback):
-    """Logs a grid of model samples (fixed noise) to TensorBoard at the end of each epoch.
+class TrainingPlots(keras.callbacks.Callback):
+    """Logs the zoo's plots to TensorBoard as a run trains, for fixed inputs and noise.
+
+    Every `every` epochs (and after the last one), under `log_dir/plots`:
+      - "samples": a grid of samples from fixed noise (images);
+      - "reconstructions": `examples` above their reconstructions (images);
+      - "traversals": the 8 most used latent units of the first example swept over
+        -3..3 (images with a flat latent vector);
+      - "kl_per_dimension": bar chart of the mean KL of each latent unit on `examples`,
+        which shows posterior collapse as it happens (any data);
+      - "latent_map": the examples' codes in 2-D coloured by `labels` (any data).
+    Plots that need `examples` are skipped without them; non-image data gets the last two.
 
     Args:
       log_dir: str. TensorBoard log directory.
-      num_samples: int. Images in the grid. Defaults to 64.
+      examples: optional array `[n, *input_shape]` of held-out inputs (a few hundred
+        suffice; the first 8 are reconstructed).
+      labels: optional `[n]` labels of `examples`, to colour the latent map.
+      num_samples: int. Samples in the grid. Defaults to 64.
       seed: int. Seed of the fixed noise, so epochs can be compared. Defaults to 0.
+      every: int. Epochs between plots. Defaults to 1.
     """
 
-    def __init__(self, log_dir, num_samples=64, seed=0):
+    def __init__(self, log_dir, examples=None, labels=None, num_samples=64, seed=0, every=1):
         super().__init__()
         self.log_dir = log_dir
+        self.examples = None if examples is None else np.asarray(examples, np.float32)
+        self.labels = None if labels is None else np.asarray(labels)
         self.num_samples = num_samples
         self.seed = seed
+        self.every = max(1, int(every))
         self._writer = None
 
-    def on_epoch_end(self, epoch, logs=None):
-        if len(self.model.data_shape) != 3:
-            return  # not images
+    def _images(self):
+        return len(self.model.data_shape) == 3
+
+    def plots(self):
+        """`{tag: [H, W, C] array in [0, 1]}` of the current model."""
+        out = {}
+        x = self.examples
+        if self._images():
+            out["samples"] = plotting.image_grid(
+                self.model.sample(self.num_samples, seed=self.seed).numpy())
+            if x is not None:
+                shown = x[:8]
+                out["reconstructions"] = plotting.image_grid(
+                    plotting.reconstruction_rows(self.model, shown), num_cols=len(shown))
+                if len(self.model.latent_shape) == 1:
+                    rows, _ = plotting.traversal_rows(self.model, x[0])
+                    out["traversals"] = plotting.image_grid(rows, num_cols=7)
+        if x is not None:
+            kl = plotting.kl_per_dimension(self.model, x, seed=self.seed)
+            out["kl_per_dimension"] = plotting.figure_to_array(
+                plotting.kl_figure(kl, self.model.active_unit_threshold))
+            codes = np.asarray(self.model.embed(x))
+            out["latent_map"] = plotting.figure_to_array(
+                plotting.latent_map_figure(codes, self.labels))
+        return out
+
+    def _log(self, epoch):
         if self._writer is None:
-            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "samples"))
-        images = self.model.sample(self.num_samples, seed=self.seed).numpy()
-        grid = plotting.image_grid(images)
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "plots"))
         with self._writer.as_default():
-            tf.summary.image("samples", grid[None], step=epoch)
+            for tag, image in self.plots().items():
+                tf.summary.image(tag, image[None], step=epoch)
         self._writer.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self.params.get("epochs") if self.params else None
+        if (epoch + 1) % self.every == 0 or (last is not None and epoch + 1 == last):
+            self._log(epoch)
 
 
 class _TrainingClock(keras.callbacks.Callback):
@@ -102,7 +149,8 @@ def save_model(model, path):
 
 
 def train(model, train_data, *, epochs, output_dir, validation_data=None, optimizer=None,
-          steps_per_epoch=None, verbose="auto", callbacks=(), tensorboard=True):
+          steps_per_epoch=None, verbose="auto", callbacks=(), tensorboard=True,
+          plot_examples=None, plot_labels=None, plot_every=1):
     """Trains `model` with `fit`, resumably, and saves it to `output_dir/model.keras`.
 
     Running the same call again after an interruption resumes from the last completed
@@ -119,6 +167,9 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
       steps_per_epoch, verbose: passed to `fit`.
       callbacks: extra Keras callbacks.
       tensorboard: bool. Write TensorBoard logs. Defaults to True.
+      plot_examples, plot_labels: optional held-out inputs (and labels) for the
+        reconstruction, traversal, KL and latent-map plots; see `TrainingPlots`.
+      plot_every: int. Epochs between TensorBoard plots. Defaults to 1.
 
     Returns:
       The trained model (the same object, or the saved one if the run was complete).
@@ -140,7 +191,7 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
     ]
     if tensorboard:
         all_callbacks += [keras.callbacks.TensorBoard(log_dir, write_graph=False),
-                          SampleGrid(log_dir)]
+                          TrainingPlots(log_dir, plot_examples, plot_labels, every=plot_every)]
     all_callbacks += list(callbacks)
     model.fit(train_data, epochs=epochs, validation_data=validation_data,
               steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose)

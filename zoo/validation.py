@@ -102,6 +102,16 @@ def to_float_tensor(name, x):
     return tf.cast(x, tf.float32)
 
 
+def finite_vector(name, value):
+    """A non-empty 1-D float64 numpy array of finite values, or a clear error."""
+    array = np.asarray(to_float_tensor(name, value), np.float64)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence. Received: {name}.shape={list(array.shape)}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite. Received: {name}={_short(array.tolist())}")
+    return array
+
+
 def check_data(name, x, event_shape, support="real"):
     """Converts `x` to a float32 tensor of shape `[batch, *event_shape]`, or raises.
 

@@ -204,7 +204,8 @@ class HVAE(LatentVariableModel):
     # ------------------------------------------------------------------ paths
     def _bottom_up(self, x, training=False):
         """Features of `x` at each stage, bottom first."""
-        h = x if self.network == "conv" else self.flatten(x)
+        h = self.likelihood.encoder_input(x)
+        h = h if self.network == "conv" else self.flatten(h)
         features, n = [], self.num_res_blocks
         for s, down in enumerate(self.bu_down):
             h = down(h)

@@ -104,7 +104,7 @@ class VAE(LatentVariableModel):
         return value
 
     def _build_layers(self, target_shape):
-        data = (None, *self.data_shape)
+        data = (None, *self.likelihood.encoder_input_shape(self.data_shape))
         if not self.encoder.built:
             self.encoder.build(data)
         features = self.encoder.compute_output_spec(keras.KerasTensor(data)).shape
@@ -133,7 +133,7 @@ class VAE(LatentVariableModel):
         return (self.latent_dim,)
 
     def _encode(self, x, training=False):
-        params = self.posterior_head(self.encoder(x, training=training))  # [batch, 2 * latent]
+        params = self.posterior_head(self.encoder(self.likelihood.encoder_input(x), training=training))  # [batch, 2 * latent]
         loc, raw_scale = tf.split(tf.cast(params, tf.float32), 2, axis=-1)
         scale = tf.math.softplus(raw_scale) + self.min_posterior_scale
         return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
