@@ -31,6 +31,7 @@ def test_the_trained_vae_fills_hidden_pixels_better_than_the_mean(mnist_test_and
     model_error = np.square(out - test)[hidden].mean()
     mean_error = np.square(np.where(hidden, pixel_mean, test) - test)[hidden].mean()
     # Measured with 8 chains: 0.0283 (pseudo-Gibbs), 0.0281 (MwG), against 0.0821 for the mean.
+    # (importance: 0.0288 on the first 200 images, pseudo-Gibbs 0.0282 there.)
     assert model_error < 0.5 * mean_error, (model_error, mean_error)
     samples = np.asarray(model.impute(test, mask, num_iterations=5, method=method, num_chains=3,
                                       seed=0, return_samples=True))
@@ -65,6 +66,25 @@ def test_metropolis_accepts_with_the_weight_ratio():
     assert bool(tf.reduce_all(always))
 
 
+def test_importance_weights_recover_a_known_conditional_mean():
+    # Target p(z) = N(1, 1) (playing p(x_obs|z) p(z)), proposals from the equal mixture
+    # of N(-1, 2) and N(3, 2). The self-normalised estimate of E[z] must be 1; with
+    # 200,000 draws its standard error is ~0.004, the bound is 5 of them.
+    rng = np.random.default_rng(0)
+    n = 200_000
+    z = np.where(rng.uniform(size=n) < 0.5, rng.normal(-1, 2, n), rng.normal(3, 2, n))[:, None]
+    from scipy import stats
+    log_target = stats.norm(1, 1).logpdf(z)
+    prior = stats.norm(0, 1).logpdf(z)  # log p(z): the ratios are log p(z) - log q_c(z)
+    ratios = np.stack([prior - stats.norm(-1, 2).logpdf(z), prior - stats.norm(3, 2).logpdf(z)])
+    log_w = imputation.mixture_log_weights(tf.constant(log_target - prior, tf.float64),
+                                           tf.constant(ratios, tf.float64))
+    mixture = np.log(0.5 * stats.norm(-1, 2).pdf(z) + 0.5 * stats.norm(3, 2).pdf(z))
+    np.testing.assert_allclose(log_w, log_target - mixture, rtol=1e-9, atol=1e-9)
+    estimate = np.asarray(imputation.importance_weighted_mean(log_w, tf.constant(z[..., None]))).item()
+    assert abs(estimate - 1.0) < 0.02, estimate
+
+
 @pytest.mark.parametrize("kwargs,error,fragment", [
     (dict(mask=np.ones((2, 28, 28))), ValueError, r"mask must have shape \[batch, 28, 28, 1\]"),
     (dict(mask=np.full((2, 28, 28, 1), 2.0)), ValueError, "mask must hold only 0 .* Received: values"),
@@ -73,6 +93,8 @@ def test_metropolis_accepts_with_the_weight_ratio():
     (dict(method="em"), ValueError, "method must be one of"),
     (dict(num_iterations=0), ValueError, "num_iterations must be positive"),
     (dict(num_chains=0), ValueError, "num_chains must be positive"),
+    (dict(method="importance", num_chains=4, num_samples=3), ValueError, "num_samples must be at least"),
+    (dict(num_samples=0), ValueError, "num_samples must be positive"),
 ])
 def test_bad_imputation_input_is_named(kwargs, error, fragment):
     model = FAMILIES["VAE-mlp"]()

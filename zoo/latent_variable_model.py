@@ -241,6 +241,49 @@ class LatentVariableModel(keras.Model):
         return (self._decode(z).log_prob(x) + self._prior().log_prob(z)
                 - self._encode(x).log_prob(z))
 
+    def _log_prior_ratio(self, x, z):
+        """log p(z) - log q(z|x) for latents `z` `[k, batch, *latent_shape]`: `[k, batch]`."""
+        return self._prior().log_prob(z) - self._encode(x).log_prob(z)
+
+    def _impute_importance(self, x, observed, fills, num_samples, seed):
+        """Importance-weighted E[x_mis | x_obs] with the chains' posteriors as a mixture
+        proposal (see `zoo.imputation`); returns (the estimate, one draw per chain by
+        sampling-importance-resampling, `[chains, batch, ...]`)."""
+        num_chains, batch = tf.shape(fills)[0], tf.shape(x)[0]
+        per_chain = num_samples // num_chains
+        seeds = tf.random.experimental.stateless_split(seed, num=3)
+        # per_chain proposals from each chain's posterior: [chains * per_chain, batch, ...].
+        flat_fills = tf.reshape(fills, tf.concat([[num_chains * batch], tf.shape(x)[1:]], 0))
+        tile = tf.concat([[per_chain], tf.ones([tf.rank(x) - 1], tf.int32)], 0)
+        z = self._posterior_sample(tf.tile(flat_fills, tile), seeds[0])  # [(per_chain*C*batch), ...]
+        k = per_chain * num_chains
+        z = tf.reshape(z, tf.concat([[k, batch], tf.shape(z)[1:]], 0))
+        ratios = tf.map_fn(lambda fill: self._log_prior_ratio(fill, z), fills,
+                           fn_output_signature=tf.float32)  # [C, k, batch]
+        flat_z = tf.reshape(z, tf.concat([[k * batch], tf.shape(z)[2:]], 0))
+        p_x = self._decode(flat_z)
+        tiled_x = tf.tile(x, tf.concat([[k], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+        # Element-wise log-probabilities of the observed entries only.
+        per_entry = p_x.distribution.log_prob(tiled_x)
+        weight = tf.cast(tf.tile(observed, tf.concat([[k], tf.ones([tf.rank(x) - 1], tf.int32)], 0)),
+                         per_entry.dtype)
+        axes = tf.range(1, tf.rank(per_entry))
+        log_p_obs = tf.reshape(tf.reduce_sum(per_entry * weight, axis=axes), [k, batch])
+        log_w = imputation.mixture_log_weights(log_p_obs, ratios)
+        means = tf.reshape(p_x.mean(), tf.concat([[k, batch], tf.shape(x)[1:]], 0))
+        estimate = imputation.importance_weighted_mean(log_w, means)
+        # Resampling: draw a proposal index per chain by weight, then x_mis ~ p(x | z).
+        picks = tf.random.stateless_categorical(tf.transpose(log_w), num_chains, seeds[1])  # [batch, C]
+        # chosen[c, b] = z[picks[b, c], b]
+        idx = tf.stack([tf.transpose(picks), tf.tile(tf.range(batch, dtype=picks.dtype)[None],
+                                                     [num_chains, 1])], axis=-1)  # [C, batch, 2]
+        chosen = tf.gather_nd(tf.reshape(flat_z, tf.concat([[k, batch], tf.shape(flat_z)[1:]], 0)), idx)
+        draws = self._decode(tf.reshape(chosen, tf.concat([[num_chains * batch], tf.shape(chosen)[2:]], 0)))
+        draws = tf.reshape(draws.sample(seed=seeds[2]), tf.shape(fills))
+        x_all = tf.tile(x[None], tf.concat([[num_chains], tf.ones([tf.rank(x)], tf.int32)], 0))
+        observed_all = tf.tile(observed[None], tf.concat([[num_chains], tf.ones([tf.rank(x)], tf.int32)], 0))
+        return imputation.merge(observed, x, estimate), imputation.merge(observed_all, x_all, draws)
+
     def _impute(self, x, observed, num_iterations, num_chains, metropolis, seed):
         """Runs `num_chains` imputation chains per example (see `zoo.imputation`) as one
         batch; returns (the last x of every chain `[chains, batch, ...]`, the mean of the
@@ -522,8 +565,11 @@ class LatentVariableModel(keras.Model):
         return {"reconstruction": -terms.log_px, "kl": tf.reduce_sum(terms.kl_units, axis=-1),
                 "kl_units": terms.kl_units, "kl_dims": terms.kl_dims}
 
+    #: Decoder evaluations per pass of importance-weighted imputation (memory bound).
+    IMPUTE_PASS_SIZE = 8192
+
     def impute(self, x, mask, num_iterations=100, method="pseudo_gibbs", num_chains=8,
-               seed=None, return_samples=False):
+               seed=None, return_samples=False, num_samples=None):
         """Fills in the unobserved entries of `x` (where `mask` is 0) from the model.
 
         Runs an imputation chain that keeps the observed entries fixed and alternates
@@ -536,14 +582,22 @@ class LatentVariableModel(keras.Model):
             included; they are never read.
           mask: array of the same shape, 1 (or True) = observed, 0 = missing.
           num_iterations: int. Chain steps. Defaults to 100.
-          method: str. "pseudo_gibbs" or "metropolis_within_gibbs".
+          method: str. "pseudo_gibbs", "metropolis_within_gibbs", or "importance":
+            pseudo-Gibbs chains followed by a self-normalised importance-sampling
+            estimate of E[x_mis | x_obs] with the exact likelihood of the observed
+            part, proposing from the mixture of the chains' posteriors (see
+            `zoo.imputation`). The chains' bias does not carry over into it.
           num_chains: int. Independent chains per example, run side by side. A single
             chain tends to settle on one completion (one digit, say) and stay there;
             averaging several covers the alternatives and lowers the squared error
             of the estimate. Costs `num_chains` times one chain. Defaults to 8.
           seed: int or None. Seed of the chains.
           return_samples: bool. Return each chain's last sample of the missing entries
-            instead of their expected value. Defaults to False.
+            instead of their expected value (with "importance": `num_chains` draws by
+            sampling-importance-resampling). Defaults to False.
+          num_samples: int. Importance proposals per example for "importance", split
+            evenly over the chains (rounded down to a multiple of `num_chains`).
+            Defaults to 16 per chain.
 
         Returns:
           A float32 tensor shaped like `x`: the observed entries exactly as given, the
@@ -563,11 +617,28 @@ class LatentVariableModel(keras.Model):
         if raw.shape != observed.shape:
             raise ValueError(f"mask must have the shape of x. Received: mask.shape="
                              f"{list(observed.shape)}, x.shape={list(raw.shape)}")
+        if num_samples is None:
+            num_samples = 16 * num_chains
+        num_samples = validation.positive_int("num_samples", num_samples)
+        if method == "importance" and num_samples < num_chains:
+            raise ValueError(f"num_samples must be at least num_chains ({num_chains}) for "
+                             f"method='importance'. Received: num_samples={num_samples}")
         x = self._check_x("x", np.where(observed, raw, 0.0))  # missing entries are never read
         observed = tf.constant(observed)
-        x_hat, mean = self._impute_fn(x, observed, tf.constant(num_iterations),
-                                      tf.constant(num_chains),
-                                      method == "metropolis_within_gibbs", _seed_tensor(seed))
+        args = (x, observed, tf.constant(num_iterations), tf.constant(num_chains))
+        if method == "importance":
+            # Passes of at most ~8k decoder evaluations bound the memory, as in
+            # `log_likelihood`; each pass gets its own seed.
+            chunk, seed = max(1, self.IMPUTE_PASS_SIZE // num_samples), _seed_tensor(seed)
+            parts = [self._impute_importance_fn(
+                x[start:start + chunk], observed[start:start + chunk], *args[2:],
+                tf.constant(num_samples), tf.random.experimental.stateless_fold_in(seed, start))
+                for start in range(0, int(x.shape[0]), chunk)]
+            mean = tf.concat([p[0] for p in parts], axis=0)
+            x_hat = tf.concat([p[1] for p in parts], axis=1)
+        else:
+            x_hat, mean = self._impute_fn(*args, method == "metropolis_within_gibbs",
+                                          _seed_tensor(seed))
         return x_hat if return_samples else mean
 
     def latent_code(self, x):
@@ -621,6 +692,12 @@ class LatentVariableModel(keras.Model):
     @tf.function(reduce_retracing=True)
     def _impute_fn(self, x, observed, num_iterations, num_chains, metropolis, seed):
         return self._impute(x, observed, num_iterations, num_chains, metropolis, seed)
+
+    @tf.function(reduce_retracing=True)
+    def _impute_importance_fn(self, x, observed, num_iterations, num_chains, num_samples, seed):
+        chain_seed, importance_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        fills, _ = self._impute(x, observed, num_iterations, num_chains, False, chain_seed)
+        return self._impute_importance(x, observed, fills, num_samples, importance_seed)
 
     @tf.function(reduce_retracing=True)
     def _latent_mean_fn(self, x):

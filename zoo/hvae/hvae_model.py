@@ -327,6 +327,17 @@ class HVAE(LatentVariableModel):
                                       latents=self._split(tf.cast(z, tf.float32)))
         return self.likelihood.distribution(params).log_prob(x) + tf.add_n(info["log_ratio"])
 
+    def _log_prior_ratio(self, x, z):
+        k, batch = tf.shape(z)[0], tf.shape(x)[0]
+
+        def tile(t):  # [batch, ...] -> [k * batch, ...], sample-major like z
+            return tf.tile(t, tf.concat([[k], tf.ones_like(tf.shape(t)[1:])], 0))
+
+        features = [tile(f) for f in self._bottom_up(x)]
+        flat = tf.reshape(tf.cast(z, tf.float32), [k * batch, self.noise_dim])
+        _, info = self._top_down(tile(x), features=features, latents=self._split(flat))
+        return tf.reshape(tf.add_n(info["log_ratio"]), [k, batch])
+
     def _reconstruct(self, x):
         params, _ = self._top_down(x, features=self._bottom_up(x), use_mean=True)
         return self.likelihood.distribution(params).mean()
