@@ -227,12 +227,13 @@ class HVAE(LatentVariableModel):
         `seed`, or its mean with `use_mean`), given `latents` (with `features` too: the
         posterior is evaluated at them), or the prior driven by standard-normal `noise`.
         Per-group info has "z", and with `features` also "kl" (closed form, per
-        dimension) and "log_ratio" (log p - log q at z, per example).
+        dimension) and "log_ratio" (log p - log q at z, per example); with `latents`
+        and no `features`, "log_prior" (log p(z_l | z_<l), per example).
         """
         state = self.top_state(reference)
         seeds = (tfp.random.split_seed(seed, n=len(self._groups))
                  if features is not None and not use_mean and latents is None else None)
-        info = {"z": [], "kl": [], "log_ratio": []}
+        info = {"z": [], "kl": [], "log_ratio": [], "log_prior": []}
         n = self.num_res_blocks
         for i, group in enumerate(self._groups):
             stage = group["stage"]
@@ -256,8 +257,10 @@ class HVAE(LatentVariableModel):
                     info["kl"].append(tfd.kl_divergence(posterior, prior))
                     info["log_ratio"].append(tf.reduce_sum(prior.log_prob(z) - posterior.log_prob(z),
                                                            axis=axes))
-            elif latents is not None:
-                z = latents[i]
+            elif latents is not None:  # scoring given latents under the prior
+                z = tf.cast(latents[i], prior_mean.dtype)
+                axes = list(range(1, len(group["shape"]) + 1))
+                info["log_prior"].append(tf.reduce_sum(prior.log_prob(z), axis=axes))
             else:
                 z = prior_mean + prior_scale * noise[i]
             info["z"].append(z)
@@ -326,6 +329,11 @@ class HVAE(LatentVariableModel):
         params, info = self._top_down(x, features=self._bottom_up(x),
                                       latents=self._split(tf.cast(z, tf.float32)))
         return self.likelihood.distribution(params).log_prob(x) + tf.add_n(info["log_ratio"])
+
+    def _log_prior(self, z):
+        z = tf.cast(z, tf.float32)
+        _, info = self._top_down(z, latents=self._split(z))
+        return tf.add_n(info["log_prior"])
 
     def _log_prior_ratio(self, x, z):
         k, batch = tf.shape(z)[0], tf.shape(x)[0]

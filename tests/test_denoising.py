@@ -1,0 +1,57 @@
+"""model.denoise: a MAP fit of the latent code under a noise model."""
+
+import numpy as np
+import pytest
+
+import zoo
+from tests.families import FAMILIES, binary_images
+
+
+def _psnr(estimate, clean):
+    mse = np.mean(np.reshape((estimate - clean) ** 2, (len(clean), -1)), axis=1)
+    return float(np.mean(10.0 * np.log10(1.0 / mse)))
+
+
+@pytest.mark.parametrize("kind, noise", [("gaussian", "gaussian"), ("salt_and_pepper", "laplace")])
+def test_denoising_beats_the_noisy_input_and_the_plain_reconstruction(data_dir, kind, noise):
+    clean, _ = zoo.data.load_numpy("mnist", "test[:40]", data_dir=data_dir)
+    rng = np.random.default_rng(0)
+    if kind == "gaussian":
+        noisy = np.clip(clean + 0.3 * rng.standard_normal(clean.shape), 0, 1).astype(np.float32)
+    else:
+        hit = rng.uniform(size=clean.shape) < 0.3
+        noisy = np.where(hit, rng.integers(0, 2, clean.shape), clean).astype(np.float32)
+    model = zoo.from_preset("vae_mnist")
+    denoised = np.asarray(model.denoise(noisy, noise=noise, noise_scale=0.3, num_steps=100))
+    # Measured on 1,000 images with 200 steps (README): 21.0 dB against 13.3 noisy and
+    # 12.6 reconstructed (Gaussian 0.3); 22.2 against 8.4 and 11.4 (salt-and-pepper 0.3).
+    assert _psnr(denoised, clean) > _psnr(noisy, clean) + 5.0
+    assert _psnr(denoised, clean) > _psnr(np.asarray(model.reconstruct(noisy)), clean) + 5.0
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_family_denoises_toward_its_own_samples(name):
+    # A sample of the model plus noise: denoising must move it back toward the sample.
+    model = FAMILIES[name]()
+    clean = np.asarray(model.sample(8, seed=0))
+    noisy = np.clip(clean + 0.2 * np.random.default_rng(0).standard_normal(clean.shape), 0, 1)
+    denoised = np.asarray(model.denoise(noisy.astype(np.float32), noise_scale=0.2, num_steps=50))
+    assert denoised.shape == clean.shape and np.all(np.isfinite(denoised))
+    assert np.mean((denoised - clean) ** 2) < np.mean((noisy - clean) ** 2)
+
+
+@pytest.mark.parametrize("kwargs, error, fragment", [
+    (dict(noise="poisson"), ValueError, "noise must be one of"),
+    (dict(noise_scale=0.0), ValueError, "noise_scale must be > 0"),
+    (dict(num_steps=0), ValueError, "num_steps must be positive"),
+    (dict(learning_rate=-1.0), ValueError, "learning_rate must be finite"),
+    (dict(y=np.full((2, 28, 28, 1), 2.0, np.float32)), ValueError, "[0, 1]"),
+    (dict(y=np.zeros((2, 28, 28), np.float32)), ValueError, "y must have shape"),
+])
+def test_bad_denoising_input_is_named(kwargs, error, fragment):
+    model = FAMILIES["VAE-mlp"]()
+    args = dict(y=binary_images(n=2), num_steps=2)
+    args.update(kwargs)
+    with pytest.raises(error) as info:
+        model.denoise(**args)
+    assert fragment in str(info.value)
