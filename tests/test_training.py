@@ -96,12 +96,14 @@ def test_tensorboard_gets_scalars_and_every_plot(mnist_small, tmp_path):
                    plot_examples=x_test[:200], plot_labels=y_test[:200])
     logged = _logged_images(tmp_path / "logs")
     assert {"epoch_loss", "epoch_kl", "epoch_active_units"} <= set(logged)
-    plots = {"samples", "reconstructions", "traversals", "kl_per_dimension", "latent_map"}
+    plots = {"samples", "reconstructions", "interpolations", "traversals", "kl_per_dimension",
+             "latent_map"}
     assert plots <= set(logged)
     # Real pictures: 8 inputs above 8 reconstructions (29-pixel tiles), each of the
     # model's 4 latent units x 7 values, and rendered figures that are not blank.
     assert logged["reconstructions"].shape[:2] == (2 * 29 + 1, 8 * 29 + 1)
     assert logged["traversals"].shape[:2] == (4 * 29 + 1, 7 * 29 + 1)
+    assert logged["interpolations"].shape[:2] == (29 + 1, 8 * 29 + 1)
     for tag in ("kl_per_dimension", "latent_map"):
         assert logged[tag].ndim == 3 and logged[tag].std() > 10, tag
 

@@ -5,7 +5,7 @@
     that drives KL warm-up and learning-rate schedules) and the epoch, restored when
     the same command is run again after a crash;
   - `keras.callbacks.TensorBoard` scalars plus `TrainingPlots` images (samples,
-    reconstructions, traversals, KL per latent unit, latent map);
+    reconstructions, interpolations, traversals, KL per latent unit, latent map);
   - `keras.callbacks.CSVLogger` appending one row per epoch across restarts.
 The final model is written atomically to `output_dir/model.keras`.
 """
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import io_utils, plotting
+from zoo import io_utils, latent_space, plotting
 
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
@@ -32,6 +32,7 @@ class TrainingPlots(keras.callbacks.Callback):
     Every `every` epochs (and after the last one), under `log_dir/plots`:
       - "samples": a grid of samples from fixed noise (images);
       - "reconstructions": `examples` above their reconstructions (images);
+      - "interpolations": decoded slerp path from the first example to the second;
       - "traversals": the 8 most used latent units of the first example swept over
         -3..3 (images with a flat latent vector);
       - "kl_per_dimension": bar chart of the mean KL of each latent unit on `examples`,
@@ -73,6 +74,10 @@ class TrainingPlots(keras.callbacks.Callback):
                 shown = x[:8]
                 out["reconstructions"] = plotting.image_grid(
                     plotting.reconstruction_rows(self.model, shown), num_cols=len(shown))
+                if len(x) >= 2:
+                    out["interpolations"] = plotting.image_grid(
+                        np.asarray(latent_space.interpolate(self.model, x[0], x[1], steps=8)),
+                        num_cols=8)
                 if len(self.model.latent_shape) == 1:
                     rows, _ = plotting.traversal_rows(self.model, x[0])
                     out["traversals"] = plotting.image_grid(rows, num_cols=7)
