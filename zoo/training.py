@@ -13,6 +13,7 @@ The final model is written atomically to `output_dir/model.keras`.
 import csv
 import json
 import os
+import shutil
 import time
 
 import keras
@@ -128,7 +129,16 @@ class _TrainingClock(keras.callbacks.Callback):
 
 
 def _completed_epochs(output_dir):
-    path = os.path.join(output_dir, HISTORY_FILE)
+    """Epochs finished, from `training.json` (written atomically at each epoch end).
+
+    Not from the rows of `history.csv`: a kill between the checkpoint and the CSV row
+    leaves a gap there, and counting rows would then never see the run as complete.
+    """
+    path = os.path.join(output_dir, SUMMARY_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            return int(json.load(f).get("epochs_completed", 0))
+    path = os.path.join(output_dir, HISTORY_FILE)  # runs from before training.json
     if not os.path.exists(path):
         return 0
     with open(path, newline="") as f:
@@ -188,9 +198,13 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
     if not model.compiled:
         model.compile(optimizer=optimizer or keras.optimizers.Adam(1e-3))
     log_dir = os.path.join(output_dir, "logs")
+    backup_dir = os.path.join(output_dir, "backup")
     all_callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup"),
-                                         double_checkpoint=True),
+        # The checkpoint outlives fit: Keras would delete it in on_train_end, before the
+        # model file is written, and a kill in between would lose the whole run. It is
+        # removed below once model.keras is safely on disk.
+        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True,
+                                         delete_checkpoint=False),
         keras.callbacks.CSVLogger(os.path.join(output_dir, HISTORY_FILE), append=True),
         _TrainingClock(os.path.join(output_dir, SUMMARY_FILE)),
     ]
@@ -201,4 +215,5 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
     model.fit(train_data, epochs=epochs, validation_data=validation_data,
               steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose)
     save_model(model, model_path)
+    shutil.rmtree(backup_dir, ignore_errors=True)
     return model
