@@ -1,5 +1,7 @@
 """The update guard: non-finite steps skipped, threshold skips capped, clipping, EMA."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -123,3 +125,24 @@ def test_without_the_nonfinite_guard_a_nan_batch_is_applied():
 def test_skip_nonfinite_must_be_a_bool():
     with pytest.raises(TypeError, match="skip_nonfinite must be a bool. Received: skip_nonfinite='no'"):
         _model(skip_nonfinite="no")
+
+
+def test_a_run_of_nan_batches_stops_training_with_the_last_good_weights(tmp_path):
+    from zoo import training
+
+    x = binary_images(n=64)
+    bad = x.copy()
+    bad[:, 0, 0, 0] = np.nan  # every batch from the fifth on is poisoned
+    data = tf.data.Dataset.from_tensor_slices(np.concatenate([x, bad, bad])).batch(16)
+    model = _model()
+    with pytest.raises(training.TrainingDiverged, match="epoch 1, batch 7 .optimizer step 4.") as info:
+        training.train(model, data, epochs=3, output_dir=str(tmp_path), verbose=0,
+                       tensorboard=False, skip_limit=3)
+    assert "not finite" in str(info.value)
+    # Four good steps, then three skipped ones: the weights are those of step 4, finite,
+    # and the checkpoint of the last good state is kept; no model.keras is written.
+    assert int(model.optimizer.iterations) == 4
+    assert float(model.update_guard.skipped_steps) == 3.0
+    assert all(np.all(np.isfinite(np.asarray(w))) for w in model.weights)
+    assert os.path.isdir(tmp_path / "backup")
+    assert not os.path.exists(tmp_path / training.MODEL_FILE)

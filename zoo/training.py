@@ -105,6 +105,46 @@ class TrainingPlots(keras.callbacks.Callback):
             self._log(epoch)
 
 
+class TrainingDiverged(RuntimeError):
+    """Raised by `train` when `StopOnSkippedUpdates` stopped the run."""
+
+
+class StopOnSkippedUpdates(keras.callbacks.Callback):
+    """Stops training when `limit` updates in a row were skipped by the update guard.
+
+    The guard skips a step whose loss or gradients are not finite (and, with
+    `skip_threshold`, a step with an outsized gradient norm; those are capped by the
+    model's `max_consecutive_skips` already). One bad batch is noise; a long run of them
+    means the weights or the data went bad, and training on would burn hours doing
+    nothing. The skipped steps left the weights as they were, so the checkpoint written
+    at the end of the epoch holds the last good state.
+
+    Args:
+      limit: int. Consecutive skipped updates that stop the run. Defaults to 100.
+    """
+
+    def __init__(self, limit=100):
+        super().__init__()
+        self.limit = int(limit)
+        self.message = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        guard = getattr(self.model, "update_guard", None)
+        if guard is None or float(guard.consecutive_skips) < self.limit:
+            return
+        self.model.stop_training = True
+        self.message = (
+            f"Training stopped at epoch {self._epoch + 1}, batch {batch + 1} (optimizer step "
+            f"{int(self.model.optimizer.iterations)}): the last {self.limit} updates were "
+            f"skipped because their loss or gradients were not finite (NaN/inf). The "
+            f"weights are those of the last good step. Check the data for NaN/inf and "
+            f"consider a lower learning rate or gradient_clip_norm, then run again.")
+
+
 class _TrainingClock(keras.callbacks.Callback):
     """Accumulates training wall time per epoch in `training.json`, across restarts."""
 
@@ -165,7 +205,7 @@ def save_model(model, path):
 
 def train(model, train_data, *, epochs, output_dir, validation_data=None, optimizer=None,
           steps_per_epoch=None, verbose="auto", callbacks=(), tensorboard=True,
-          plot_examples=None, plot_labels=None, plot_every=1):
+          plot_examples=None, plot_labels=None, plot_every=1, skip_limit=100):
     """Trains `model` with `fit`, resumably, and saves it to `output_dir/model.keras`.
 
     Running the same call again after an interruption resumes from the last completed
@@ -185,6 +225,13 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
       plot_examples, plot_labels: optional held-out inputs (and labels) for the
         reconstruction, traversal, KL and latent-map plots; see `TrainingPlots`.
       plot_every: int. Epochs between TensorBoard plots. Defaults to 1.
+      skip_limit: int. Consecutive skipped (non-finite) updates after which the run
+        stops with its checkpoint kept and `TrainingDiverged` naming the step; see
+        `StopOnSkippedUpdates`. Defaults to 100.
+
+    Raises:
+      TrainingDiverged: the run stopped on `skip_limit` skipped updates in a row.
+        `model.keras` is not written; the checkpoint in `output_dir/backup` is.
 
     Returns:
       The trained model (the same object, or the saved one if the run was complete).
@@ -211,9 +258,13 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
     if tensorboard:
         all_callbacks += [keras.callbacks.TensorBoard(log_dir, write_graph=False),
                           TrainingPlots(log_dir, plot_examples, plot_labels, every=plot_every)]
-    all_callbacks += list(callbacks)
+    stopper = StopOnSkippedUpdates(skip_limit)
+    all_callbacks += [stopper] + list(callbacks)
     model.fit(train_data, epochs=epochs, validation_data=validation_data,
               steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose)
+    if stopper.message:
+        print(stopper.message)
+        raise TrainingDiverged(stopper.message)
     save_model(model, model_path)
     shutil.rmtree(backup_dir, ignore_errors=True)
     return model
