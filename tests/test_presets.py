@@ -132,6 +132,24 @@ def test_url_preset_with_a_wrong_or_missing_hash_is_refused(served, tmp_path):
         zoo.from_preset(f"{url}/missing.tar.gz", sha256=sha, cache_dir=str(tmp_path / "c3"))
 
 
+def test_a_config_with_a_lambda_layer_is_refused_without_running_it(preset_dir, tmp_path):
+    import keras
+
+    _, path = preset_dir
+    config_path = os.path.join(path, "config.json")
+    config = json.load(open(config_path))
+    flag = tmp_path / "ran"
+    os.environ["VAEZOO_TEST_LAMBDA_FLAG"] = str(flag)
+    # A Lambda whose function would leave a file behind if it were ever called (no
+    # closure, so Keras can serialize its bytecode).
+    config["config"]["encoder"] = keras.saving.serialize_keras_object(keras.layers.Lambda(
+        lambda t: (open(__import__("os").environ["VAEZOO_TEST_LAMBDA_FLAG"], "w").close(), t)[1]))
+    json.dump(config, open(config_path, "w"))
+    with pytest.raises(ValueError, match="Lambda"):
+        zoo.from_preset(path)
+    assert not flag.exists()
+
+
 def test_archives_with_paths_or_links_are_refused(served, tmp_path):
     import hashlib
     import io
