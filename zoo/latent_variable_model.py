@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import imputation, likelihoods, losses, validation
+from zoo import distribute, imputation, likelihoods, losses, validation
 
 tfd = tfp.distributions
 
@@ -485,10 +485,12 @@ class LatentVariableModel(keras.Model):
             kwargs.setdefault("shuffle", False)  # datasets shuffle themselves (zoo.data does)
         if kwargs.get("validation_data") is not None:
             self._check_training_data("validation_data", kwargs["validation_data"])
+        distribute.prepare_for(getattr(self, "distribute_strategy", None))
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
         self._check_training_data("x", x)
+        distribute.prepare_for(getattr(self, "distribute_strategy", None))
         return super().evaluate(x, *args, **kwargs)
 
     def _check_training_data(self, name, data):

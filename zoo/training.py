@@ -134,12 +134,13 @@ class StopOnSkippedUpdates(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         guard = getattr(self.model, "update_guard", None)
-        if guard is None or float(guard.consecutive_skips) < self.limit:
+        # .numpy(): under a strategy the value is a MirroredVariable, which float() rejects.
+        if guard is None or float(guard.consecutive_skips.numpy()) < self.limit:
             return
         self.model.stop_training = True
         self.message = (
             f"Training stopped at epoch {self._epoch + 1}, batch {batch + 1} (optimizer step "
-            f"{int(self.model.optimizer.iterations)}): the last {self.limit} updates were "
+            f"{int(self.model.optimizer.iterations.numpy())}): the last {self.limit} updates were "
             f"skipped because their loss or gradients were not finite (NaN/inf). The "
             f"weights are those of the last good step. Check the data for NaN/inf and "
             f"consider a lower learning rate or gradient_clip_norm, then run again.")
