@@ -103,6 +103,13 @@ def test_npz_and_arrays(tmp_path):
     features = rng.normal(size=(20, 5)).astype(np.float32)  # tabular data passes as is
     x, _ = _collect(zoo.data.from_arrays(features, batch_size=8))
     np.testing.assert_array_equal(x, features)
+    # Rows in an .npz load as they are, and binarizing them is refused, not turned into 1s.
+    rows_path = str(tmp_path / "rows.npz")
+    np.savez(rows_path, x_test=features * 100)
+    x, _ = zoo.data.load_numpy(rows_path, "test")
+    np.testing.assert_allclose(x, features * 100, rtol=1e-6)
+    with pytest.raises(ValueError, match="needs pixel values in \\[0, 1\\].*binarize=None"):
+        zoo.data.load_numpy(rows_path, "test", binarize="static")
 
 
 def test_tfds_path_with_mock_data(monkeypatch):

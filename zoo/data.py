@@ -332,6 +332,12 @@ def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, s
             (np.arange(len(images)), images,
              labels if labels is not None else np.zeros(len(images), np.int64)))
         pixel_max = 255.0 if images.dtype.kind in "iu" else 1.0
+        if binarize and (images.min() < 0 or images.max() > pixel_max):
+            # Bernoulli draws of values outside [0, 1] would silently turn them into 1s.
+            raise ValueError(
+                f"binarize={binarize!r} needs pixel values in [0, 1]. Received: values in "
+                f"[{images.min() / pixel_max:g}, {images.max() / pixel_max:g}] in {name!r}. For "
+                f"data that are not images, pass binarize=None (--binarize none).")
         size = len(images)
     else:
         if os.path.sep in str(name) or str(name).startswith("."):
