@@ -48,6 +48,19 @@ def test_configs_naming_non_zoo_classes_are_refused(preset_dir):
         zoo.from_preset(path)
 
 
+def test_truncated_model_files_are_refused_by_name(preset_dir, tmp_path):
+    model, _ = preset_dir
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    data = open(path, "rb").read()
+    for cut, name in ((len(data) // 2, "half.keras"), (len(data) - 100, "tail.keras")):
+        broken = str(tmp_path / name)
+        open(broken, "wb").write(data[:cut])
+        with pytest.raises(ValueError, match="not a complete .keras file"):
+            zoo.load_model(broken)
+    assert zoo.load_model(path).count_params() == model.count_params()
+
+
 def test_missing_files_and_unknown_names(preset_dir, tmp_path):
     _, path = preset_dir
     os.remove(os.path.join(path, "metadata.json"))

@@ -25,6 +25,7 @@ import platform
 import re
 import tarfile
 import urllib.parse
+import zipfile
 
 import keras
 
@@ -309,5 +310,14 @@ def load_model(source):
     if source.endswith(".keras"):
         if not os.path.isfile(source):
             raise ValueError(f"No such model file. Received: {source!r}")
+        # Keras reports a truncated archive as "File not found"; say what is wrong.
+        try:
+            with zipfile.ZipFile(source) as archive:
+                damaged = archive.testzip()
+        except zipfile.BadZipFile:
+            damaged = "the archive"
+        if damaged is not None:
+            raise ValueError(f"{source!r} is not a complete .keras file ({damaged} is truncated "
+                             f"or corrupt); nothing was loaded.")
         return keras.saving.load_model(source, safe_mode=True)
     return from_preset(source)
