@@ -145,6 +145,16 @@ def test_url_preset_with_a_wrong_or_missing_hash_is_refused(served, tmp_path):
         zoo.from_preset(f"{url}/missing.tar.gz", sha256=sha, cache_dir=str(tmp_path / "c3"))
 
 
+def test_a_config_naming_an_unknown_zoo_class_is_refused(preset_dir):
+    _, path = preset_dir
+    config_path = os.path.join(path, "config.json")
+    config = json.load(open(config_path))
+    config["registered_name"], config["class_name"] = "vaezoo>Nope", "Nope"
+    json.dump(config, open(config_path, "w"))
+    with pytest.raises(TypeError, match="Could not locate class 'Nope'"):
+        zoo.from_preset(path)
+
+
 def test_a_config_with_a_lambda_layer_is_refused_without_running_it(preset_dir, tmp_path):
     import keras
 
