@@ -220,6 +220,16 @@ def _binarize_batch(x, seed):
     return tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=seed) < x, tf.float32)
 
 
+def _check_binarizable(values, pixel_max, binarize):
+    """Refuses binarization of values outside [0, 1] (after scaling by `pixel_max`):
+    Bernoulli draws would silently turn them into ones."""
+    if binarize and (values.min() < 0 or values.max() > pixel_max):
+        raise ValueError(
+            f"binarize needs pixel values in [0, 1]. Received: values in "
+            f"[{values.min() / pixel_max:g}, {values.max() / pixel_max:g}]. For data that are "
+            f"not images, pass binarize=None (--binarize none).")
+
+
 def _pipeline(ds, *, batch_size, binarize, shuffle, seed, with_labels, drop_remainder,
               pixel_max, size):
     """Batches `ds` of (index, image, label) into float images, binarized as asked."""
@@ -280,9 +290,7 @@ def from_arrays(x, y=None, *, batch_size=128, binarize=None, shuffle=False, seed
     if x.dtype.kind in "iu" and (x.min() < 0 or x.max() > 255):
         raise ValueError(f"Integer x must hold 8-bit pixels in [0, 255]. "
                          f"Received: values in [{x.min()}, {x.max()}]")
-    if binarize and (x.min() < 0 or x.max() > pixel_max):
-        raise ValueError(f"binarize needs pixel values in [0, 1]. Received: values in "
-                         f"[{x.min() / pixel_max:g}, {x.max() / pixel_max:g}]")
+    _check_binarizable(x, pixel_max, binarize)
     labels = np.zeros(len(x), np.int64) if y is None else np.asarray(y)
     if len(labels) != len(x):
         raise ValueError(f"x and y must have the same length. Received: {len(x)} and {len(labels)}")
@@ -332,12 +340,7 @@ def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, s
             (np.arange(len(images)), images,
              labels if labels is not None else np.zeros(len(images), np.int64)))
         pixel_max = 255.0 if images.dtype.kind in "iu" else 1.0
-        if binarize and (images.min() < 0 or images.max() > pixel_max):
-            # Bernoulli draws of values outside [0, 1] would silently turn them into 1s.
-            raise ValueError(
-                f"binarize={binarize!r} needs pixel values in [0, 1]. Received: values in "
-                f"[{images.min() / pixel_max:g}, {images.max() / pixel_max:g}] in {name!r}. For "
-                f"data that are not images, pass binarize=None (--binarize none).")
+        _check_binarizable(images, pixel_max, binarize)
         size = len(images)
     else:
         if os.path.sep in str(name) or str(name).startswith("."):

@@ -35,6 +35,11 @@ NOISE_MODELS = {"gaussian": lambda mean, scale: tfd.Normal(mean, scale),
                 "laplace": lambda mean, scale: tfd.Laplace(mean, scale)}
 
 
+def tile_samples(t, k):
+    """`[batch, ...]` -> `[k * batch, ...]`, sample-major: row `i * batch + b` is `t[b]`."""
+    return tf.tile(t, tf.concat([[k], tf.ones_like(tf.shape(t)[1:])], 0))
+
+
 def _seed_tensor(seed):
     """A stateless seed `[2] int32` from an int, a seed tensor, or None (fresh entropy).
 
@@ -229,8 +234,8 @@ class LatentVariableModel(keras.Model):
         log_prior = self._prior().log_prob(z)  # [k, batch]
         batch = tf.shape(x)[0]
         flat_z = tf.reshape(z, tf.concat([[num_samples * batch], tf.shape(z)[2:]], 0))
-        tiled_x = tf.tile(x, tf.concat([[num_samples], tf.ones_like(tf.shape(x)[1:])], 0))
-        log_px = tf.reshape(self._decode(flat_z).log_prob(tiled_x), [num_samples, batch])
+        log_px = tf.reshape(self._decode(flat_z).log_prob(tile_samples(x, num_samples)),
+                            [num_samples, batch])
         return log_px + log_prior - log_q
 
     def _latent_mean(self, x):
@@ -243,16 +248,15 @@ class LatentVariableModel(keras.Model):
 
     def _log_importance_weight(self, x, z):
         """log p(x|z) + log p(z) - log q(z|x) at given latents `z`, `[batch]`."""
-        return (self._decode(z).log_prob(x) + self._prior().log_prob(z)
-                - self._encode(x).log_prob(z))
+        return self._decode(z).log_prob(x) + self._log_prior_ratio(x, z)
 
     def _log_prior(self, z):
         """log p(z) per example for latent codes `[batch, *latent_shape]`."""
         return self._prior().log_prob(z)
 
     def _log_prior_ratio(self, x, z):
-        """log p(z) - log q(z|x) for latents `z` `[k, batch, *latent_shape]`: `[k, batch]`."""
-        return self._prior().log_prob(z) - self._encode(x).log_prob(z)
+        """log p(z) - log q(z|x) for latents `z` `[batch, ...]` or `[k, batch, ...]`."""
+        return self._log_prior(z) - self._encode(x).log_prob(z)
 
     def _impute_importance(self, x, observed, fills, num_samples, seed):
         """Importance-weighted E[x_mis | x_obs] with the chains' posteriors as a mixture
@@ -263,19 +267,15 @@ class LatentVariableModel(keras.Model):
         seeds = tf.random.experimental.stateless_split(seed, num=3)
         # per_chain proposals from each chain's posterior: [chains * per_chain, batch, ...].
         flat_fills = tf.reshape(fills, tf.concat([[num_chains * batch], tf.shape(x)[1:]], 0))
-        tile = tf.concat([[per_chain], tf.ones([tf.rank(x) - 1], tf.int32)], 0)
-        z = self._posterior_sample(tf.tile(flat_fills, tile), seeds[0])  # [(per_chain*C*batch), ...]
+        flat_z = self._posterior_sample(tile_samples(flat_fills, per_chain), seeds[0])
         k = per_chain * num_chains
-        z = tf.reshape(z, tf.concat([[k, batch], tf.shape(z)[1:]], 0))
+        z = tf.reshape(flat_z, tf.concat([[k, batch], tf.shape(flat_z)[1:]], 0))
         ratios = tf.map_fn(lambda fill: self._log_prior_ratio(fill, z), fills,
                            fn_output_signature=tf.float32)  # [C, k, batch]
-        flat_z = tf.reshape(z, tf.concat([[k * batch], tf.shape(z)[2:]], 0))
         p_x = self._decode(flat_z)
-        tiled_x = tf.tile(x, tf.concat([[k], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
         # Element-wise log-probabilities of the observed entries only.
-        per_entry = p_x.distribution.log_prob(tiled_x)
-        weight = tf.cast(tf.tile(observed, tf.concat([[k], tf.ones([tf.rank(x) - 1], tf.int32)], 0)),
-                         per_entry.dtype)
+        per_entry = p_x.distribution.log_prob(tile_samples(x, k))
+        weight = tf.cast(tile_samples(observed, k), per_entry.dtype)
         axes = tf.range(1, tf.rank(per_entry))
         log_p_obs = tf.reshape(tf.reduce_sum(per_entry * weight, axis=axes), [k, batch])
         log_w = imputation.mixture_log_weights(log_p_obs, ratios)
@@ -286,20 +286,18 @@ class LatentVariableModel(keras.Model):
         # chosen[c, b] = z[picks[b, c], b]
         idx = tf.stack([tf.transpose(picks), tf.tile(tf.range(batch, dtype=picks.dtype)[None],
                                                      [num_chains, 1])], axis=-1)  # [C, batch, 2]
-        chosen = tf.gather_nd(tf.reshape(flat_z, tf.concat([[k, batch], tf.shape(flat_z)[1:]], 0)), idx)
+        chosen = tf.gather_nd(z, idx)
         draws = self._decode(tf.reshape(chosen, tf.concat([[num_chains * batch], tf.shape(chosen)[2:]], 0)))
         draws = tf.reshape(draws.sample(seed=seeds[2]), tf.shape(fills))
-        x_all = tf.tile(x[None], tf.concat([[num_chains], tf.ones([tf.rank(x)], tf.int32)], 0))
-        observed_all = tf.tile(observed[None], tf.concat([[num_chains], tf.ones([tf.rank(x)], tf.int32)], 0))
-        return imputation.merge(observed, x, estimate), imputation.merge(observed_all, x_all, draws)
+        # tf.where broadcasts the observed entries `[batch, ...]` over the chains.
+        return imputation.merge(observed, x, estimate), imputation.merge(observed, x, draws)
 
     def _impute(self, x, observed, num_iterations, num_chains, metropolis, seed):
         """Runs `num_chains` imputation chains per example (see `zoo.imputation`) as one
         batch; returns (the last x of every chain `[chains, batch, ...]`, the mean of the
         decoder means over the chains' second halves `[batch, ...]`)."""
         batch = tf.shape(x)[0]
-        tile = tf.concat([[num_chains], tf.ones([tf.rank(x) - 1], tf.int32)], 0)
-        x_all, observed_all = tf.tile(x, tile), tf.tile(observed, tile)  # chain-major rows
+        x_all, observed_all = tile_samples(x, num_chains), tile_samples(observed, num_chains)
         x_hat = imputation.initial_fill(x_all, observed_all)
         z = self._posterior_sample(x_hat, tf.random.experimental.stateless_fold_in(seed, -1))
         burn_in = num_iterations // 2

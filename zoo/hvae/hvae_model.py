@@ -8,7 +8,7 @@ import tensorflow_probability as tfp
 
 from zoo import losses, networks, validation
 from zoo.hvae.hvae_layers import GaussianHead, LearnedState, soft_clamp
-from zoo.latent_variable_model import ElboTerms, LatentVariableModel
+from zoo.latent_variable_model import ElboTerms, LatentVariableModel, tile_samples
 
 tfd = tfp.distributions
 
@@ -337,13 +337,9 @@ class HVAE(LatentVariableModel):
 
     def _log_prior_ratio(self, x, z):
         k, batch = tf.shape(z)[0], tf.shape(x)[0]
-
-        def tile(t):  # [batch, ...] -> [k * batch, ...], sample-major like z
-            return tf.tile(t, tf.concat([[k], tf.ones_like(tf.shape(t)[1:])], 0))
-
-        features = [tile(f) for f in self._bottom_up(x)]
+        features = [tile_samples(f, k) for f in self._bottom_up(x)]  # sample-major like z
         flat = tf.reshape(tf.cast(z, tf.float32), [k * batch, self.noise_dim])
-        _, info = self._top_down(tile(x), features=features, latents=self._split(flat))
+        _, info = self._top_down(tile_samples(x, k), features=features, latents=self._split(flat))
         return tf.reshape(tf.add_n(info["log_ratio"]), [k, batch])
 
     def _reconstruct(self, x):
@@ -361,12 +357,9 @@ class HVAE(LatentVariableModel):
 
     def _log_importance_weights(self, x, num_samples, seed):
         batch = tf.shape(x)[0]
-
-        def tile(t):  # [batch, ...] -> [k * batch, ...], sample-major
-            return tf.tile(t, tf.concat([[num_samples], tf.ones_like(tf.shape(t)[1:])], 0))
-
-        features = [tile(f) for f in self._bottom_up(x)]  # the bottom-up pass runs once
-        tiled_x = tile(x)
+        # The bottom-up pass runs once; its features are tiled sample-major.
+        features = [tile_samples(f, num_samples) for f in self._bottom_up(x)]
+        tiled_x = tile_samples(x, num_samples)
         params, info = self._top_down(tiled_x, features=features, seed=seed)
         log_w = self.likelihood.distribution(params).log_prob(tiled_x) + tf.add_n(info["log_ratio"])
         return tf.reshape(log_w, [num_samples, batch])
