@@ -13,7 +13,7 @@ Two model estimates: `model.reconstruct(noisy)` (the encoder's code, decoded) an
 `model.denoise(noisy, ...)`, a MAP fit of the latent code under a noise model (200 Adam
 steps from the encoder's code): Gaussian with the true sigma for Gaussian noise, and
 Laplace with scale 0.3 for salt-and-pepper (picked on the first 200 test images against
-0.1 and a Gaussian with sigma 0.3, which gave 26.5 / 22.7 dB at 10 % noise).
+Laplace 0.1 and a Gaussian with sigma 0.3).
 
     VAEZOO_DATA_DIR=../shared/data python benchmarks/denoising.py [--dataset mnist]
 

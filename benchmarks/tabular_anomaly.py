@@ -9,7 +9,7 @@ plus all 212 malignant rows are scored (AUROC, AUPRC; FPR and TPR at the thresho
 The VAE is `zoo.VAE` over `zoo.likelihoods.Tabular` standardised on the training rows
 (so it takes the raw features; the statistics live in the saved model), MLP with one
 hidden layer of 32, 8 latents, Adam 1e-3, 200 epochs, batch 32 (chosen on splits 0-1
-against 2 or 4 latents with 64-64 layers, which scored 0.01 AUROC lower). Scores, higher = more anomalous: the
+against 2 or 4 latents with 64-64 layers, which scored lower). Scores, higher = more anomalous: the
 negative ELBO (8 posterior samples), the negative importance-weighted bound (k = 64)
 and the reconstruction error.
 
