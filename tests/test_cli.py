@@ -69,6 +69,28 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     assert "Unknown preset" in capsys.readouterr().err
 
 
+def test_train_stops_on_a_run_of_nan_batches_and_keeps_the_checkpoint(tmp_path, capsys):
+    import numpy as np
+
+    # Three rows in four carry a NaN. The CLI shuffles the training rows, so practically
+    # every batch of 32 holds one: the limit of 3 is reached in the first epoch.
+    x = np.random.default_rng(0).random((256, 8, 8, 1)).astype("float32")
+    x[64:, 0, 0, 0] = np.nan
+    data = tmp_path / "nan.npz"
+    np.savez(data, x_train=x)
+    run = tmp_path / "run"
+    args = ["train", "--dataset", str(data), "--binarize", "none", "--likelihood", "gaussian",
+            "--latent-dim", "2", "--hidden-dims", "16", "--batch-size", "32", "--epochs", "2",
+            "--skip-limit", "3", "--output-dir", str(run), "--quiet"]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "the last 3 updates were skipped" in err and "not finite" in err
+    assert "Traceback" not in err
+    assert os.path.isdir(run / "backup") and not os.path.exists(run / "model.keras")
+    assert cli.main(args[:-5] + ["--skip-limit", "0", "--output-dir", str(tmp_path / "r2")]) == 2
+    assert "skip_limit" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("family,extra,cls", [
     ("hvae", ["--latent-dims", "4,2", "--groups-per-stage", "1"], "HVAE"),
     ("flow_vae", ["--flow", "maf", "--num-flows", "2"], "FlowPriorVAE"),

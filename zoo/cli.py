@@ -69,6 +69,11 @@ def _parser():
     p.add_argument("--flow", default="realnvp", choices=["realnvp", "maf"], help="flow_vae: prior flow")
     p.add_argument("--num-flows", type=int, default=4, help="flow_vae: flow steps (default: 4)")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--gradient-clip-norm", type=float, default=None,
+                   help="clip each step's gradients to this global norm (default: no clipping)")
+    p.add_argument("--skip-limit", type=int, default=100,
+                   help="stop, with the last good weights checkpointed, after this many updates "
+                        "in a row were skipped for a NaN/inf loss or gradient (default: 100)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--output-dir", required=True, help="run directory (checkpoints, logs, model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -217,7 +222,8 @@ def _cmd_train(args):
     shared = dict(input_shape=tuple(train.element_spec.shape[1:]), network=args.network,
                   hidden_dims=args.hidden_dims, activation=args.activation,
                   likelihood=args.likelihood, beta=args.beta,
-                  kl_warmup_steps=args.kl_warmup_steps, free_bits=args.free_bits, seed=args.seed)
+                  kl_warmup_steps=args.kl_warmup_steps, free_bits=args.free_bits, seed=args.seed,
+                  gradient_clip_norm=args.gradient_clip_norm)
     if args.model == "hvae":
         model = zoo.HVAE(latent_dims=args.latent_dims, groups_per_stage=args.groups_per_stage,
                          num_res_blocks=max(args.num_res_blocks, 1), **shared)
@@ -234,7 +240,7 @@ def _cmd_train(args):
     model = training.train(model, train, epochs=args.epochs, output_dir=args.output_dir,
                            optimizer=keras.optimizers.Adam(args.learning_rate),
                            verbose=0 if args.quiet else "auto", plot_examples=examples,
-                           plot_labels=labels)
+                           plot_labels=labels, skip_limit=args.skip_limit)
     print(f"model saved to {os.path.join(args.output_dir, training.MODEL_FILE)}")
     return 0
 
@@ -484,11 +490,16 @@ def main(argv=None):
                "sample": _cmd_sample, "export": _cmd_export, "score": _cmd_score, "plot": _cmd_plot,
                "bench": _cmd_bench, "demo": _cmd_demo,
                "quickstart": _cmd_quickstart}[args.command]
+    from zoo.training import TrainingDiverged
+
     try:
         return command(args)
     except (ValueError, TypeError, FileExistsError) as err:
         print(f"vaezoo {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingDiverged as err:  # the checkpoint is kept: the message says what to do
+        print(f"vaezoo {args.command}: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

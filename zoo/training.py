@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import io_utils, latent_space, plotting
+from zoo import io_utils, latent_space, plotting, validation
 
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
@@ -125,7 +125,7 @@ class StopOnSkippedUpdates(keras.callbacks.Callback):
 
     def __init__(self, limit=100):
         super().__init__()
-        self.limit = int(limit)
+        self.limit = validation.positive_int("skip_limit", limit)
         self.message = None
         self._epoch = 0
 
@@ -264,7 +264,6 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
     model.fit(train_data, epochs=epochs, validation_data=validation_data,
               steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose)
     if stopper.message:
-        print(stopper.message)
         raise TrainingDiverged(stopper.message)
     save_model(model, model_path)
     shutil.rmtree(backup_dir, ignore_errors=True)
