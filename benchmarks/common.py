@@ -84,6 +84,7 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     else:
         train = zoo.data.load(args.dataset, "train", data_dir=args.data_dir, batch_size=batch_size,
                               binarize="dynamic", seed=0)
+        keras.utils.set_random_seed(0)  # initial weights; the model's seed covers its noise
         model = training.train(build_model(), train, epochs=args.epochs,
                                output_dir=args.output_dir, optimizer=build_optimizer(args.epochs),
                                verbose=2, callbacks=list(callbacks))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from zoo import cli
@@ -69,9 +70,24 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     assert "Unknown preset" in capsys.readouterr().err
 
 
-def test_train_stops_on_a_run_of_nan_batches_and_keeps_the_checkpoint(tmp_path, capsys):
-    import numpy as np
+def test_train_with_the_same_seed_trains_the_same_weights(data_dir, tmp_path):
+    import keras
 
+    from tests.harness import assert_weights_equal
+
+    def run(name, seed):
+        out = str(tmp_path / name)
+        assert cli.main(["train", "--split", "train[:256]", "--epochs", "1", "--latent-dim", "2",
+                         "--hidden-dims", "16", "--batch-size", "64", "--seed", str(seed),
+                         "--data-dir", data_dir, "--output-dir", out, "--quiet"]) == 0
+        return keras.saving.load_model(os.path.join(out, "model.keras"))
+
+    first, again, other = run("a", 5), run("b", 5), run("c", 6)
+    assert_weights_equal(first, again)  # initial weights, shuffling, binarization and noise
+    assert not np.array_equal(first.trainable_weights[0], other.trainable_weights[0])
+
+
+def test_train_stops_on_a_run_of_nan_batches_and_keeps_the_checkpoint(tmp_path, capsys):
     # Three rows in four carry a NaN. The CLI shuffles the training rows, so practically
     # every batch of 32 holds one: the limit of 3 is reached in the first epoch.
     x = np.random.default_rng(0).random((256, 8, 8, 1)).astype("float32")

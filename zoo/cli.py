@@ -217,6 +217,10 @@ def _cmd_train(args):
     import zoo
     from zoo import training
 
+    # The model's `seed` covers its training noise; the initial weights come from Keras'
+    # global seed, which tf.data's seeded ops also combine with, so it is set first.
+    # Both from --seed: the same command trains the same weights.
+    keras.utils.set_random_seed(args.seed)
     train = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
                           batch_size=args.batch_size, binarize=_binarize(args), seed=args.seed)
     shared = dict(input_shape=tuple(train.element_spec.shape[1:]), network=args.network,
@@ -362,6 +366,7 @@ def _cmd_quickstart(args):
     from zoo import evaluation, plotting, training
 
     print(f"1/3 training a VAE (MLP 784-512-256-32, Bernoulli) on MNIST for {args.epochs} epochs")
+    keras.utils.set_random_seed(0)  # before tf.data and the weights: a repeatable run
     train = zoo.data.load("mnist", "train", data_dir=args.data_dir, binarize="dynamic")
     test = zoo.data.load("mnist", "test", data_dir=args.data_dir, binarize="static",
                          batch_size=500)

@@ -133,7 +133,9 @@ class LatentVariableModel(keras.Model):
       active_unit_threshold: float. KL (nats) above which a unit counts as active.
         Defaults to 0.01.
       seed: int or None. Seed of the training noise; with a fixed seed the same data gives
-        the same updates. Defaults to None (fresh entropy).
+        the same updates. Defaults to None (fresh entropy). The initial weights come from
+        Keras' global seed: call `keras.utils.set_random_seed` before building the model
+        for a run that repeats bitwise (`vaezoo train --seed` does both).
       gradient_clip_norm: float or None. Clip each step's gradients to this global norm
         (under a distribution strategy, each replica's). Defaults to None.
       skip_threshold: float or None. Skip steps whose gradient norm (before clipping)
