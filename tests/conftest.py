@@ -3,8 +3,8 @@
 - Two logical CPU devices, configured before TensorFlow initialises its devices, so
   `tf.distribute.MirroredStrategy` can be exercised without a GPU. Code that does not
   ask for a strategy still runs on the first device only.
-- The dataset folder: `$VAEZOO_DATA_DIR` if set, else `../shared/data` beside the
-  repository (where CI puts it). Tests never download.
+- The dataset folder: `$VAEZOO_DATA_DIR` if set (made absolute), else `../shared/data`
+  beside the repository (where CI puts it). Tests never download.
 """
 
 import os
@@ -19,7 +19,10 @@ tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA_DIR = os.environ.get("VAEZOO_DATA_DIR") or os.path.join(os.path.dirname(REPO), "shared", "data")
+# Absolute: the README's command passes ../shared/data, and the tests that train in child
+# processes run them from temporary folders, where a relative path points nowhere.
+DATA_DIR = os.path.abspath(os.environ.get("VAEZOO_DATA_DIR")
+                           or os.path.join(os.path.dirname(REPO), "shared", "data"))
 os.environ["VAEZOO_DATA_DIR"] = DATA_DIR
 
 
