@@ -55,3 +55,23 @@ def test_bad_denoising_input_is_named(kwargs, error, fragment):
     with pytest.raises(error) as info:
         model.denoise(**args)
     assert fragment in str(info.value)
+
+
+def test_denoising_compiles_once_and_each_row_is_fitted_on_its_own():
+    model = FAMILIES["VAE-mlp"]()
+    clean = np.asarray(model.sample(7, seed=0))
+    noisy = np.clip(clean + 0.2 * np.random.default_rng(0).standard_normal(clean.shape), 0, 1)
+    noisy = noisy.astype(np.float32)
+    together = np.asarray(model.denoise(noisy, noise_scale=0.2, num_steps=20, batch_size=3))
+    # Batches of 3, 3 and 1 (padded), then again: one trace in all. Before, every batch
+    # of every call traced a new graph.
+    (denoiser,) = model._denoisers.values()
+    assert denoiser._fit.experimental_get_tracing_count() == 1
+    again = np.asarray(model.denoise(noisy, noise_scale=0.2, num_steps=20, batch_size=3))
+    assert denoiser._fit.experimental_get_tracing_count() == 1
+    np.testing.assert_array_equal(again, together)  # the state is reset between calls
+    # A row's result does not depend on the rows batched with it.
+    alone = np.asarray(model.denoise(noisy[4:5], noise_scale=0.2, num_steps=20))
+    np.testing.assert_allclose(alone, together[4:5], atol=1e-5)
+    # The scratch state is not part of the model.
+    assert not any("denoise" in w.path for w in model.weights)

@@ -75,6 +75,51 @@ def apply_unless(apply, skip, gradients, on_skip):
     tf.distribute.get_replica_context().merge_call(cross_replica, args=(skip, gradients))
 
 
+class _LatentMapFit:
+    """`denoise`'s optimisation for batches of `rows` examples, compiled once.
+
+    A service that denoises request after request would otherwise trace a new graph
+    for every call (a fresh latent variable and optimizer each time). This holds one
+    latent variable, one Adam and one compiled loop; each call resets them and pads a
+    short batch to the traced shape by repeating its first row. The loss is a sum over
+    rows, so each row's fit does not depend on the rows beside it (padding included).
+    A plain object, not a Keras layer: its state is scratch and is never saved.
+    """
+
+    def __init__(self, model, rows, noise, learning_rate):
+        self.model, self.rows, self.learning_rate = model, rows, learning_rate
+        self.noise_dist = NOISE_MODELS[noise]
+        self.z = self.optimizer = None
+
+    def __call__(self, y, noise_scale, num_steps):
+        count = int(y.shape[0])
+        if count < self.rows:
+            y = tf.concat([y, tf.repeat(y[:1], self.rows - count, axis=0)], axis=0)
+        start = self.model._latent_mean_fn(y)  # from the encoder's code
+        if self.z is None:
+            self.z = tf.Variable(start, name="denoise_z")
+            self.optimizer = keras.optimizers.Adam(self.learning_rate)
+            self.optimizer.build([self.z])
+        else:  # a fresh start: the code, zero moments, step 0
+            self.z.assign(start)
+            for v in self.optimizer.variables:
+                v.assign(tf.zeros_like(v))
+            self.optimizer.learning_rate = self.learning_rate
+        return self._fit(y, tf.constant(noise_scale, tf.float32), tf.constant(num_steps))[:count]
+
+    @tf.function
+    def _fit(self, y, noise_scale, num_steps):
+        model, z = self.model, self.z
+        axes = list(range(1, len(model.data_shape) + 1))
+        for _ in tf.range(num_steps):
+            with tf.GradientTape() as tape:
+                mean = model._decode(z).mean()
+                log_p_y = tf.reduce_sum(self.noise_dist(mean, noise_scale).log_prob(y), axis=axes)
+                loss = -tf.reduce_sum(log_p_y + model._log_prior(z))
+            self.optimizer.apply_gradients([(tape.gradient(loss, z), z)])
+        return model._decode(z).mean()
+
+
 @keras.saving.register_keras_serializable(package="vaezoo")
 class UpdateGuardState(keras.layers.Layer):
     """Training state of the update guard, saved with the weights: steps skipped so far,
@@ -190,6 +235,7 @@ class LatentVariableModel(keras.Model):
         self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
         self.group_trackers = {}
         self.update_guard = UpdateGuardState(name="update_guard")
+        self._denoisers = {}  # (rows, noise, learning_rate) -> _LatentMapFit, see `denoise`
 
     # ------------------------------------------------------------------ to implement
     @property
@@ -683,29 +729,14 @@ class LatentVariableModel(keras.Model):
         learning_rate = validation.positive_float("learning_rate", learning_rate)
         batch_size = validation.positive_int("batch_size", batch_size)
         y = self._check_x("y", y)
-        parts = [self._denoise_batch(y[start:start + batch_size], noise, noise_scale, num_steps,
-                                     learning_rate)
-                 for start in range(0, int(y.shape[0]), batch_size)]
+        rows = min(batch_size, int(y.shape[0]))
+        key = (rows, noise, learning_rate)
+        denoiser = self._denoisers.get(key)
+        if denoiser is None:
+            denoiser = self._denoisers[key] = _LatentMapFit(self, rows, noise, learning_rate)
+        parts = [denoiser(y[start:start + rows], noise_scale, num_steps)
+                 for start in range(0, int(y.shape[0]), rows)]
         return tf.concat(parts, axis=0)
-
-    def _denoise_batch(self, y, noise, noise_scale, num_steps, learning_rate):
-        z = tf.Variable(self._latent_mean_fn(y))
-        optimizer = keras.optimizers.Adam(learning_rate)
-        optimizer.build([z])
-        noise_dist = NOISE_MODELS[noise]
-        axes = list(range(1, len(self.data_shape) + 1))
-
-        @tf.function
-        def fit():
-            for _ in tf.range(num_steps):
-                with tf.GradientTape() as tape:
-                    mean = self._decode(z).mean()
-                    log_p_y = tf.reduce_sum(noise_dist(mean, noise_scale).log_prob(y), axis=axes)
-                    loss = -tf.reduce_mean(log_p_y + self._log_prior(z))
-                optimizer.apply_gradients([(tape.gradient(loss, z), z)])
-            return self._decode(z).mean()
-
-        return fit()
 
     def latent_code(self, x):
         """Posterior means of `x` as latent codes for `decode`, `[batch, *latent_shape]`
