@@ -144,8 +144,9 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
 
 
 def dataset_and_preset(doc, argv):
-    """`--dataset` of an application benchmark, and the `vae_<dataset>` preset it uses:
-    (argv, dataset, preset name, model)."""
+    """`--dataset` and `--preset` of an application benchmark: (argv, dataset, preset
+    name, model, results name). The preset defaults to `vae_<dataset>`, whose figures go
+    to `<benchmark>_<dataset>`; another preset's go to `<benchmark>_<preset>`."""
     import argparse
 
     import zoo
@@ -153,5 +154,12 @@ def dataset_and_preset(doc, argv):
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion_mnist"])
-    dataset = parser.parse_args(argv).dataset
-    return argv, dataset, f"vae_{dataset}", zoo.from_preset(f"vae_{dataset}")
+    parser.add_argument("--preset", default=None,
+                        help="a preset of any family trained on --dataset (default: vae_<dataset>)")
+    args = parser.parse_args(argv)
+    preset = args.preset or f"vae_{args.dataset}"
+    trained_on = zoo.presets.load_metadata(preset).get("dataset", "")
+    if trained_on.split(" ")[0] != args.dataset:
+        parser.error(f"preset {preset!r} was trained on {trained_on!r}, not --dataset {args.dataset}")
+    suffix = args.dataset if args.preset is None else preset
+    return argv, args.dataset, preset, zoo.from_preset(preset), suffix

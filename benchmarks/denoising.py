@@ -15,9 +15,9 @@ steps from the encoder's code): Gaussian with the true sigma for Gaussian noise,
 Laplace with scale 0.3 for salt-and-pepper (picked on the first 200 test images against
 Laplace 0.1 and a Gaussian with sigma 0.3).
 
-    VAEZOO_DATA_DIR=../shared/data python benchmarks/denoising.py [--dataset mnist]
+    VAEZOO_DATA_DIR=../shared/data python benchmarks/denoising.py [--dataset mnist] [--preset hvae_mnist]
 
-Writes benchmarks/results/denoising_<dataset>.json and .md.
+Writes benchmarks/results/denoising_<dataset>.json and .md (`denoising_<preset>` with --preset).
 """
 
 import sys
@@ -50,7 +50,7 @@ def psnr(estimate, clean):
 def main(argv=None):
     from scipy import ndimage
 
-    argv, dataset, preset, model = common.dataset_and_preset(__doc__, argv)
+    argv, dataset, preset, model, suffix = common.dataset_and_preset(__doc__, argv)
     clean, _ = zoo.data.load_numpy(dataset, f"test[:{NUM_TEST}]")
 
     def reconstruct(x):
@@ -76,7 +76,7 @@ def main(argv=None):
         print(name, figures, flush=True)
     rows.append(["none (clean input)", "", "", f"{ceiling:.2f}", ""])
     common.write_results(
-        f"denoising_{dataset}",
+        f"denoising_{suffix}",
         {"dataset": dataset, "test_images": NUM_TEST, "model": preset, "psnr_db": results},
         rows, ["noise", "PSNR noisy (dB)", "PSNR median 3x3 (dB)", f"PSNR {preset} reconstruct (dB)",
                f"PSNR {preset} denoise (dB, noise model)"],

@@ -17,9 +17,9 @@ Imputers, each seeing only the observed pixels of a test image:
 Errors are over the hidden pixels only: mean squared error (the Brier score for binary
 pixels; the criterion the expected value minimises) and mean absolute error.
 
-    VAEZOO_DATA_DIR=../shared/data python benchmarks/imputation.py [--dataset mnist]
+    VAEZOO_DATA_DIR=../shared/data python benchmarks/imputation.py [--dataset mnist] [--preset hvae_mnist]
 
-Writes benchmarks/results/imputation_<dataset>.json and .md.
+Writes benchmarks/results/imputation_<dataset>.json and .md (`imputation_<preset>` with --preset).
 """
 
 import sys
@@ -66,7 +66,7 @@ def errors(filled, test, mask):
 
 
 def main(argv=None):
-    argv, dataset, preset, model = common.dataset_and_preset(__doc__, argv)
+    argv, dataset, preset, model, suffix = common.dataset_and_preset(__doc__, argv)
     test, _ = zoo.data.load_numpy(dataset, f"test[:{NUM_TEST}]", binarize="static")
     train, _ = zoo.data.load_numpy(dataset, f"train[:{NUM_REFERENCE}]", binarize="static")
 
@@ -95,7 +95,7 @@ def main(argv=None):
         rows.append([protocol, f"**{preset} / best baseline (MSE)**", f"**{best_model / best_baseline:.3f}**",
                      "", ""])
     common.write_results(
-        f"imputation_{dataset}",
+        f"imputation_{suffix}",
         {"dataset": dataset, "test_images": NUM_TEST, "knn_reference_images": NUM_REFERENCE,
          "binarization": "static, seed 0", "num_iterations": NUM_ITERATIONS, "num_chains": NUM_CHAINS, "results": results},
         rows, ["hidden", "imputer", "MSE on hidden pixels", "MAE on hidden pixels", "seconds"],
