@@ -82,9 +82,11 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     if args.eval_only:
         model = keras.saving.load_model(model_path)
     else:
+        # Initial weights (the model's seed covers its noise); set before tf.data, whose
+        # seeded ops combine with it, as `vaezoo train --seed` does.
+        keras.utils.set_random_seed(0)
         train = zoo.data.load(args.dataset, "train", data_dir=args.data_dir, batch_size=batch_size,
                               binarize="dynamic", seed=0)
-        keras.utils.set_random_seed(0)  # initial weights; the model's seed covers its noise
         model = training.train(build_model(), train, epochs=args.epochs,
                                output_dir=args.output_dir, optimizer=build_optimizer(args.epochs),
                                verbose=2, callbacks=list(callbacks))

@@ -11,8 +11,9 @@ SIGKILL, not Ctrl-C: nothing in the process can clean up, like a pre-empted VM o
 OOM killer. Reported: the final-epoch training loss of both runs, their test ELBO and
 k=100 NLL on the first 2,000 test images (`vaezoo eval`), the epochs in history.csv (no
 epoch lost or repeated), the work lost to the kill (seconds of the killed epoch, which
-is the most a kill can cost since checkpoints are written at every epoch end), and both
-wall times. The data order after a restart is a fresh shuffle, so the two runs are not
+is the most a kill can cost since checkpoints are written at every epoch end), and the
+wall time of the killed-and-resumed run. The runs live in a temporary folder, removed
+at the end. The data order after a restart is a fresh shuffle, so the two runs are not
 bitwise equal: the figures say how close a resumed run ends.
 
     python benchmarks/resume.py            # --epochs 6 --kill-epoch 3
@@ -48,11 +49,12 @@ def _rows(run_dir):
         return [r for r in csv.DictReader(f)]
 
 
-def _start(args, log_path, env):
+def _start(args, log_path, env, started):
     log = open(log_path, "a")
     proc = subprocess.Popen(_cli(*args), stdout=log, stderr=subprocess.STDOUT, env=env,
                             cwd=os.path.dirname(common.HERE))
     log.close()
+    started.append(proc)
     return proc
 
 
@@ -80,78 +82,89 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.data_dir:
         parser.error("set VAEZOO_DATA_DIR or pass --data-dir (see ../shared/data/README.md)")
-    if not 2 <= args.kill_epoch <= args.epochs:
-        parser.error(f"--kill-epoch must be in 2..{args.epochs}. Received: {args.kill_epoch}")
+    # An epoch's length is timed between two epoch ends (the first also holds start-up
+    # and tracing), so the kill lands in the third epoch at the earliest.
+    if not 3 <= args.kill_epoch <= args.epochs:
+        parser.error(f"--kill-epoch must be in 3..{args.epochs}. Received: {args.kill_epoch}")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "VAEZOO_DATA_DIR": args.data_dir}
-    work = tempfile.mkdtemp(prefix="vaezoo-resume-")
-    runs = {name: os.path.join(work, name) for name in ("reference", "killed")}
-    logs = {name: os.path.join(work, f"{name}.log") for name in runs}
-    train = TRAIN + ["--epochs", str(args.epochs), "--data-dir", args.data_dir]
+    with tempfile.TemporaryDirectory(prefix="vaezoo-resume-") as work:
+        # Children still running when something fails are killed before the folder goes.
+        started = []
+        try:
+            runs = {name: os.path.join(work, name) for name in ("reference", "killed")}
+            logs = {name: os.path.join(work, f"{name}.log") for name in runs}
+            train = TRAIN + ["--epochs", str(args.epochs), "--data-dir", args.data_dir]
 
-    start = time.monotonic()
-    reference = _start(train + ["--output-dir", runs["reference"]], logs["reference"], env)
-    killed = _start(train + ["--output-dir", runs["killed"]], logs["killed"], env)
-    # Epoch ends are seen as rows appearing in history.csv (CSVLogger writes one per epoch).
-    seen = {}
-    done_before = args.kill_epoch - 1
-    while len(seen) < done_before:
-        if killed.poll() is not None:
-            raise RuntimeError(f"the run to kill exited {killed.returncode} early")
-        n = len(_rows(runs["killed"]))
-        for epoch in range(n):
-            seen.setdefault(epoch, time.monotonic())
-        time.sleep(0.05)
-    epoch_seconds = seen[done_before - 1] - (seen[done_before - 2] if done_before >= 2 else start)
-    time.sleep(epoch_seconds / 2)
-    if len(_rows(runs["killed"])) != done_before:
-        raise RuntimeError("the kill would land after the epoch ended; the machine is too "
-                           "uneven for this protocol, run again")
-    os.kill(killed.pid, signal.SIGKILL)
-    killed.wait(timeout=60)
-    lost_seconds = time.monotonic() - seen[done_before - 1]
-    killed_at = time.monotonic() - start
-    with open(os.path.join(runs["killed"], "training.json")) as f:
-        epochs_on_disk = json.load(f)["epochs_completed"]
-    model_written = os.path.exists(os.path.join(runs["killed"], "model.keras"))
+            start = time.monotonic()
+            reference = _start(train + ["--output-dir", runs["reference"]], logs["reference"],
+                               env, started)
+            killed = _start(train + ["--output-dir", runs["killed"]], logs["killed"], env, started)
+            # Epoch ends are seen as rows appearing in history.csv (CSVLogger writes one per epoch).
+            seen = {}
+            done_before = args.kill_epoch - 1
+            while len(seen) < done_before:
+                if killed.poll() is not None:
+                    raise RuntimeError(f"the run to kill exited {killed.returncode} early")
+                n = len(_rows(runs["killed"]))
+                for epoch in range(n):
+                    seen.setdefault(epoch, time.monotonic())
+                time.sleep(0.05)
+            epoch_seconds = seen[done_before - 1] - seen[done_before - 2]
+            time.sleep(epoch_seconds / 2)
+            if len(_rows(runs["killed"])) != done_before:
+                raise RuntimeError("the kill would land after the epoch ended; the machine is too "
+                                   "uneven for this protocol, run again")
+            os.kill(killed.pid, signal.SIGKILL)
+            killed.wait(timeout=60)
+            lost_seconds = time.monotonic() - seen[done_before - 1]
+            killed_at = time.monotonic() - start
+            with open(os.path.join(runs["killed"], "training.json")) as f:
+                epochs_on_disk = json.load(f)["epochs_completed"]
+            model_written = os.path.exists(os.path.join(runs["killed"], "model.keras"))
 
-    again = _start(train + ["--output-dir", runs["killed"]], logs["killed"], env)
-    _wait(again, "resumed run", logs["killed"])
-    killed_wall = time.monotonic() - start
-    _wait(reference, "reference run", logs["reference"])
+            again = _start(train + ["--output-dir", runs["killed"]], logs["killed"], env, started)
+            _wait(again, "resumed run", logs["killed"])
+            killed_wall = time.monotonic() - start
+            _wait(reference, "reference run", logs["reference"])
 
-    rows = {name: _rows(path) for name, path in runs.items()}
-    figures = {name: _evaluate(os.path.join(path, "model.keras"), args.data_dir, env)
-               for name, path in runs.items()}
-    final = {name: float(r[-1]["loss"]) for name, r in rows.items()}
-    payload = {
-        "protocol": {"command": "vaezoo " + " ".join(train + ["--output-dir", "<run>"]),
-                     "kill": f"SIGKILL in epoch {args.kill_epoch}, half an epoch after "
-                             f"epoch {done_before} ended; then the same command again"},
-        "killed_at_seconds": round(killed_at, 1),
-        "epochs_on_disk_at_kill": epochs_on_disk,
-        "model_file_at_kill": model_written,
-        "lost_seconds": round(lost_seconds, 1),
-        "epoch_seconds": round(epoch_seconds, 1),
-        "history_epochs": {name: [int(r["epoch"]) for r in rs] for name, rs in rows.items()},
-        "final_train_loss": final,
-        "final_loss_relative_difference": abs(final["killed"] - final["reference"]) / final["reference"],
-        "test": {name: {k: f[k] for k in ("elbo", "nll", "num_examples", "num_samples")}
-                 for name, f in figures.items()},
-        "test_nll_difference": figures["killed"]["nll"] - figures["reference"]["nll"],
-        "wall_seconds_killed_and_resumed": round(killed_wall, 1),
-    }
-    table = [
-        ["reference (uninterrupted)", len(rows["reference"]), f"{final['reference']:.3f}",
-         f"{figures['reference']['elbo']:.2f}", f"{figures['reference']['nll']:.2f}", "-"],
-        [f"killed in epoch {args.kill_epoch}, restarted", len(rows["killed"]),
-         f"{final['killed']:.3f}", f"{figures['killed']['elbo']:.2f}",
-         f"{figures['killed']['nll']:.2f}",
-         f"{lost_seconds:.1f} s ({lost_seconds / epoch_seconds:.2f} epoch)"],
-    ]
-    command = "python benchmarks/resume.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    common.write_results("resume", payload, table,
-                         ["run", "epochs in history", "final train loss", "test ELBO (2,000)",
-                          "test NLL k=100 (2,000)", "work lost to the kill"], command)
+            rows = {name: _rows(path) for name, path in runs.items()}
+            figures = {name: _evaluate(os.path.join(path, "model.keras"), args.data_dir, env)
+                       for name, path in runs.items()}
+            final = {name: float(r[-1]["loss"]) for name, r in rows.items()}
+            payload = {
+                "protocol": {"command": "vaezoo " + " ".join(train + ["--output-dir", "<run>"]),
+                             "kill": f"SIGKILL in epoch {args.kill_epoch}, half an epoch after "
+                                     f"epoch {done_before} ended; then the same command again"},
+                "killed_at_seconds": round(killed_at, 1),
+                "epochs_on_disk_at_kill": epochs_on_disk,
+                "model_file_at_kill": model_written,
+                "lost_seconds": round(lost_seconds, 1),
+                "epoch_seconds": round(epoch_seconds, 1),
+                "history_epochs": {name: [int(r["epoch"]) for r in rs] for name, rs in rows.items()},
+                "final_train_loss": final,
+                "final_loss_relative_difference": abs(final["killed"] - final["reference"]) / final["reference"],
+                "test": {name: {k: f[k] for k in ("elbo", "nll", "num_examples", "num_samples")}
+                         for name, f in figures.items()},
+                "test_nll_difference": figures["killed"]["nll"] - figures["reference"]["nll"],
+                "wall_seconds_killed_and_resumed": round(killed_wall, 1),
+            }
+            table = [
+                ["reference (uninterrupted)", len(rows["reference"]), f"{final['reference']:.3f}",
+                 f"{figures['reference']['elbo']:.2f}", f"{figures['reference']['nll']:.2f}", "-"],
+                [f"killed in epoch {args.kill_epoch}, restarted", len(rows["killed"]),
+                 f"{final['killed']:.3f}", f"{figures['killed']['elbo']:.2f}",
+                 f"{figures['killed']['nll']:.2f}",
+                 f"{lost_seconds:.1f} s ({lost_seconds / epoch_seconds:.2f} epoch)"],
+            ]
+            command = "python benchmarks/resume.py " + " ".join(argv if argv is not None else sys.argv[1:])
+            common.write_results("resume", payload, table,
+                                 ["run", "epochs in history", "final train loss", "test ELBO (2,000)",
+                                  "test NLL k=100 (2,000)", "work lost to the kill"], command)
+        finally:
+            for proc in started:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=60)
     return 0
 
 

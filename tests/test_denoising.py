@@ -70,6 +70,11 @@ def test_denoising_compiles_once_and_each_row_is_fitted_on_its_own():
     again = np.asarray(model.denoise(noisy, noise_scale=0.2, num_steps=20, batch_size=3))
     assert denoiser._fit.experimental_get_tracing_count() == 1
     np.testing.assert_array_equal(again, together)  # the state is reset between calls
+    # Another learning rate is the same graph with another value in the optimizer.
+    slower = np.asarray(model.denoise(noisy, noise_scale=0.2, num_steps=20, batch_size=3,
+                                      learning_rate=0.01))
+    assert denoiser._fit.experimental_get_tracing_count() == 1
+    assert not np.allclose(slower, together)
     # A row's result does not depend on the rows batched with it.
     alone = np.asarray(model.denoise(noisy[4:5], noise_scale=0.2, num_steps=20))
     np.testing.assert_allclose(alone, together[4:5], atol=1e-5)

@@ -83,28 +83,30 @@ class _LatentMapFit:
     latent variable, one Adam and one compiled loop; each call resets them and pads a
     short batch to the traced shape by repeating its first row. The loss is a sum over
     rows, so each row's fit does not depend on the rows beside it (padding included).
-    A plain object, not a Keras layer: its state is scratch and is never saved.
+    The learning rate is an optimizer variable, set on every call, so a new rate does
+    not trace again either. A plain object, not a Keras layer: its state is scratch and
+    is never saved.
     """
 
-    def __init__(self, model, rows, noise, learning_rate):
-        self.model, self.rows, self.learning_rate = model, rows, learning_rate
+    def __init__(self, model, rows, noise):
+        self.model, self.rows = model, rows
         self.noise_dist = NOISE_MODELS[noise]
         self.z = self.optimizer = None
 
-    def __call__(self, y, noise_scale, num_steps):
+    def __call__(self, y, noise_scale, num_steps, learning_rate):
         count = int(y.shape[0])
         if count < self.rows:
             y = tf.concat([y, tf.repeat(y[:1], self.rows - count, axis=0)], axis=0)
         start = self.model._latent_mean_fn(y)  # from the encoder's code
         if self.z is None:
             self.z = tf.Variable(start, name="denoise_z")
-            self.optimizer = keras.optimizers.Adam(self.learning_rate)
+            self.optimizer = keras.optimizers.Adam(learning_rate)
             self.optimizer.build([self.z])
-        else:  # a fresh start: the code, zero moments, step 0
+        else:  # a fresh start: the code, zero moments, step 0, this call's rate
             self.z.assign(start)
             for v in self.optimizer.variables:
                 v.assign(tf.zeros_like(v))
-            self.optimizer.learning_rate = self.learning_rate
+            self.optimizer.learning_rate = learning_rate
         return self._fit(y, tf.constant(noise_scale, tf.float32), tf.constant(num_steps))[:count]
 
     @tf.function
@@ -235,7 +237,7 @@ class LatentVariableModel(keras.Model):
         self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
         self.group_trackers = {}
         self.update_guard = UpdateGuardState(name="update_guard")
-        self._denoisers = {}  # (rows, noise, learning_rate) -> _LatentMapFit, see `denoise`
+        self._denoisers = {}  # (rows, noise) -> _LatentMapFit, see `denoise`
 
     # ------------------------------------------------------------------ to implement
     @property
@@ -730,11 +732,10 @@ class LatentVariableModel(keras.Model):
         batch_size = validation.positive_int("batch_size", batch_size)
         y = self._check_x("y", y)
         rows = min(batch_size, int(y.shape[0]))
-        key = (rows, noise, learning_rate)
-        denoiser = self._denoisers.get(key)
+        denoiser = self._denoisers.get((rows, noise))
         if denoiser is None:
-            denoiser = self._denoisers[key] = _LatentMapFit(self, rows, noise, learning_rate)
-        parts = [denoiser(y[start:start + rows], noise_scale, num_steps)
+            denoiser = self._denoisers[(rows, noise)] = _LatentMapFit(self, rows, noise)
+        parts = [denoiser(y[start:start + rows], noise_scale, num_steps, learning_rate)
                  for start in range(0, int(y.shape[0]), rows)]
         return tf.concat(parts, axis=0)
 
