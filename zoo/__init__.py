@@ -12,7 +12,7 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from zoo import (anomaly, data, evaluation, fd, flows, imputation, latent_space,  # noqa: E402
+from zoo import (anomaly, data, evaluation, fd, flows, imputation, latent_space, metrics,  # noqa: E402
                  likelihoods, losses, networks, presets, priors, speed)
 from zoo.evaluation import evaluate  # noqa: E402
 from zoo.flow_prior import FlowPriorVAE  # noqa: E402
@@ -25,5 +25,5 @@ from zoo.vaegan import VAEGAN  # noqa: E402
 __all__ = [
     "FlowPriorVAE", "HVAE", "VAE", "VAEGAN", "LatentVariableModel", "anomaly", "data", "evaluate",
     "evaluation", "fd", "flows", "from_preset", "imputation", "latent_space", "likelihoods", "list_presets",
-    "load_model", "losses", "networks", "presets", "priors", "speed",
+    "load_model", "losses", "metrics", "networks", "presets", "priors", "speed",
 ]

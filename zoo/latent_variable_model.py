@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import distribute, imputation, likelihoods, losses, validation
+from zoo import distribute, imputation, likelihoods, losses, metrics, validation
 
 tfd = tfp.distributions
 
@@ -230,12 +230,12 @@ class LatentVariableModel(keras.Model):
         # resumed from a checkpoint draws what the uninterrupted run would have drawn.
         base = seed if seed is not None else int(np.random.default_rng().integers(2**31 - 1))
         self._base_seed = tf.constant([base, 0x5EED], dtype=tf.int32)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
-        self.kl_tracker = keras.metrics.Mean(name="kl")
-        self.active_units_tracker = keras.metrics.Mean(name="active_units")
+        # Terms every step reports, in one metric (see `zoo.metrics.TermMeans`). The
+        # gradient norm has its own: evaluation steps have none.
+        self.term_tracker = metrics.TermMeans(
+            ("loss", "reconstruction", "kl", "active_units"), name="terms")
         self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
-        self.group_trackers = {}
+        self.group_tracker = None
         self.update_guard = UpdateGuardState(name="update_guard")
         self._denoisers = {}  # (rows, noise) -> _LatentMapFit, see `denoise`
 
@@ -411,9 +411,10 @@ class LatentVariableModel(keras.Model):
 
     def _make_group_trackers(self):
         """Creates the per-group metrics; subclasses with `latent_groups` call it."""
-        for name, _ in self.latent_groups or ():
-            for key in (f"kl_{name}", f"active_units_{name}"):
-                self.group_trackers[key] = keras.metrics.Mean(name=key)
+        if self.latent_groups:
+            self.group_tracker = metrics.TermMeans(
+                [key for name, _ in self.latent_groups
+                 for key in (f"kl_{name}", f"active_units_{name}")], name="group_terms")
 
     # ------------------------------------------------------------------ Keras hooks
     def call(self, inputs, training=False):
@@ -422,11 +423,12 @@ class LatentVariableModel(keras.Model):
 
     @property
     def metrics(self):
-        metrics = [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker,
-                   self.active_units_tracker, *self.group_trackers.values()]
+        trackers = [self.term_tracker]
+        if self.group_tracker is not None:
+            trackers.append(self.group_tracker)
         if self.gradient_clip_norm or self.skip_threshold:
-            metrics.append(self.grad_norm_tracker)
-        return metrics
+            trackers.append(self.grad_norm_tracker)
+        return trackers
 
     def _step_seed(self, step, stream):
         seed = tf.random.experimental.stateless_fold_in(self._base_seed, stream)
@@ -438,10 +440,14 @@ class LatentVariableModel(keras.Model):
 
     def _update_metrics(self, terms, x):
         batch = tf.cast(tf.shape(x)[0], tf.float32)
+        logs = {}
         for tracker in self.metrics:
-            if tracker.name in terms:
+            if isinstance(tracker, metrics.TermMeans):
+                tracker.update_state(terms, sample_weight=batch)
+            elif tracker.name in terms:
                 tracker.update_state(terms[tracker.name], sample_weight=batch)
-        logs = {m.name: m.result() for m in self.metrics}
+            result = tracker.result()
+            logs.update(result if isinstance(result, dict) else {tracker.name: result})
         logs["skipped_steps"] = tf.convert_to_tensor(self.update_guard.skipped_steps)
         return logs
 

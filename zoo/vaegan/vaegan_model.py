@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import losses, validation
+from zoo import losses, metrics, validation
 from zoo.vae.vae_model import VAE
 from zoo.vaegan.discriminator import Discriminator
 
@@ -89,9 +89,9 @@ class VAEGAN(VAE):
         self.discriminator.build((None, *self.data_shape))
         self.decoder_optimizer = None
         self.discriminator_optimizer = None
-        self.adversarial_trackers = {name: keras.metrics.Mean(name=name) for name in (
+        self.adversarial_tracker = metrics.TermMeans((
             "feature_reconstruction", "discriminator_loss", "generator_loss",
-            "discriminator_trained", "decoder_adversarial")}
+            "discriminator_trained", "decoder_adversarial"), name="adversarial_terms")
 
     # ------------------------------------------------------------------ parts
     @property
@@ -145,7 +145,7 @@ class VAEGAN(VAE):
     # ------------------------------------------------------------------ training
     @property
     def metrics(self):
-        return super().metrics + list(self.adversarial_trackers.values())
+        return super().metrics + [self.adversarial_tracker]
 
     def _objective(self, x, seed, step, training):
         """Every loss of one VAE-GAN step, for a batch (see the class docstring); the
