@@ -70,3 +70,46 @@ def test_bad_anomaly_input_is_named(call, error, fragment):
     detector = anomaly.AnomalyDetector(FAMILIES["VAE-mlp"]())
     with pytest.raises(error, match=fragment):
         call(detector, binary_images(n=8))
+
+
+def test_input_complexity_is_the_png_code_length():
+    import io
+
+    import matplotlib.image
+
+    rng = np.random.default_rng(0)
+    flat = np.full((1, 28, 28, 1), 0.5)
+    noise = rng.uniform(size=(1, 28, 28, 1))
+    digit_like = np.zeros((1, 28, 28, 1))
+    digit_like[0, 6:22, 12:16] = 1.0
+    sizes = anomaly.input_complexity(np.concatenate([flat, digit_like, noise]))
+    assert sizes[0] < sizes[1] < sizes[2]
+    # Noise of 784 8-bit pixels cannot compress below ~784 bytes (plus the PNG header).
+    assert sizes[2] / (8 * np.log(2)) > 784
+    # The code length is that of a real PNG file: it decodes back to the quantized image.
+    import tensorflow as tf
+    png = tf.io.encode_png(np.round(noise[0] * 255).astype(np.uint8), compression=9).numpy()
+    assert len(png) * 8 * np.log(2) == pytest.approx(sizes[2])
+    decoded = matplotlib.image.imread(io.BytesIO(png), format="png")
+    np.testing.assert_allclose(decoded[..., 0] if decoded.ndim == 3 else decoded,
+                               np.round(noise[0, ..., 0] * 255) / 255, atol=1e-6)
+
+
+def test_complexity_score_is_the_elbo_score_minus_the_code_length(digits_and_clothes):
+    _, digits, _ = digits_and_clothes
+    model = zoo.from_preset("vae_mnist")
+    x = digits[:50]
+    np.testing.assert_allclose(
+        anomaly.anomaly_scores(model, x, "elbo_complexity", seed=3),
+        anomaly.anomaly_scores(model, x, "elbo", seed=3) - anomaly.input_complexity(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("x,fragment", [
+    (np.zeros((4, 6)), r"images \[n, height, width, channels\]"),
+    (np.zeros((4, 8, 8, 5)), "1-4 channels"),
+    (np.full((2, 8, 8, 1), 1.5), r"values in \[0, 1\]"),
+    (np.full((2, 8, 8, 1), np.nan), r"values in \[0, 1\]"),
+])
+def test_input_complexity_refuses_what_is_not_an_image(x, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        anomaly.input_complexity(x)

@@ -131,8 +131,9 @@ def _parser():
         "scored example is flagged against it. Prints a JSON summary."))
     _add_model_arg(p)
     _add_data_args(p, "test", "static")
-    p.add_argument("--score", default="elbo", choices=["elbo", "iwae", "reconstruction"],
-                   help="negative ELBO, negative IWAE bound, or reconstruction error (default: elbo)")
+    p.add_argument("--score", default="elbo", choices=["elbo", "iwae", "reconstruction", "elbo_complexity"],
+                   help="negative ELBO, negative IWAE bound, reconstruction error, or (images) "
+                        "negative ELBO minus the PNG code length (default: elbo)")
     p.add_argument("--num-samples", "-k", type=int, default=None,
                    help="posterior samples (elbo: 1, iwae: 100 by default)")
     p.add_argument("--calibrate-split", default=None,
