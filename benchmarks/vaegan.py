@@ -12,7 +12,8 @@ and writes both models' sample grids side by side as a PNG.
     VAEZOO_DATA_DIR=../shared/data python benchmarks/vaegan.py [--datasets fashion_mnist mnist]
 
 Writes benchmarks/results/vaegan.json, .md and vaegan_<dataset>_samples.png, and the
-presets zoo/presets/vaegan_<dataset>.
+presets zoo/presets/vaegan_<dataset>. With a pilot knob changed (--gamma, --no-spectral-norm,
+--discriminator-lr-scale, --epochs) or --pilot, it writes vaegan_pilot.* and no preset.
 """
 
 import argparse
@@ -38,12 +39,27 @@ def shared_architecture():
                 kl_warmup_steps=2 * STEPS_PER_EPOCH, seed=0)
 
 
-def build(kind):
+DEFAULTS = {"gamma": GAMMA, "spectral_norm": True, "discriminator_lr_scale": 1.0}
+LEARNING_RATE = 5e-4
+
+
+def build(kind, gamma=GAMMA, spectral_norm=True):
     if kind == "vae":
         return zoo.VAE(**shared_architecture())
-    return zoo.VAEGAN(**shared_architecture(), gamma=GAMMA, pixel_weight=1.0,
-                      discriminator_dims=(32, 64, 128), feature_layer=-1, spectral_norm=True,
-                      equilibrium=0.68, margin=0.35)
+    return zoo.VAEGAN(**shared_architecture(), gamma=gamma, pixel_weight=1.0,
+                      discriminator_dims=(32, 64, 128), feature_layer=-1,
+                      spectral_norm=spectral_norm, equilibrium=0.68, margin=0.35)
+
+
+def _compile(model, discriminator_lr_scale=1.0):
+    """Adam(5e-4, beta_1=0.5) for every network; the discriminator's rate times
+    `discriminator_lr_scale` (two time-scale updates, Heusel et al. 2017)."""
+    kwargs = {}
+    if isinstance(model, zoo.VAEGAN):
+        kwargs["discriminator_optimizer"] = keras.optimizers.Adam(
+            LEARNING_RATE * discriminator_lr_scale, beta_1=0.5)
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE, beta_1=0.5), **kwargs)
+    return model
 
 
 def _reconstruction_errors(model, x, batch_size=500):
@@ -52,7 +68,7 @@ def _reconstruction_errors(model, x, batch_size=500):
     return float(np.mean(np.abs(rec - x))), float(np.mean((rec - x) ** 2))
 
 
-def run_dataset(dataset, epochs, output_dir, data_dir=None):
+def run_dataset(dataset, epochs, output_dir, data_dir=None, settings=DEFAULTS, write_preset=True):
     train = zoo.data.load(dataset, "train", data_dir=data_dir, batch_size=128, seed=0)
     x_test, _ = zoo.data.load_numpy(dataset, "test", data_dir=data_dir)
     classifier = fd.load_classifier(dataset)
@@ -60,8 +76,9 @@ def run_dataset(dataset, epochs, output_dir, data_dir=None):
     rows, grids = {}, []
     for kind in ("vae", "vaegan"):
         run = os.path.join(output_dir, dataset, kind)
-        model = training.train(build(kind), train, epochs=epochs, output_dir=run,
-                               optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5), verbose=2)
+        model = _compile(build(kind, settings["gamma"], settings["spectral_norm"]),
+                         settings["discriminator_lr_scale"])
+        model = training.train(model, train, epochs=epochs, output_dir=run, verbose=2)
         samples = np.concatenate([np.asarray(model.sample(500, seed=i)) for i in range(20)])
         mae, mse = _reconstruction_errors(model, x_test)
         with open(os.path.join(run, training.SUMMARY_FILE)) as f:
@@ -72,7 +89,7 @@ def run_dataset(dataset, epochs, output_dir, data_dir=None):
                       "train_seconds": summary["train_seconds"], "epochs": summary["epochs_completed"]}
         grids.append(plotting.image_grid(samples[:64], num_cols=8))
         print(dataset, kind, rows[kind], flush=True)
-        if kind == "vaegan":
+        if kind == "vaegan" and write_preset:
             model.save_to_preset(
                 os.path.join(os.path.dirname(common.HERE), "zoo", "presets", f"vaegan_{dataset}"),
                 overwrite=True,
@@ -83,7 +100,8 @@ def run_dataset(dataset, epochs, output_dir, data_dir=None):
                           "fd_note": "FD in the in-repo classifier's feature space, 10,000 samples"})
     gap = np.ones((grids[0].shape[0], 8, grids[0].shape[2]), np.float32)
     plotting.save_image_grid(np.concatenate([grids[0], gap, grids[1]], axis=1)[None],
-                             os.path.join(common.RESULTS, f"vaegan_{dataset}_samples.png"), scale=2)
+                             os.path.join(common.RESULTS, f"vaegan{'' if write_preset else '_pilot'}_{dataset}_samples.png"),
+                             scale=2)
     rows["fd_ratio"] = rows["vaegan"]["fd"] / rows["vae"]["fd"]
     return rows
 
@@ -94,16 +112,27 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--output-dir", default=os.path.join("runs", "vaegan"))
     parser.add_argument("--data-dir", default=None)
+    # Pilot knobs: a run with any of them changed is written as vaegan_pilot.json and
+    # writes no preset, so it cannot overwrite the recipe's results.
+    parser.add_argument("--gamma", type=float, default=GAMMA)
+    parser.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--discriminator-lr-scale", type=float, default=1.0)
+    parser.add_argument("--pilot", action="store_true", help="write vaegan_pilot.json, no preset")
     args = parser.parse_args(argv)
     command = "python benchmarks/vaegan.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    path = os.path.join(common.RESULTS, "vaegan.json")
+    settings = {"gamma": args.gamma, "spectral_norm": args.spectral_norm,
+                "discriminator_lr_scale": args.discriminator_lr_scale}
+    pilot = args.pilot or settings != DEFAULTS or args.epochs != EPOCHS
+    name = "vaegan_pilot" if pilot else "vaegan"
+    path = os.path.join(common.RESULTS, f"{name}.json")
     results = {}
     if os.path.exists(path):  # datasets run separately accumulate in one table
         with open(path) as f:
             results = json.load(f).get("results", {})
     for dataset in args.datasets:
-        results[dataset] = {**run_dataset(dataset, args.epochs, args.output_dir, args.data_dir),
-                            "command": command}
+        results[dataset] = {**run_dataset(dataset, args.epochs, args.output_dir, args.data_dir,
+                                          settings, write_preset=not pilot),
+                            "settings": settings, "command": command}
     table = []
     for dataset, r in results.items():
         for kind, label in (("vae", "zoo.VAE"), ("vaegan", "zoo.VAEGAN")):
@@ -111,7 +140,7 @@ def main(argv=None):
                           f"{r[kind]['reconstruction_mse']:.4f}",
                           f"{r[kind]['train_seconds'] / 60:.0f} min, {r[kind]['epochs']} epochs"])
         table.append([dataset, "**FD ratio VAEGAN / VAE**", f"**{r['fd_ratio']:.3f}**", "", "", ""])
-    common.write_results("vaegan", {"results": results, "target_fd_ratio": 0.5,
+    common.write_results(name, {"results": results, "target_fd_ratio": 0.5,
                                     "architecture": shared_architecture()},
                          table, ["dataset", "model", "FD (10k samples)", "recon MAE", "recon MSE",
                                  "training"], command)
