@@ -523,9 +523,42 @@ class LatentVariableModel(keras.Model):
             # Gradients are summed over replicas: scale so their sum is the mean gradient.
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(loss / replicas)
-        gradients = tape.gradient(scaled, self.trainable_variables)
-        terms["grad_norm"] = self._guarded_update(gradients, loss=scaled)
+        if self._guard_before_backprop():
+            self._backprop_unless_nonfinite(tape, scaled)
+        else:
+            gradients = tape.gradient(scaled, self.trainable_variables)
+            terms["grad_norm"] = self._guarded_update(gradients, loss=scaled)
         return self._update_metrics(terms, x)
+
+    def _guard_before_backprop(self):
+        """Whether the non-finite check can decide before the gradients exist: it looks
+        only at the loss (no clipping or threshold, which need the gradient norm), on one
+        replica (several must agree through the cross-replica path of `_guarded_update`),
+        with an optimizer that does not skip by itself (`LossScaleOptimizer`)."""
+        return (self.skip_nonfinite and not (self.gradient_clip_norm or self.skip_threshold)
+                and tf.distribute.get_strategy().num_replicas_in_sync == 1
+                and not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer))
+
+    def _backprop_unless_nonfinite(self, tape, loss):
+        """Backpropagates and applies the update only if `loss` is finite, else counts a skip.
+
+        The same decision as `_guarded_update` on the loss, taken before backprop: a
+        branch of a `tf.cond` starts only once all its inputs exist, so a cond over the
+        gradients makes every update wait for the last gradient. Over the loss, backprop
+        and updates run inside the branch and overlap as they do without a guard.
+        """
+        state = self.update_guard
+
+        def update():
+            gradients = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+            state.consecutive_skips.assign(0.0)
+
+        def skip():
+            state.skipped_steps.assign_add(1.0)
+            state.consecutive_skips.assign_add(1.0)
+
+        tf.cond(tf.math.is_finite(loss), update, skip)
 
     def test_step(self, data):
         x = tf.cast(keras.utils.unpack_x_y_sample_weight(data)[0], tf.float32)
