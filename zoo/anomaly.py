@@ -51,9 +51,12 @@ def input_complexity(x):
     if x.ndim != 4 or x.shape[-1] not in PNG_CHANNELS:
         raise ValueError("input complexity needs images [n, height, width, channels] with 1-4 "
                          f"channels. Received: x.shape={list(x.shape)}")
-    if not np.all(np.isfinite(x)) or x.min(initial=0.0) < 0.0 or x.max(initial=0.0) > 1.0:
+    if not np.all(np.isfinite(x)):
+        raise ValueError("input complexity needs pixel values in [0, 1]. Received: "
+                         f"{int(np.sum(~np.isfinite(x)))} NaN or infinite values")
+    if x.min(initial=0.0) < 0.0 or x.max(initial=0.0) > 1.0:
         raise ValueError("input complexity needs pixel values in [0, 1]. Received: range "
-                         f"[{np.nanmin(x)}, {np.nanmax(x)}]")
+                         f"[{x.min()}, {x.max()}]")
     pixels = np.round(x * 255.0).astype(np.uint8)
     sizes = [len(tf.io.encode_png(image, compression=9).numpy()) for image in pixels]
     return np.asarray(sizes, dtype=np.float64) * 8.0 * math.log(2.0)
