@@ -12,7 +12,7 @@ and writes both models' sample grids side by side as a PNG.
     VAEZOO_DATA_DIR=../shared/data python benchmarks/vaegan.py [--datasets fashion_mnist mnist]
 
 Writes benchmarks/results/vaegan.json, .md and vaegan_<dataset>_samples.png, and the
-presets zoo/presets/vaegan_<dataset>. With a pilot knob changed (--gamma, --no-spectral-norm,
+presets zoo/presets/vaegan_<dataset>. With a pilot knob changed (--gamma, --spectral-norm,
 --discriminator-lr-scale, --epochs) or --pilot, it writes vaegan_pilot.* and no preset.
 """
 
@@ -39,11 +39,15 @@ def shared_architecture():
                 kl_warmup_steps=2 * STEPS_PER_EPOCH, seed=0)
 
 
-DEFAULTS = {"gamma": GAMMA, "spectral_norm": True, "discriminator_lr_scale": 1.0}
+# 3-epoch Fashion-MNIST pilots (5,000 samples): a spectrally normalised discriminator
+# stayed near chance and reached FD 75.3 (120.1 after 1 epoch; 162.6 after 1 with a 4x
+# discriminator learning rate); without it, equilibrium gating alone, FD 91.0, 59.7,
+# 53.6 over epochs 1-3. The same-size VAE: 112.8 after 3 epochs.
+DEFAULTS = {"gamma": GAMMA, "spectral_norm": False, "discriminator_lr_scale": 1.0}
 LEARNING_RATE = 5e-4
 
 
-def build(kind, gamma=GAMMA, spectral_norm=True):
+def build(kind, gamma=GAMMA, spectral_norm=False):
     if kind == "vae":
         return zoo.VAE(**shared_architecture())
     return zoo.VAEGAN(**shared_architecture(), gamma=gamma, pixel_weight=1.0,
@@ -115,7 +119,7 @@ def main(argv=None):
     # Pilot knobs: a run with any of them changed is written as vaegan_pilot.json and
     # writes no preset, so it cannot overwrite the recipe's results.
     parser.add_argument("--gamma", type=float, default=GAMMA)
-    parser.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--discriminator-lr-scale", type=float, default=1.0)
     parser.add_argument("--pilot", action="store_true", help="write vaegan_pilot.json, no preset")
     args = parser.parse_args(argv)
