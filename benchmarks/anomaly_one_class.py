@@ -21,7 +21,8 @@ TPR it reaches on the test set are reported too). Scores, higher = more anomalou
 
 Per-class results and models are kept in runs/anomaly_<dataset>/ as they finish, so an
 interrupted run resumes at the next class, and a score added later is computed from the
-kept model (a class without one is retrained and all its scores recomputed). Writes benchmarks/results/anomaly_<dataset>.json and .md.
+kept model (a class without one is retrained and all its scores recomputed). Writes
+benchmarks/results/anomaly_<dataset>.json and .md.
 """
 
 import argparse

@@ -47,22 +47,20 @@ DEFAULTS = {"gamma": GAMMA, "spectral_norm": False, "discriminator_lr_scale": 1.
 LEARNING_RATE = 5e-4
 
 
-def build(kind, gamma=GAMMA, spectral_norm=False):
+def build(kind, settings=DEFAULTS):
+    """The compiled model: Adam(LEARNING_RATE, beta_1=0.5) for every network, the
+    discriminator's rate times `discriminator_lr_scale` (two time-scale updates, Heusel
+    et al. 2017)."""
+    adam = keras.optimizers.Adam(LEARNING_RATE, beta_1=0.5)
     if kind == "vae":
-        return zoo.VAE(**shared_architecture())
-    return zoo.VAEGAN(**shared_architecture(), gamma=gamma, pixel_weight=1.0,
-                      discriminator_dims=(32, 64, 128), feature_layer=-1,
-                      spectral_norm=spectral_norm, equilibrium=0.68, margin=0.35)
-
-
-def _compile(model, discriminator_lr_scale=1.0):
-    """Adam(5e-4, beta_1=0.5) for every network; the discriminator's rate times
-    `discriminator_lr_scale` (two time-scale updates, Heusel et al. 2017)."""
-    kwargs = {}
-    if isinstance(model, zoo.VAEGAN):
-        kwargs["discriminator_optimizer"] = keras.optimizers.Adam(
-            LEARNING_RATE * discriminator_lr_scale, beta_1=0.5)
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE, beta_1=0.5), **kwargs)
+        model = zoo.VAE(**shared_architecture())
+        model.compile(optimizer=adam)
+        return model
+    model = zoo.VAEGAN(**shared_architecture(), gamma=settings["gamma"], pixel_weight=1.0,
+                       discriminator_dims=(32, 64, 128), feature_layer=-1,
+                       spectral_norm=settings["spectral_norm"], equilibrium=0.68, margin=0.35)
+    model.compile(optimizer=adam, discriminator_optimizer=keras.optimizers.Adam(
+        LEARNING_RATE * settings["discriminator_lr_scale"], beta_1=0.5))
     return model
 
 
@@ -80,9 +78,7 @@ def run_dataset(dataset, epochs, output_dir, data_dir=None, settings=DEFAULTS, w
     rows, grids = {}, []
     for kind in ("vae", "vaegan"):
         run = os.path.join(output_dir, dataset, kind)
-        model = _compile(build(kind, settings["gamma"], settings["spectral_norm"]),
-                         settings["discriminator_lr_scale"])
-        model = training.train(model, train, epochs=epochs, output_dir=run, verbose=2)
+        model = training.train(build(kind, settings), train, epochs=epochs, output_dir=run, verbose=2)
         samples = np.concatenate([np.asarray(model.sample(500, seed=i)) for i in range(20)])
         mae, mse = _reconstruction_errors(model, x_test)
         with open(os.path.join(run, training.SUMMARY_FILE)) as f:
@@ -118,9 +114,11 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None)
     # Pilot knobs: a run with any of them changed is written as vaegan_pilot.json and
     # writes no preset, so it cannot overwrite the recipe's results.
-    parser.add_argument("--gamma", type=float, default=GAMMA)
-    parser.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=False)
-    parser.add_argument("--discriminator-lr-scale", type=float, default=1.0)
+    parser.add_argument("--gamma", type=float, default=DEFAULTS["gamma"])
+    parser.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction,
+                        default=DEFAULTS["spectral_norm"])
+    parser.add_argument("--discriminator-lr-scale", type=float,
+                        default=DEFAULTS["discriminator_lr_scale"])
     parser.add_argument("--pilot", action="store_true", help="write vaegan_pilot.json, no preset")
     args = parser.parse_args(argv)
     command = "python benchmarks/vaegan.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -84,11 +84,10 @@ def anomaly_scores(model, x, score="elbo", num_samples=None, seed=0, batch_size=
     for i, start in enumerate(range(0, len(x), batch_size)):
         part = x[start:start + batch_size]
         part_seed = seed + i
-        if score == "elbo":
-            values = -model.elbo(part, num_samples=num_samples or 1, seed=part_seed)
-        elif score == "elbo_complexity":
-            elbo = -np.asarray(model.elbo(part, num_samples=num_samples or 1, seed=part_seed))
-            values = elbo - input_complexity(part)
+        if score in ("elbo", "elbo_complexity"):
+            values = -np.asarray(model.elbo(part, num_samples=num_samples or 1, seed=part_seed))
+            if score == "elbo_complexity":
+                values = values - input_complexity(part)
         elif score == "iwae":
             values = -model.log_likelihood(part, num_samples=num_samples or 100, seed=part_seed)
         else:

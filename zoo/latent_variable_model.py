@@ -135,6 +135,15 @@ class UpdateGuardState(keras.layers.Layer):
                 aggregation="only_first_replica"))
         self.built = True
 
+    def record_skip(self, counted=1.0):
+        """Counts a skipped step (`counted` is 0.0 for a pause that is not a skip)."""
+        self.skipped_steps.assign_add(counted)
+        self.consecutive_skips.assign_add(counted)
+
+    def record_update(self):
+        """Ends a run of skips: an update was applied."""
+        self.consecutive_skips.assign(0.0)
+
     def load_own_variables(self, store):
         # Weights and checkpoints written before the guard existed have no entry for it;
         # they load with the counters at zero instead of refusing a months-long run.
@@ -501,13 +510,11 @@ class LatentVariableModel(keras.Model):
             skip, paused = flags[0] > 0, flags[1] > 0
 
         def on_skip():
-            counted = tf.cast(skip, tf.float32)  # a pause alone is not a skip
-            state.skipped_steps.assign_add(counted)
-            state.consecutive_skips.assign_add(counted)
+            state.record_skip(tf.cast(skip, tf.float32))  # a pause alone is not a skip
 
         def apply(grads):
             optimizer.apply_gradients(zip(grads, variables))
-            state.consecutive_skips.assign(0.0)
+            state.record_update()
 
         apply_unless(apply, skip | paused, gradients, on_skip)
         return norm
@@ -547,18 +554,12 @@ class LatentVariableModel(keras.Model):
         gradients makes every update wait for the last gradient. Over the loss, backprop
         and updates run inside the branch and overlap as they do without a guard.
         """
-        state = self.update_guard
-
         def update():
             gradients = tape.gradient(loss, self.trainable_variables)
             self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-            state.consecutive_skips.assign(0.0)
+            self.update_guard.record_update()
 
-        def skip():
-            state.skipped_steps.assign_add(1.0)
-            state.consecutive_skips.assign_add(1.0)
-
-        tf.cond(tf.math.is_finite(loss), update, skip)
+        tf.cond(tf.math.is_finite(loss), update, self.update_guard.record_skip)
 
     def test_step(self, data):
         x = tf.cast(keras.utils.unpack_x_y_sample_weight(data)[0], tf.float32)
