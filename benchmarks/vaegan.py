@@ -46,6 +46,11 @@ def shared_architecture():
 # 4x discriminator learning rate: 162.6 after epoch 1, worse than the VAE.
 DEFAULTS = {"gamma": GAMMA, "spectral_norm": False, "discriminator_lr_scale": 1.0}
 LEARNING_RATE = 5e-4
+LIMITS = ("Trained on one dataset; samples mean little outside it. The decoder is trained "
+          "against a discriminator, so its likelihood is not a density model's: use FD and "
+          "reconstruction error to compare it, not NLL or ELBO (and anomaly scores from the "
+          "ELBO are not calibrated). The FD is in the in-repo classifier's feature space, "
+          "not comparable with Inception FID.")
 
 
 def build(kind, settings=DEFAULTS):
@@ -98,7 +103,8 @@ def run_dataset(dataset, epochs, output_dir, data_dir=None, settings=DEFAULTS, w
                           "epochs": summary["epochs_completed"], "train_seconds": summary["train_seconds"],
                           "metrics": {"fd": round(rows[kind]["fd"], 3),
                                       "reconstruction_mae": round(mae, 4)},
-                          "fd_note": "FD in the in-repo classifier's feature space, 10,000 samples"})
+                          "fd_note": "FD in the in-repo classifier's feature space, 10,000 samples",
+                          "limits": LIMITS})
     gap = np.ones((grids[0].shape[0], 8, grids[0].shape[2]), np.float32)
     plotting.save_image_grid(np.concatenate([grids[0], gap, grids[1]], axis=1)[None],
                              os.path.join(common.RESULTS, f"vaegan{'' if write_preset else '_pilot'}_{dataset}_samples.png"),

@@ -130,6 +130,13 @@ def test_eval_reports_fd_for_any_model(data_dir, tmp_path, capsys):
                      "300", "--data-dir", data_dir]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["fd"] > 0 and "not comparable" in figures["fd_note"]
+    # --no-nll measures the same FD (same seed) without the likelihood pass.
+    assert cli.main(["eval", path, "--max-examples", "300", "--fd", "--fd-samples", "300",
+                     "--no-nll", "--data-dir", data_dir]) == 0
+    fd_only = json.loads(capsys.readouterr().out)
+    assert fd_only["fd"] == figures["fd"] and "nll" not in fd_only and "elbo" not in fd_only
+    assert cli.main(["eval", path, "--no-nll", "--data-dir", data_dir]) == 2
+    assert "--no-nll needs --fd" in capsys.readouterr().err
 
 
 def test_demo_runs_a_preset_end_to_end(data_dir, tmp_path, capsys):

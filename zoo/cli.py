@@ -93,6 +93,9 @@ def _parser():
                    help="also the Fréchet distance of 10,000 samples to the split's grey-level "
                         "images, in the dataset's in-repo classifier space (mnist, fashion_mnist)")
     p.add_argument("--fd-samples", type=int, default=10_000, help="samples for --fd (default: 10000)")
+    p.add_argument("--nll", action=argparse.BooleanOptionalAction, default=True,
+                   help="the likelihood figures (default: on); --fd --no-nll measures only "
+                        "sample quality, the figure that matters for a VAE-GAN")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--output", default=None, help="also write the JSON to this file")
 
@@ -254,12 +257,16 @@ def _cmd_eval(args):
     import zoo
     from zoo import io_utils
 
+    if not args.nll and not args.fd:
+        raise ValueError("Nothing to evaluate: --no-nll needs --fd.")
     model = zoo.load_model(args.model)
-    ds = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
-                       batch_size=args.batch_size, binarize=_binarize(args), shuffle=False,
-                       seed=args.seed)
-    figures = zoo.evaluate(model, ds, num_samples=args.num_samples, seed=args.seed,
-                           max_examples=args.max_examples, progress_path=args.progress_file)
+    figures = {}
+    if args.nll:
+        ds = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
+                           batch_size=args.batch_size, binarize=_binarize(args), shuffle=False,
+                           seed=args.seed)
+        figures = zoo.evaluate(model, ds, num_samples=args.num_samples, seed=args.seed,
+                               max_examples=args.max_examples, progress_path=args.progress_file)
     if args.fd:
         from zoo import fd
 
@@ -269,7 +276,8 @@ def _cmd_eval(args):
                                     num_samples=args.fd_samples, seed=args.seed)
         figures["fd_note"] = "in-repo classifier features; not comparable with Inception FID"
     figures = {"model": args.model, "dataset": args.dataset, "split": args.split,
-               "binarize": args.binarize, **figures}
+               # FD compares grey levels; binarization only concerns the likelihood
+               **({"binarize": args.binarize} if args.nll else {}), **figures}
     text = json.dumps(figures, indent=2)
     print(text)
     if args.output:
