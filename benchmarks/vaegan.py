@@ -152,7 +152,9 @@ def main(argv=None):
     common.write_results(name, {"results": results, "target_fd_ratio": 0.5,
                                     "architecture": shared_architecture()},
                          table, ["dataset", "model", "FD (10k samples)", "recon MAE", "recon MSE",
-                                 "training"], command)
+                                 "training"],
+                         # the table accumulates datasets run by separate commands
+                         " and ".join(dict.fromkeys(r["command"] for r in results.values())))
     return 0
 
 

@@ -212,7 +212,7 @@ def test_each_builtin_preset_loads_offline_and_is_the_trained_model(data_dir, na
     assert abs(elbo - meta["metrics"]["test_elbo"]) < 3.0, elbo
 
 
-@pytest.mark.parametrize("dataset", ["fashion_mnist"])
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
 def test_each_vaegan_preset_loads_offline_and_is_the_trained_model(data_dir, dataset):
     # The VAE-GAN's headline is FD (recorded by benchmarks/vaegan.py, reproduced by
     # `vaezoo eval --fd`, too slow for a test); here the recorded reconstruction error
