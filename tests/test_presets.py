@@ -191,6 +191,16 @@ def test_archives_with_paths_or_links_are_refused(served, tmp_path):
     assert not (tmp_path / "evil.py").exists()
 
 
+def _load_builtin(name, family):
+    """The built-in preset and its metadata, checked to be the family it claims and the
+    parameter count it records (the sha256 is checked by the load itself)."""
+    assert name in zoo.list_presets()
+    model = zoo.from_preset(name)
+    meta = zoo.presets.load_metadata(os.path.join(zoo.presets.BUILTIN_DIR, name))
+    assert type(model) is family and meta["parameter_count"] == model.count_params()
+    return model, meta
+
+
 @pytest.mark.parametrize("name,family,target_nll", [
     ("vae_mnist", "VAE", 86.0),           # issue 2's target
     ("hvae_mnist", "HVAE", 81.5),         # issue 4's
@@ -200,10 +210,7 @@ def test_each_builtin_preset_loads_offline_and_is_the_trained_model(data_dir, na
     # What ships must be what the recipe trained: integrity (sha256, checked on load),
     # the recorded metrics, and a test ELBO near the recorded one on real test images
     # (an untrained or mis-loaded decoder scores around -540 nats).
-    assert name in zoo.list_presets()
-    model = zoo.from_preset(name)
-    meta = zoo.presets.load_metadata(os.path.join(zoo.presets.BUILTIN_DIR, name))
-    assert type(model) is getattr(zoo, family) and meta["parameter_count"] == model.count_params()
+    model, meta = _load_builtin(name, getattr(zoo, family))
     assert meta["metrics"]["test_nll_k1000"] <= target_nll
     test = zoo.data.load("mnist", "test[:500]", data_dir=data_dir, batch_size=500,
                          binarize="static", seed=0)
@@ -219,11 +226,7 @@ def test_each_vaegan_preset_loads_offline_and_is_the_trained_model(data_dir, dat
     # must come back on real test images. The posterior-mean reconstruction is
     # deterministic, so only the 500-image subset separates it from the recorded
     # full-test figure; a mis-loaded or untrained decoder is off by a factor of several.
-    name = f"vaegan_{dataset}"
-    assert name in zoo.list_presets()
-    model = zoo.from_preset(name)
-    meta = zoo.presets.load_metadata(os.path.join(zoo.presets.BUILTIN_DIR, name))
-    assert type(model) is zoo.VAEGAN and meta["parameter_count"] == model.count_params()
+    model, meta = _load_builtin(f"vaegan_{dataset}", zoo.VAEGAN)
     assert meta["metrics"]["fd"] > 0
     x, _ = zoo.data.load_numpy(dataset, "test[:500]", data_dir=data_dir)
     mae = float(np.mean(np.abs(np.asarray(model.reconstruct(x)) - x)))
