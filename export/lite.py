@@ -8,11 +8,10 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from export import graphs
+from export import QUANTIZATIONS, graphs
 from zoo import io_utils
 from zoo.latent_variable_model import LatentVariableModel
 
-QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 METADATA_NAME = "vaezoo"
 
 # Largest (max, mean) absolute error against Keras, relative to max(1, max |Keras
@@ -29,7 +28,18 @@ PARITY_LIMITS = {"float32": (1e-4, 1e-5), "float16": (2e-2, 2e-3), "dynamic": (0
 
 
 class ConversionError(RuntimeError):
-    """A converted graph does not reproduce the Keras model (NaN, or error over limit)."""
+    """A converted graph does not reproduce the Keras model (NaN, or error over limit).
+
+    Attributes:
+      check: the parity measurement that failed (as in the metadata's "parity").
+      flatbuffer: the refused `.tflite` bytes, with metadata, for whoever wants to study
+        or measure the failed conversion without converting again (it is not written
+        to `path`).
+    """
+
+    def __init__(self, message, check=None, flatbuffer=None):
+        super().__init__(message)
+        self.check, self.flatbuffer = check, flatbuffer
 
 
 def shares_one_graph(model):
@@ -185,7 +195,8 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
             "signatures": {"sample_from_noise": {"inputs": ["noise"], "outputs": ["samples"]},
                            "decode": {"inputs": ["z"], "outputs": ["mean"]}}}
     if verify:
-        check = parity(model, finalize(flatbuffer, meta, shared), seed=seed + 1)
+        unverified = finalize(flatbuffer, meta, shared)
+        check = parity(model, unverified, seed=seed + 1)
         max_limit, mean_limit = (limit * check["output_scale"]
                                  for limit in PARITY_LIMITS[quantization])
         if (not check["finite"] or check["max_abs_error"] > max_limit
@@ -194,7 +205,8 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
                 f"The {quantization} TFLite conversion of {type(model).__name__} does not "
                 f"reproduce the Keras model: max abs error {check['max_abs_error']:.3g} "
                 f"(limit {max_limit:.3g}), mean abs error {check['mean_abs_error']:.3g} "
-                f"(limit {mean_limit:.3g}), finite outputs: {check['finite']}.")
+                f"(limit {mean_limit:.3g}), finite outputs: {check['finite']}.",
+                check=check, flatbuffer=unverified)
         meta["parity"] = check
     with io_utils.atomic_path(path, suffix=".tflite") as tmp_path:
         with open(tmp_path, "wb") as f:

@@ -5,6 +5,9 @@ import json
 import os
 import sys
 
+import export
+from zoo import anomaly
+
 MODELS = ("vae", "hvae", "flow_vae")
 PLOTS = ("samples", "reconstructions", "interpolations", "traversals", "latent_map", "kl")
 
@@ -118,8 +121,7 @@ def _parser():
     p.add_argument("--version", type=int, default=1, help="SavedModel version (default: 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version")
     p.add_argument("--tflite", default=None, metavar="FILE", help=".tflite file to write")
-    p.add_argument("--quantization", default="float32",
-                   choices=["float32", "float16", "dynamic", "int8"],
+    p.add_argument("--quantization", default="float32", choices=export.QUANTIZATIONS,
                    help="TFLite quantization (default: float32)")
     p.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs (with int8)")
     p.add_argument("--report", action="store_true",
@@ -134,7 +136,7 @@ def _parser():
         "scored example is flagged against it. Prints a JSON summary."))
     _add_model_arg(p)
     _add_data_args(p, "test", "static")
-    p.add_argument("--score", default="elbo", choices=["elbo", "iwae", "reconstruction", "elbo_complexity"],
+    p.add_argument("--score", default="elbo", choices=anomaly.SCORES,
                    help="negative ELBO, negative IWAE bound, reconstruction error, or (images) "
                         "negative ELBO minus the PNG code length (default: elbo)")
     p.add_argument("--num-samples", "-k", type=int, default=None,
@@ -297,7 +299,6 @@ def _cmd_sample(args):
 
 
 def _cmd_export(args):
-    import export
     import zoo
     from export import report
     from zoo import io_utils
@@ -325,7 +326,6 @@ def _cmd_export(args):
 def _cmd_demo(args):
     import numpy as np
 
-    import export
     import zoo
     from export.edge import EdgeSampler
     from zoo import io_utils, plotting
@@ -397,7 +397,7 @@ def _cmd_score(args):
     import numpy as np
 
     import zoo
-    from zoo import anomaly, io_utils
+    from zoo import io_utils
 
     detector = anomaly.AnomalyDetector(zoo.load_model(args.model), score=args.score,
                                        target_fpr=args.target_fpr, num_samples=args.num_samples,

@@ -80,9 +80,14 @@ def test_int8_refusal_weighs_max_and_mean_error(model, tmp_path, monkeypatch, ma
         export.tflite(model, path, quantization="int8")
         assert EdgeSampler(path).metadata["parity"]["max_abs_error"] == max_error
     else:
-        with pytest.raises(lite.ConversionError, match="mean abs error"):
+        with pytest.raises(lite.ConversionError, match="mean abs error") as info:
             export.tflite(model, path, quantization="int8")
         assert not os.path.exists(path)
+        # The refused conversion stays inspectable: its check, and a runnable file.
+        assert info.value.check["max_abs_error"] == max_error
+        refused = tmp_path / "refused.tflite"
+        refused.write_bytes(info.value.flatbuffer)
+        assert EdgeSampler(str(refused)).metadata["quantization"] == "int8"
 
 
 @pytest.mark.parametrize("kwargs,error,fragment", [
