@@ -145,20 +145,24 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     return figures
 
 
-def dataset_and_preset(doc, argv):
+def dataset_and_preset(doc, argv, parser=None):
     """`--dataset` and `--preset` of an application benchmark: (argv, dataset, preset
     name, model, results name). The preset defaults to `vae_<dataset>`, whose figures go
-    to `<benchmark>_<dataset>`; another preset's go to `<benchmark>_<preset>`."""
+    to `<benchmark>_<dataset>`; another preset's go to `<benchmark>_<preset>`.
+
+    A benchmark with options of its own passes an `argparse.ArgumentParser` holding them
+    and reads them back from `parser.parsed`."""
     import argparse
 
     import zoo
 
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser = parser or argparse.ArgumentParser()
+    parser.description = doc.splitlines()[0]
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion_mnist"])
     parser.add_argument("--preset", default=None,
                         help="a preset of any family trained on --dataset (default: vae_<dataset>)")
-    args = parser.parse_args(argv)
+    args = parser.parsed = parser.parse_args(argv)
     preset = args.preset or f"vae_{args.dataset}"
     trained_on = zoo.presets.load_metadata(preset).get("dataset", "")
     if trained_on.split(" ")[0] != args.dataset:

@@ -9,19 +9,23 @@ Imputers, each seeing only the observed pixels of a test image:
   - KNN: scikit-learn's KNNImputer, the 5 (its default) or 10 nearest training images by
     the nan-Euclidean distance on the observed pixels, uniform weights (the reference set
     is the first 10,000 training images, binarized like the test images);
-  - the `vae_<dataset>` preset's `model.impute`, pseudo-Gibbs and Metropolis-within-Gibbs,
-    8 chains of 100 steps, returning E[x_mis | x_obs] (the mean of the decoder means
-    over the chains' second halves), and "importance": the same pseudo-Gibbs chains,
-    then a self-normalised importance-sampling estimate of E[x_mis | x_obs] with 128
-    proposals from the mixture of the chains' posteriors (the default num_samples).
+  - the `vae_<dataset>` preset's (or --preset's) `model.impute`, pseudo-Gibbs and
+    Metropolis-within-Gibbs, 8 chains (--num-chains) of 100 steps, returning
+    E[x_mis | x_obs] (the mean of the decoder means over the chains' second halves), and
+    "importance": the same pseudo-Gibbs chains, then a self-normalised
+    importance-sampling estimate of E[x_mis | x_obs] with 16 proposals per chain from
+    the mixture of the chains' posteriors (the default num_samples). --methods picks
+    some of the three.
 Errors are over the hidden pixels only: mean squared error (the Brier score for binary
 pixels; the criterion the expected value minimises) and mean absolute error.
 
     VAEZOO_DATA_DIR=../shared/data python benchmarks/imputation.py [--dataset mnist] [--preset hvae_mnist]
+        [--methods importance] [--num-chains 32]
 
 Writes benchmarks/results/imputation_<dataset>.json and .md (`imputation_<preset>` with --preset).
 """
 
+import argparse
 import sys
 import time
 
@@ -30,7 +34,7 @@ import numpy as np
 
 import zoo
 
-NUM_TEST, NUM_REFERENCE, NUM_ITERATIONS, NUM_CHAINS = 1000, 10000, 100, 8
+NUM_TEST, NUM_REFERENCE, NUM_ITERATIONS = 1000, 10000, 100
 
 
 def masks(shape, seed=0):
@@ -66,19 +70,24 @@ def errors(filled, test, mask):
 
 
 def main(argv=None):
-    argv, dataset, preset, model, suffix = common.dataset_and_preset(__doc__, argv)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--methods", nargs="+", default=list(zoo.imputation.METHODS),
+                        choices=zoo.imputation.METHODS, help="model.impute methods (default: all)")
+    parser.add_argument("--num-chains", type=int, default=8, help="chains per image (default: 8)")
+    argv, dataset, preset, model, suffix = common.dataset_and_preset(__doc__, argv, parser)
+    methods, chains = parser.parsed.methods, parser.parsed.num_chains
     test, _ = zoo.data.load_numpy(dataset, f"test[:{NUM_TEST}]", binarize="static")
     train, _ = zoo.data.load_numpy(dataset, f"train[:{NUM_REFERENCE}]", binarize="static")
 
     results, rows = {}, []
     for protocol, mask in masks(test.shape).items():
         filled = baselines(train, test, mask)
-        for method in zoo.imputation.METHODS:
+        for method in methods:
             start = time.perf_counter()
             out = np.asarray(model.impute(test, mask, num_iterations=NUM_ITERATIONS, method=method,
-                                          num_chains=NUM_CHAINS, seed=0))
-            extra = f" + {16 * NUM_CHAINS} proposals" if method == "importance" else ""
-            filled[f"{preset} ({method.replace('_', '-')}, {NUM_CHAINS}x{NUM_ITERATIONS} steps{extra})"] = (
+                                          num_chains=chains, seed=0))
+            extra = f" + {16 * chains} proposals" if method == "importance" else ""
+            filled[f"{preset} ({method.replace('_', '-')}, {chains}x{NUM_ITERATIONS} steps{extra})"] = (
                 out, time.perf_counter() - start)
         results[protocol] = {}
         for name, (out, seconds) in filled.items():
@@ -97,7 +106,7 @@ def main(argv=None):
     common.write_results(
         f"imputation_{suffix}",
         {"dataset": dataset, "test_images": NUM_TEST, "knn_reference_images": NUM_REFERENCE,
-         "binarization": "static, seed 0", "num_iterations": NUM_ITERATIONS, "num_chains": NUM_CHAINS, "results": results},
+         "binarization": "static, seed 0", "num_iterations": NUM_ITERATIONS, "num_chains": chains, "results": results},
         rows, ["hidden", "imputer", "MSE on hidden pixels", "MAE on hidden pixels", "seconds"],
         command="python benchmarks/imputation.py " + " ".join(argv))
     return 0
