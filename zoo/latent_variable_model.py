@@ -689,7 +689,10 @@ class LatentVariableModel(keras.Model):
           num_chains: int. Independent chains per example, run side by side. A single
             chain tends to settle on one completion (one digit, say) and stay there;
             averaging several covers the alternatives and lowers the squared error
-            of the estimate. Costs `num_chains` times one chain. Defaults to 8.
+            of the estimate. Costs `num_chains` times one chain. Defaults to 8. Large
+            contiguous holes have many plausible completions and need more: with the
+            bottom half of MNIST digits hidden, 32 chains were what took "importance"
+            below KNN's squared error (README, Imputation).
           seed: int or None. Seed of the chains.
           return_samples: bool. Return each chain's last sample of the missing entries
             instead of their expected value (with "importance": `num_chains` draws by
