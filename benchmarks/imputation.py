@@ -84,9 +84,10 @@ def main(argv=None):
         filled = baselines(train, test, mask)
         for method in methods:
             start = time.perf_counter()
+            proposals = model.IMPUTE_PROPOSALS_PER_CHAIN * chains  # impute's default num_samples
             out = np.asarray(model.impute(test, mask, num_iterations=NUM_ITERATIONS, method=method,
                                           num_chains=chains, seed=0))
-            extra = f" + {16 * chains} proposals" if method == "importance" else ""
+            extra = f" + {proposals} proposals" if method == "importance" else ""
             filled[f"{preset} ({method.replace('_', '-')}, {chains}x{NUM_ITERATIONS} steps{extra})"] = (
                 out, time.perf_counter() - start)
         results[protocol] = {}

@@ -666,6 +666,8 @@ class LatentVariableModel(keras.Model):
 
     #: Decoder evaluations per pass of importance-weighted imputation (memory bound).
     IMPUTE_PASS_SIZE = 8192
+    #: Importance proposals per chain when `impute(method="importance")` gets no num_samples.
+    IMPUTE_PROPOSALS_PER_CHAIN = 16
 
     def impute(self, x, mask, num_iterations=100, method="pseudo_gibbs", num_chains=8,
                seed=None, return_samples=False, num_samples=None):
@@ -720,7 +722,7 @@ class LatentVariableModel(keras.Model):
             raise ValueError(f"mask must have the shape of x. Received: mask.shape="
                              f"{list(observed.shape)}, x.shape={list(raw.shape)}")
         if num_samples is None:
-            num_samples = 16 * num_chains
+            num_samples = self.IMPUTE_PROPOSALS_PER_CHAIN * num_chains
         num_samples = validation.positive_int("num_samples", num_samples)
         if method == "importance" and num_samples < num_chains:
             raise ValueError(f"num_samples must be at least num_chains ({num_chains}) for "
