@@ -470,13 +470,16 @@ class LatentVariableModel(keras.Model):
           pause: optional boolean scalar: do not update this step, without counting it as
             a skip (VAE-GAN's equilibrium gate).
           loss: optional scalar loss of the step. Without clipping or a skip threshold,
-            the non-finite check looks at it instead of the gradient norm: the loss is
-            known before backprop ends, so updates of the last layers can start while
-            the first layers' gradients are computed. A check on the global norm has to
-            wait for every gradient, which cost ~6 % of a small MLP's step on CPU.
+            the non-finite check looks at it instead of the gradient norm, and the norm
+            is not computed. The loss is known before backprop starts; the `tf.cond`
+            is lowered to a switch per input, so each variable's update starts as soon
+            as its own gradient exists. A predicate on the global norm has to wait for
+            every gradient (~3 % of a small MLP's step on CPU), and backprop inside the
+            branch cost ~5 % (benchmarks/throughput.py).
 
         Returns:
-          The gradient norm (per replica, rescaled to the replica's own mean loss).
+          The gradient norm (per replica, rescaled to the replica's own mean loss), or
+          None when the loss decides alone and nothing needs the norm.
         """
         variables = self.trainable_variables if variables is None else variables
         optimizer = self.optimizer if optimizer is None else optimizer
@@ -485,12 +488,13 @@ class LatentVariableModel(keras.Model):
             # It skips non-finite steps itself and must see them to lower its scale.
             optimizer.apply_gradients(zip(gradients, variables))
             return tf.linalg.global_norm(gradients) / optimizer.dynamic_scale * replicas
-        # Each replica's gradient is of loss / replicas: rescale to the gradient of its
-        # own mean loss, comparable with a single-device norm.
-        norm = tf.linalg.global_norm(gradients) * replicas
         if loss is not None and not (self.gradient_clip_norm or self.skip_threshold):
+            norm = None
             skip = tf.logical_not(tf.math.is_finite(loss))
         else:  # the norm is needed anyway (clipping, threshold) or there is no loss
+            # Each replica's gradient is of loss / replicas: rescale to the gradient of
+            # its own mean loss, comparable with a single-device norm.
+            norm = tf.linalg.global_norm(gradients) * replicas
             skip = tf.logical_not(tf.math.is_finite(norm))
         state = self.update_guard
         if self.skip_threshold:
@@ -530,36 +534,11 @@ class LatentVariableModel(keras.Model):
             # Gradients are summed over replicas: scale so their sum is the mean gradient.
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(loss / replicas)
-        if self._guard_before_backprop():
-            self._backprop_unless_nonfinite(tape, scaled)
-        else:
-            gradients = tape.gradient(scaled, self.trainable_variables)
-            terms["grad_norm"] = self._guarded_update(gradients, loss=scaled)
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        norm = self._guarded_update(gradients, loss=scaled)
+        if norm is not None:
+            terms["grad_norm"] = norm
         return self._update_metrics(terms, x)
-
-    def _guard_before_backprop(self):
-        """Whether the non-finite check can decide before the gradients exist: it looks
-        only at the loss (no clipping or threshold, which need the gradient norm), on one
-        replica (several must agree through the cross-replica path of `_guarded_update`),
-        with an optimizer that does not skip by itself (`LossScaleOptimizer`)."""
-        return (self.skip_nonfinite and not (self.gradient_clip_norm or self.skip_threshold)
-                and tf.distribute.get_strategy().num_replicas_in_sync == 1
-                and not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer))
-
-    def _backprop_unless_nonfinite(self, tape, loss):
-        """Backpropagates and applies the update only if `loss` is finite, else counts a skip.
-
-        The same decision as `_guarded_update` on the loss, taken before backprop: a
-        branch of a `tf.cond` starts only once all its inputs exist, so a cond over the
-        gradients makes every update wait for the last gradient. Over the loss, backprop
-        and updates run inside the branch and overlap as they do without a guard.
-        """
-        def update():
-            gradients = tape.gradient(loss, self.trainable_variables)
-            self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-            self.update_guard.record_update()
-
-        tf.cond(tf.math.is_finite(loss), update, self.update_guard.record_skip)
 
     def test_step(self, data):
         x = tf.cast(keras.utils.unpack_x_y_sample_weight(data)[0], tf.float32)
