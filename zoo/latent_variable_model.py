@@ -474,8 +474,8 @@ class LatentVariableModel(keras.Model):
             is not computed. The loss is known before backprop starts; the `tf.cond`
             is lowered to a switch per input, so each variable's update starts as soon
             as its own gradient exists. A predicate on the global norm has to wait for
-            every gradient (~3 % of a small MLP's step on CPU), and backprop inside the
-            branch cost ~5 % (benchmarks/throughput.py).
+            every gradient, and backprop inside the branch was slower too: each cost
+            2-3 % of a small MLP's training throughput (benchmarks/throughput.py).
 
         Returns:
           The gradient norm (per replica, rescaled to the replica's own mean loss), or
