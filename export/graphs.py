@@ -62,9 +62,14 @@ def encoder_endpoints(model):
 
 
 def archive(model, endpoints):
-    """A `keras.export.ExportArchive` of `model` serving `endpoints`."""
+    """A `keras.export.ExportArchive` of `model` serving `endpoints`.
+
+    The model is not passed to `track()`: the archive already saves every variable an
+    endpoint uses, and on the TensorFlow backend `track()` adds the Keras wrappers of the
+    same variables as separate objects, so each weight was written twice (twice the
+    SavedModel's size, and twice the variable memory in TF Serving; keras-team/keras
+    #23553). Our models hold no lookup tables or other assets that need `track()`."""
     export_archive = keras.export.ExportArchive()
-    export_archive.track(model)
     for name, (fn, signature) in endpoints.items():
         export_archive.add_endpoint(name=name, fn=fn, input_signature=signature)
     return export_archive

@@ -97,6 +97,13 @@ def test_model_card_is_generated_from_metadata(preset_dir):
     assert "toy" in card and meta["weights_sha256"] in card and "## Limits" in card
 
 
+def test_model_card_numbers_read_as_numbers():
+    card = zoo.presets.model_card({"metrics": {"saved_model_kib": 104576.1, "nll": 79.4321,
+                                               "error": 0.006251, "epochs": 150}}, "p")
+    assert "| saved_model_kib | 104,576 |" in card and "e+0" not in card
+    assert "| nll | 79.43 |" in card and "| error | 0.006251 |" in card and "| epochs | 150 |" in card
+
+
 @pytest.fixture
 def served(tmp_path):
     """A preset archive served over HTTP on loopback; yields (url, sha256, stop)."""

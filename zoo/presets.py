@@ -111,7 +111,10 @@ def _write_metadata(directory, meta, name):
 
 
 def _fmt(value):
-    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+    """Four significant digits, but whole numbers from 10,000 up (not 1.046e+05)."""
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:,.4g}"
 
 
 def model_card(metadata, name):

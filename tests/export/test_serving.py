@@ -100,3 +100,16 @@ def test_served_score_is_deterministic(model, tmp_path):
     x = (np.random.default_rng(0).uniform(size=(4, 28, 28, 1)) > 0.5).astype(np.float32)
     a, b = score(x=tf.constant(x))["score"], score(x=tf.constant(x))["score"]
     np.testing.assert_array_equal(a, b)
+
+
+def test_each_weight_is_stored_once(model, tmp_path):
+    import tensorflow as tf
+
+    path = export.saved_model(model, str(tmp_path / "vae"))
+    reader = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
+    stored = sum(int(np.prod(shape)) for name, shape in reader.get_variable_to_shape_map().items()
+                 if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    # Every weight the signatures use, once: ExportArchive.track(model) used to add a
+    # second copy of each (keras-team/keras#23553), doubling the artifact.
+    decoder = sum(int(np.prod(v.shape)) for v in model.decoder.weights)
+    assert decoder < stored <= model.count_params()

@@ -100,6 +100,28 @@ def test_made_masks_are_autoregressive():
     assert np.any(np.tril(jacobian, -1) != 0)
 
 
+def test_a_mask_is_one_captured_constant_however_often_the_layer_runs():
+    # The unrolled MAF sampler calls each MADE D times; a mask baked in as a graph constant
+    # at each call put 128 copies of the masks into an exported SavedModel.
+    # 16 x 16: tf.function bakes eager captures of at most 128 elements in by value.
+    mask = np.tril(np.ones((16, 16), np.float32), -1)
+    layer = flows.MaskedDense(16, mask)
+
+    @tf.function
+    def repeated(x):
+        for _ in range(5):
+            x = layer(x)
+        return x
+
+    graph = repeated.get_concrete_function(tf.TensorSpec([None, 16], tf.float32)).graph
+    baked = [op for op in graph.get_operations()
+             if op.type == "Const" and op.outputs[0].shape == (16, 16)]
+    assert not baked
+    captured = [t for t in graph.external_captures if t.shape == (16, 16) and t.dtype == tf.float32
+                and np.array_equal(t.numpy(), mask)]
+    assert len(captured) == 1
+
+
 @pytest.mark.parametrize("flow", FLOWS)
 def test_training_fits_the_prior_to_the_aggregate_posterior(flow, mnist_small):
     x_train = mnist_small[0][:1024]
