@@ -106,6 +106,11 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
             previous = json.load(f)
     with open(os.path.join(args.output_dir, training.SUMMARY_FILE)) as f:
         run = json.load(f)
+    # The command that reproduces the weights: the epoch count is part of it when it is not
+    # the recipe's default (the cosine schedule's length depends on it).
+    train_command = f"python benchmarks/{script}.py --dataset {args.dataset}"
+    if run["epochs_completed"] != epochs:
+        train_command += f" --epochs {run['epochs_completed']}"
     evaluations = dict(previous.get("evaluations", {}))
     evaluations[f"k{args.num_samples}"] = {**figures, "command": command}
     payload = {
@@ -114,7 +119,7 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
         "parameters": model.count_params(),
         "recipe": {**recipe, "epochs": run["epochs_completed"], "batch_size": batch_size,
                    "binarization": "dynamic (train), static seed 0 (test)",
-                   "train_command": f"python benchmarks/{script}.py --dataset {args.dataset}"},
+                   "train_command": train_command},
         "train_seconds": run["train_seconds"],
         "evaluations": evaluations,
         "published": dict(published),
@@ -133,7 +138,7 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     metric = {f"test_nll_k{args.num_samples}": round(figures["nll"], 2)}
     if not args.eval_only or not os.path.exists(preset):
         metadata = {"dataset": f"{args.dataset} (dynamically binarized)",
-                    "recipe": f"python benchmarks/{script}.py --dataset {args.dataset}",
+                    "recipe": train_command,
                     "epochs": run["epochs_completed"], "train_seconds": run["train_seconds"],
                     "metrics": {**metric, "test_elbo": round(figures["elbo"], 2)}}
         model.save_to_preset(preset, metadata=metadata, overwrite=True)
