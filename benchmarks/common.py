@@ -79,7 +79,18 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     preset = os.path.join(os.path.dirname(HERE), "zoo", "presets", name)
 
     model_path = os.path.join(args.output_dir, training.MODEL_FILE)
-    if args.eval_only:
+    summary_path = os.path.join(args.output_dir, training.SUMMARY_FILE)
+    run = None
+    if args.eval_only and not os.path.exists(model_path) and os.path.exists(preset):
+        # The run directory is gone (another machine): the preset holds the same weights,
+        # and its metadata the training facts.
+        from zoo import presets
+
+        print(f"{model_path} not found: evaluating the preset {preset}", flush=True)
+        model = zoo.from_preset(preset)
+        meta = presets.load_metadata(preset)
+        run = {"epochs_completed": meta["epochs"], "train_seconds": meta["train_seconds"]}
+    elif args.eval_only:
         model = keras.saving.load_model(model_path)
     else:
         # Initial weights (the model's seed covers its noise); set before tf.data, whose
@@ -104,8 +115,9 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     if os.path.exists(results_path):
         with open(results_path) as f:
             previous = json.load(f)
-    with open(os.path.join(args.output_dir, training.SUMMARY_FILE)) as f:
-        run = json.load(f)
+    if run is None:
+        with open(summary_path) as f:
+            run = json.load(f)
     # The command that reproduces the weights: the epoch count is part of it when it is not
     # the recipe's default (the cosine schedule's length depends on it).
     train_command = f"python benchmarks/{script}.py --dataset {args.dataset}"
@@ -146,6 +158,8 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     else:
         from zoo import presets
 
+        if "test_elbo" not in presets.load_metadata(preset).get("metrics", {}):
+            metric["test_elbo"] = round(figures["elbo"], 2)  # a preset saved before its evaluation
         presets.update_metadata(preset, metrics=metric)
     return figures
 

@@ -10,11 +10,13 @@ For every preset in `zoo.list_presets()`:
 The export figures are written into each preset's metadata.json (under "metrics") and
 its regenerated MODEL_CARD.md; the weights are not touched.
 
-    python benchmarks/presets.py
+    python benchmarks/presets.py                          # every built-in preset
+    python benchmarks/presets.py --presets vae_mnist      # re-measure some; keep the others' rows
 
 Writes benchmarks/results/presets.json and .md.
 """
 
+import json
 import os
 import statistics
 import subprocess
@@ -73,42 +75,73 @@ def _export_figures(model):
             "tflite_int8_refused": refused}
 
 
+def _measure(name):
+    """The figures of one preset; also writes its export figures into its metadata."""
+    directory = presets.resolve(name)
+    model = zoo.from_preset(name)
+    figures = {
+        "class_name": type(model).__name__,
+        "parameters": int(model.count_params()),
+        "directory_kib": round(io_utils.directory_size(directory) / 1024, 1),
+        "weights_kib": round(os.path.getsize(os.path.join(directory, presets.WEIGHTS_FILE)) / 1024, 1),
+        "cold_load_seconds": round(_cold_load_seconds(name), 2),
+        "warm_load_seconds": round(_warm_load_seconds(name), 3),
+        **_export_figures(model),
+    }
+    meta = presets.update_metadata(directory, metrics={
+        k: figures[k] for k in ("saved_model_kib", "tflite_float32_kib", "tflite_int8_kib",
+                                "tflite_int8_mean_abs_error")
+        if not (figures["tflite_int8_refused"] and k.startswith("tflite_int8"))})
+    figures["headline"] = {k: v for k, v in meta["metrics"].items()
+                           if k.startswith(("test_nll", "fd"))}
+    return figures
+
+
+def _row(name, figures):
+    return [f"`{name}`", figures["class_name"], f"{figures['parameters']:,}",
+            ", ".join(f"{k} {v}" for k, v in figures["headline"].items()),
+            f"{figures['directory_kib']:,.0f} KiB", f"{figures['cold_load_seconds']:.1f} s",
+            f"{figures['warm_load_seconds'] * 1000:.0f} ms",
+            f"{figures['saved_model_kib']:,.0f} KiB",
+            f"{figures['tflite_int8_kib']:,.0f} KiB / {figures['tflite_float32_kib']:,.0f} KiB",
+            f"{figures['tflite_int8_mean_abs_error']:.4f}"
+            + (f" (max {figures['tflite_int8_max_abs_error']:.2f}: **refused** by "
+               f"export.tflite's parity check)" if figures["tflite_int8_refused"] else "")]
+
+
 def main(argv=None):
+    import argparse
+
     argv = sys.argv[1:] if argv is None else argv
-    rows, payload = [], {}
-    for name in zoo.list_presets():
-        directory = presets.resolve(name)
-        model = zoo.from_preset(name)
-        figures = {
-            "class_name": type(model).__name__,
-            "parameters": int(model.count_params()),
-            "directory_kib": round(io_utils.directory_size(directory) / 1024, 1),
-            "weights_kib": round(os.path.getsize(os.path.join(directory, presets.WEIGHTS_FILE)) / 1024, 1),
-            "cold_load_seconds": round(_cold_load_seconds(name), 2),
-            "warm_load_seconds": round(_warm_load_seconds(name), 3),
-            **_export_figures(model),
-        }
-        meta = presets.update_metadata(directory, metrics={
-            k: figures[k] for k in ("saved_model_kib", "tflite_float32_kib", "tflite_int8_kib",
-                                    "tflite_int8_mean_abs_error")
-            if not (figures["tflite_int8_refused"] and k.startswith("tflite_int8"))})
-        headline = {k: v for k, v in meta["metrics"].items() if k.startswith(("test_nll", "fd"))}
-        figures["headline"] = headline
-        payload[name] = figures
-        rows.append([f"`{name}`", figures["class_name"], f"{figures['parameters']:,}",
-                     ", ".join(f"{k} {v}" for k, v in headline.items()),
-                     f"{figures['directory_kib']:,.0f} KiB", f"{figures['cold_load_seconds']:.1f} s",
-                     f"{figures['warm_load_seconds'] * 1000:.0f} ms",
-                     f"{figures['tflite_int8_kib']:,.0f} KiB / {figures['tflite_float32_kib']:,.0f} KiB",
-                     f"{figures['tflite_int8_mean_abs_error']:.4f}"
-                     + (f" (max {figures['tflite_int8_max_abs_error']:.2f}: **refused** by "
-                        f"export.tflite's parity check)" if figures["tflite_int8_refused"] else "")])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=None, metavar="NAME",
+                        help="measure only these; the others keep their figures from the "
+                             "last run (default: all)")
+    args = parser.parse_args(argv)
+    names = zoo.list_presets()
+    unknown = sorted(set(args.presets or ()) - set(names))
+    if unknown:
+        parser.error(f"unknown presets {unknown}; built-in: {names}")
+    payload, measured_by = {}, {}
+    path = os.path.join(common.RESULTS, "presets.json")
+    if args.presets and os.path.exists(path):
+        with open(path) as f:
+            recorded = json.load(f)
+        payload = {n: f for n, f in recorded["presets"].items() if n in names}
+        measured_by = {n: recorded.get("measured_by", {}).get(n, recorded["command"])
+                       for n in payload}
+    command = "python benchmarks/presets.py " + " ".join(argv)
+    for name in names:
+        if args.presets is None or name in args.presets or name not in payload:
+            payload[name] = _measure(name)
+            measured_by[name] = command
+    rows = [_row(name, payload[name]) for name in names]
     common.write_results(
-        "presets", {"presets": payload},
+        "presets", {"presets": payload, "measured_by": measured_by},
         rows, ["preset", "class", "parameters", "measured (metadata.json)", "size on disk",
-               "cold load (import + load)", "warm load", "int8 / float32 TFLite",
+               "cold load (import + load)", "warm load", "SavedModel", "int8 / float32 TFLite",
                "int8 mean abs error"],
-        command="python benchmarks/presets.py " + " ".join(argv))
+        command=command)
     return 0
 
 
