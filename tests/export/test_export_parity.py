@@ -6,6 +6,7 @@ a new family passes these or does not land.
 
 import inspect
 import os
+import select
 import subprocess
 import sys
 
@@ -29,24 +30,50 @@ TOLERANCES = {
     "int8": (1e-1, 1e-2),      # int8 weights and activations; mean <= 0.01 is the target
 }
 
+# A separate interpreter that imports only TensorFlow: the SavedModel must stand alone.
+# One per test module (not per family) and fed requests on stdin, since starting
+# TensorFlow costs seconds each time; every request loads its SavedModel afresh.
 FRESH_PROCESS = r"""
 import sys
 import numpy as np
 import tensorflow as tf
 
-loaded = tf.saved_model.load(sys.argv[1])
-data = np.load(sys.argv[2])
-out = {}
-for batch in (1, 37):
-    out[f"samples_{batch}"] = loaded.signatures["serving_default"](
-        noise=tf.constant(data["noise"][:batch]))["samples"].numpy()
-out["decode"] = loaded.signatures["decode"](z=tf.constant(data["noise"][:9]))["mean"].numpy()
-encoded = loaded.signatures["encode"](x=tf.constant(data["x"]))
-out["loc"], out["scale"] = encoded["loc"].numpy(), encoded["scale"].numpy()
-out["score"] = loaded.signatures["score"](x=tf.constant(data["x"]))["score"].numpy()
-assert "zoo" not in sys.modules and "export" not in sys.modules, "the zoo was imported"
-np.savez(sys.argv[3], **out)
+for line in sys.stdin:
+    version_dir, inputs, outputs = line.rstrip("\n").split("\t")
+    loaded = tf.saved_model.load(version_dir)
+    data = np.load(inputs)
+    out = {}
+    for batch in (1, 37):
+        out[f"samples_{batch}"] = loaded.signatures["serving_default"](
+            noise=tf.constant(data["noise"][:batch]))["samples"].numpy()
+    out["decode"] = loaded.signatures["decode"](z=tf.constant(data["noise"][:9]))["mean"].numpy()
+    encoded = loaded.signatures["encode"](x=tf.constant(data["x"]))
+    out["loc"], out["scale"] = encoded["loc"].numpy(), encoded["scale"].numpy()
+    out["score"] = loaded.signatures["score"](x=tf.constant(data["x"]))["score"].numpy()
+    assert "zoo" not in sys.modules and "export" not in sys.modules, "the zoo was imported"
+    np.savez(outputs, **out)
+    print("done", flush=True)
 """
+
+
+@pytest.fixture(scope="module")
+def fresh_process(tmp_path_factory):
+    """`load(version_dir, inputs, outputs)`, run in the TensorFlow-only interpreter."""
+    cwd = tmp_path_factory.mktemp("fresh")
+    child = subprocess.Popen([sys.executable, "-c", FRESH_PROCESS], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=str(cwd),
+                             env={**os.environ, "PYTHONPATH": ""})
+
+    def load(*paths):
+        child.stdin.write("\t".join(paths) + "\n")
+        child.stdin.flush()
+        ready, _, _ = select.select([child.stdout], [], [], 300)  # a hung child fails, not hangs
+        reply = child.stdout.readline() if ready else "(no reply in 300 s)"
+        assert reply == "done\n", f"the fresh process failed: {reply!r}, exit code {child.poll()}"
+
+    yield load
+    child.stdin.close()
+    assert child.wait(timeout=60) == 0
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -67,17 +94,14 @@ def test_every_family_is_registered():
     assert public <= covered, f"add these to tests/families.py: {public - covered}"
 
 
-def test_saved_model_in_a_fresh_process_matches_keras(family, tmp_path):
+def test_saved_model_in_a_fresh_process_matches_keras(family, fresh_process, tmp_path):
     name, model, x = family
     version_dir = export.saved_model(model, str(tmp_path / "served"), version=3)
     assert version_dir.endswith(os.path.join("served", "3"))
     noise = _noise(model, 37)
     inputs, outputs = str(tmp_path / "in.npz"), str(tmp_path / "out.npz")
     np.savez(inputs, noise=noise, x=x[:5])
-    # A new interpreter that imports only TensorFlow: the SavedModel stands alone.
-    subprocess.run([sys.executable, "-c", FRESH_PROCESS, version_dir, inputs, outputs],
-                   check=True, timeout=300, env={**os.environ, "PYTHONPATH": ""},
-                   cwd=str(tmp_path))
+    fresh_process(version_dir, inputs, outputs)
     served = np.load(outputs)
     for batch in (1, 37):
         np.testing.assert_allclose(served[f"samples_{batch}"], model.sample_from_noise(noise[:batch]),
