@@ -99,9 +99,11 @@ def test_model_card_is_generated_from_metadata(preset_dir):
 
 def test_model_card_numbers_read_as_numbers():
     card = zoo.presets.model_card({"metrics": {"saved_model_kib": 104576.1, "nll": 79.4321,
-                                               "error": 0.006251, "epochs": 150}}, "p")
+                                               "error": 0.006251, "epochs": 150,
+                                               "test_nll_k1000": 228.64, "test_elbo": -232.04}}, "p")
     assert "| saved_model_kib | 104,576 |" in card and "e+0" not in card
-    assert "| nll | 79.43 |" in card and "| error | 0.006251 |" in card and "| epochs | 150 |" in card
+    assert "| test_nll_k1000 | 228.64 |" in card and "| test_elbo | -232.04 |" in card
+    assert "| nll | 79.432 |" in card and "| error | 0.006251 |" in card and "| epochs | 150 |" in card
 
 
 @pytest.fixture
@@ -214,6 +216,7 @@ NLL_PRESETS = [
     ("vae_mnist", "VAE", 86.0),           # issue 2's target
     ("hvae_mnist", "HVAE", 81.5),         # issue 4's
     ("flow_vae_mnist", "FlowPriorVAE", 84.0),  # issue 5's
+    ("vae_fashion_mnist", "VAE", None),
     ("flow_vae_fashion_mnist", "FlowPriorVAE", None),
 ]
 FD_PRESETS = ["vaegan_mnist", "vaegan_fashion_mnist"]

@@ -111,10 +111,11 @@ def _write_metadata(directory, meta, name):
 
 
 def _fmt(value):
-    """Four significant digits, but whole numbers from 10,000 up (not 1.046e+05)."""
+    """Five significant digits (an NLL of 228.64 nats, not 228.6), whole numbers from
+    1,000 up (sizes in KiB; not 1.046e+05)."""
     if not isinstance(value, float):
         return str(value)
-    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:,.4g}"
+    return f"{value:,.0f}" if abs(value) >= 1e3 else f"{value:,.5g}"
 
 
 def model_card(metadata, name):
