@@ -201,13 +201,16 @@ def test_archives_with_paths_or_links_are_refused(served, tmp_path):
 
 
 def _load_builtin(name, family):
-    """The built-in preset and its metadata, checked to be the family it claims and the
-    parameter count it records (the sha256 is checked by the load itself)."""
+    """The built-in preset, its metadata and the dataset it was trained on, checked to be
+    the family it claims, the parameter count it records and the dataset its name says
+    (the sha256 is checked by the load itself)."""
     assert name in zoo.list_presets()
     model = zoo.from_preset(name)
     meta = zoo.presets.load_metadata(os.path.join(zoo.presets.BUILTIN_DIR, name))
     assert type(model) is family and meta["parameter_count"] == model.count_params()
-    return model, meta
+    dataset = meta["dataset"].split(" ")[0]  # e.g. "fashion_mnist (dynamically binarized)"
+    assert name.endswith(f"_{dataset}")
+    return model, meta, dataset
 
 
 # Each built-in preset scored by NLL, with its issue's target where one was set (none was
@@ -231,9 +234,7 @@ def test_each_builtin_preset_loads_offline_and_is_the_trained_model(data_dir, na
     # What ships must be what the recipe trained: integrity (sha256, checked on load),
     # the recorded metrics, and a test ELBO near the recorded one on real test images
     # (an untrained or mis-loaded decoder scores around -540 nats).
-    model, meta = _load_builtin(name, getattr(zoo, family))
-    dataset = meta["dataset"].split(" ")[0]
-    assert name.endswith(f"_{dataset}")
+    model, meta, dataset = _load_builtin(name, getattr(zoo, family))
     if target_nll is not None:
         assert meta["metrics"]["test_nll_k1000"] <= target_nll
     assert meta["metrics"]["test_nll_k1000"] < -meta["metrics"]["test_elbo"]  # the IW bound is tighter
@@ -251,8 +252,7 @@ def test_each_vaegan_preset_loads_offline_and_is_the_trained_model(data_dir, nam
     # must come back on real test images. The posterior-mean reconstruction is
     # deterministic, so only the 500-image subset separates it from the recorded
     # full-test figure; a mis-loaded or untrained decoder is off by a factor of several.
-    model, meta = _load_builtin(name, zoo.VAEGAN)
-    dataset = meta["dataset"].split(" ")[0]
+    model, meta, dataset = _load_builtin(name, zoo.VAEGAN)
     assert meta["metrics"]["fd"] > 0
     x, _ = zoo.data.load_numpy(dataset, "test[:500]", data_dir=data_dir)
     mae = float(np.mean(np.abs(np.asarray(model.reconstruct(x)) - x)))
