@@ -14,7 +14,10 @@ TPR it reaches on the test set are reported too). Scores, higher = more anomalou
   - iwae: the negative importance-weighted bound with k = 32;
   - reconstruction: the mean squared error of the reconstruction;
   - elbo_complexity: the negative ELBO (8 samples) minus the image's PNG code length in
-    nats, the input-complexity correction of Serrà et al. (ICLR 2020).
+    nats, the input-complexity correction of Serrà et al. (ICLR 2020);
+  - latent_knn: the mean Euclidean distance of the image's posterior mean to the k = 2
+    nearest posterior means of the class's training images (the same 90 %): the
+    baseline below, in the model's 16-dimensional latent space instead of pixel space.
 The baseline a user would otherwise try, no model at all:
   - knn_pixels: the mean Euclidean distance of a test image's grey levels to its k = 2
     nearest training images of the normal class (the same 90 %), with scikit-learn's
@@ -48,8 +51,9 @@ from zoo import anomaly, io_utils, training
 
 EPOCHS, LATENT_DIM, VALIDATION_SHARE, TARGET_FPR = 30, 16, 0.1, 0.05
 SCORES = {"elbo": 8, "iwae": 32, "reconstruction": None,
-          "elbo_complexity": 8}  # score -> posterior samples
+          "elbo_complexity": 8, "latent_knn": None}  # score -> posterior samples
 BASELINES = {"knn_pixels": 2}  # baseline -> neighbours
+NEIGHBOURS = 2  # of latent_knn, as of knn_pixels
 PUBLISHED = {"mnist": [("Deep SVDD (Ruff et al. 2018)", 0.948)],
              "fashion_mnist": []}
 
@@ -101,8 +105,10 @@ def run_class(c, x_train, y_train, x_test, y_test, epochs, model_path, figures=N
     for score, num_samples in SCORES.items():
         if score in figures:
             continue
+        reference = fit_x if score in anomaly.REFERENCE_SCORES else None
         detector = anomaly.AnomalyDetector(model, score=score, target_fpr=TARGET_FPR,
-                                           num_samples=num_samples, seed=0)
+                                           num_samples=num_samples, seed=0, reference=reference,
+                                           neighbours=NEIGHBOURS)
         detector.calibrate(validation_x)
         figures[score] = detector.evaluate(x_test, is_anomaly)
     return figures
@@ -179,14 +185,16 @@ def main(argv=None):
         {"dataset": args.dataset, "protocol": "one class normal, the other nine anomalous; "
                                               "AUROC on the 10,000 test images",
          "model": build_model(0).get_config(), "epochs": args.epochs, "target_fpr": TARGET_FPR,
-         "scores": {s: {"num_samples": n} for s, n in SCORES.items()},
+         "scores": {s: ({"neighbours": NEIGHBOURS, "reference": "the class's training images"}
+                        if s in anomaly.REFERENCE_SCORES else {"num_samples": n})
+                    for s, n in SCORES.items()},
          "baselines": {b: {"neighbours": k, "features": "grey-level pixels", "metric": "euclidean"}
                        for b, k in BASELINES.items()},
          "scores_command": scores_command, "scores_environment": scores_environment,
          "mean_auroc": means, "per_class": {str(c): per_class[c] for c in args.classes},
          "published": dict(PUBLISHED[args.dataset])},
         rows, ["normal class", "AUROC −ELBO", "AUROC −log p(x) (k=32)", "AUROC reconstruction",
-               "AUROC −ELBO − PNG code length",
+               "AUROC −ELBO − PNG code length", f"AUROC latent kNN (k={NEIGHBOURS})",
                f"AUROC pixel kNN (k={BASELINES['knn_pixels']}, no model)",
                f"FPR / TPR at the −ELBO threshold (target FPR {TARGET_FPR})",
                "FPR / TPR at the reconstruction threshold"],

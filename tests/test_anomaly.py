@@ -39,11 +39,20 @@ def digits_and_clothes(data_dir):
         first("fashion_mnist", "test[:500]")
 
 
+@pytest.fixture(scope="module")
+def normal_reference(data_dir):
+    """Training digits, the normal examples "latent_knn" compares with."""
+    return next(iter(zoo.data.load("mnist", "train[:2000]", data_dir=data_dir, batch_size=2000,
+                                   binarize="static", seed=0))).numpy()
+
+
 @pytest.mark.parametrize("score", anomaly.SCORES)
-def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, score):
+def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, normal_reference, score):
     calibration, digits, clothes = digits_and_clothes
+    reference = normal_reference if score in anomaly.REFERENCE_SCORES else None
     detector = anomaly.AnomalyDetector(zoo.from_preset("vae_mnist"), score=score,
-                                       target_fpr=0.05, num_samples=4 if score == "iwae" else None)
+                                       target_fpr=0.05, num_samples=4 if score == "iwae" else None,
+                                       reference=reference)
     threshold = detector.calibrate(calibration)
     assert np.mean(detector.score(calibration) > threshold) <= 0.05  # by construction
     x = np.concatenate([digits, clothes])
@@ -63,6 +72,18 @@ def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, score):
     (lambda d, x: d.evaluate(x, np.zeros(len(x))), ValueError, "both normal .0. and anomalous"),
     (lambda d, x: d.evaluate(x, np.ones(3)), ValueError, r"is_anomaly must have one entry per example"),
     (lambda d, x: anomaly.anomaly_scores(d.model, x[:0]), ValueError, "at least one example"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="latent_knn"), ValueError,
+     "pass reference=<normal data>.*Received: reference=None"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="elbo", reference=x), ValueError,
+     "reference is only used by the scores .'latent_knn'.. Received: score='elbo'"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="latent_knn", reference=x, neighbours=9),
+     ValueError, r"neighbours must be at most the number of reference examples \(8\). Received: neighbours=9"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="latent_knn", reference=x, neighbours=0),
+     ValueError, "neighbours must be positive. Received: neighbours=0"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="latent_knn", reference=x[:0]),
+     ValueError, "reference must contain at least one example"),
+    (lambda d, x: anomaly.anomaly_scores(d.model, x, "latent_knn", reference=x, neighbours=2.5),
+     TypeError, "neighbours must be a positive integer. Received: neighbours=2.5"),
 ])
 def test_bad_anomaly_input_is_named(call, error, fragment):
     from tests.families import FAMILIES, binary_images
@@ -70,6 +91,34 @@ def test_bad_anomaly_input_is_named(call, error, fragment):
     detector = anomaly.AnomalyDetector(FAMILIES["VAE-mlp"]())
     with pytest.raises(error, match=fragment):
         call(detector, binary_images(n=8))
+
+
+def test_knn_distance_is_the_mean_distance_to_the_nearest_reference_rows(monkeypatch):
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(0)
+    queries, reference = rng.normal(size=(25, 5)), rng.normal(size=(40, 5))
+    # Small blocks, so the blocked computation is exercised across block edges.
+    monkeypatch.setattr(anomaly, "_KNN_BLOCK_ENTRIES", 7 * 40)  # blocks of 7 queries
+    for k in (1, 3, 40):
+        expected = np.sort(cdist(queries, reference), axis=1)[:, :k].mean(axis=1)
+        np.testing.assert_allclose(anomaly.knn_distance(queries, reference, k), expected, rtol=1e-9)
+    # A query that is a reference row is at distance 0 from it, not a rounding error below.
+    assert anomaly.knn_distance(reference[:3] * 1e3, reference * 1e3, 1).min() == 0.0
+
+
+def test_latent_knn_score_is_the_knn_distance_between_posterior_means(digits_and_clothes):
+    _, digits, clothes = digits_and_clothes
+    model = zoo.from_preset("vae_mnist")
+    reference, x = digits[:300], np.concatenate([digits[300:320], clothes[:20]])
+    means = lambda images: np.asarray(model.embed(images)).reshape(len(images), -1)  # noqa: E731
+    expected = anomaly.knn_distance(means(x), means(reference), 3)
+    np.testing.assert_allclose(anomaly.anomaly_scores(model, x, "latent_knn", batch_size=16,
+                                                      reference=reference, neighbours=3),
+                               expected, rtol=1e-6)
+    detector = anomaly.AnomalyDetector(model, score="latent_knn", reference=reference, neighbours=3)
+    np.testing.assert_allclose(detector.score(x), expected, rtol=1e-6)
+    assert detector.score(x[20:]).mean() > 1.5 * detector.score(x[:20]).mean()  # clothes: far away
 
 
 def test_input_complexity_is_the_png_code_length():

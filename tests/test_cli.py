@@ -186,6 +186,23 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
     assert 0.02 < summary["num_flagged"] / 400 < 0.2, summary
     assert open(out).read().splitlines()[0] == "index,score,flagged"
 
+    # latent_knn: a reference example is its own nearest neighbour; a held-out one is not.
+    for split in ("train[:100]", "test[:100]"):
+        assert cli.main(["score", "vae_mnist", "--split", split, "--data-dir", data_dir,
+                         "--score", "latent_knn", "--reference-split", "train[:1000]",
+                         "--neighbours", "1", "--output", out]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["reference_split"] == "train[:1000]" and summary["neighbours"] == 1
+        distances = np.loadtxt(out, delimiter=",", skiprows=1)[:, 1]
+        if split.startswith("train"):
+            assert np.abs(distances).max() < 1e-3, distances.max()
+    assert distances.min() > 0.1, distances.min()
+    assert cli.main(["score", "vae_mnist", "--score", "latent_knn", "--data-dir", data_dir]) == 2
+    assert "--reference-split is needed by --score latent_knn" in capsys.readouterr().err
+    assert cli.main(["score", "vae_mnist", "--reference-split", "train[:10]",
+                     "--data-dir", data_dir]) == 2
+    assert "Received: --score elbo with --reference-split train[:10]" in capsys.readouterr().err
+
 
 def test_plot_writes_every_kind_as_a_png(data_dir, tmp_path, capsys):
     out = str(tmp_path / "plots")

@@ -1,6 +1,6 @@
 """Anomaly detection with a trained model: scores, a calibrated detector, evaluation.
 
-A model trained on normal data assigns anomalies low likelihood. Three scores, all
+A model trained on normal data assigns anomalies low likelihood. Five scores, all
 "higher = more anomalous", per example:
   - "elbo": the negative ELBO (nats), one posterior sample by default;
   - "iwae": the negative importance-weighted bound on log p(x) (nats), k samples; the
@@ -13,6 +13,12 @@ A model trained on normal data assigns anomalies low likelihood. Three scores, a
     anomaly (a trouser among shirts) can look *more* normal than the data; subtracting
     a general-purpose compressor's code length keeps only what the model explains
     better than generic image statistics (Serrà et al., ICLR 2020).
+  - "latent_knn": the mean Euclidean distance of the example's posterior mean
+    (`model.embed`, flattened) to the `neighbours` nearest posterior means of a
+    `reference` set of normal data: the kNN detector of Bergman, Cohen & Hoshen (2020),
+    in the model's latent space instead of a pretrained network's. It needs the
+    reference set (the normal training data, say); calibrate and evaluate it on other
+    examples, since a reference example is at distance 0 from itself.
 
 `AnomalyDetector` turns a score into a decision: `calibrate` on held-out *normal* data
 sets the threshold so that at most `target_fpr` of normal data is flagged (the
@@ -27,8 +33,11 @@ import numpy as np
 
 from zoo import validation
 
-SCORES = ("elbo", "iwae", "reconstruction", "elbo_complexity")
+SCORES = ("elbo", "iwae", "reconstruction", "elbo_complexity", "latent_knn")
+REFERENCE_SCORES = ("latent_knn",)  # the scores that compare an example with a reference set
 PNG_CHANNELS = (1, 2, 3, 4)
+# Entries per block of the query-reference distance matrix: 2e7 float64 = 160 MB at most.
+_KNN_BLOCK_ENTRIES = 20_000_000
 
 
 def input_complexity(x):
@@ -62,7 +71,62 @@ def input_complexity(x):
     return np.asarray(sizes, dtype=np.float64) * 8.0 * math.log(2.0)
 
 
-def anomaly_scores(model, x, score="elbo", num_samples=None, seed=0, batch_size=500):
+def _check_x(name, x):
+    x = np.asarray(x)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"{name} must contain at least one example. Received: "
+                         f"{name}.shape={list(x.shape)}")
+    return x
+
+
+def _check_reference(score, reference, neighbours):
+    """The reference set and neighbour count of `score`, checked against each other."""
+    if score not in REFERENCE_SCORES:
+        if reference is not None:
+            raise ValueError(f"reference is only used by the scores {list(REFERENCE_SCORES)}. "
+                             f"Received: score={score!r} with a reference set")
+        return None, None
+    if reference is None:
+        raise ValueError(f"score={score!r} compares each example with normal examples: pass "
+                         "reference=<normal data>, e.g. the normal training examples. "
+                         "Received: reference=None")
+    neighbours = validation.positive_int("neighbours", neighbours)
+    if neighbours > len(reference):
+        raise ValueError(f"neighbours must be at most the number of reference examples "
+                         f"({len(reference)}). Received: neighbours={neighbours}")
+    return reference, neighbours
+
+
+def embeddings(model, x, batch_size=500):
+    """Posterior means `model.embed(x)`, flattened to float64 vectors `[n, dim]`."""
+    x = _check_x("x", x)
+    batch_size = validation.positive_int("batch_size", batch_size)
+    parts = [np.asarray(model.embed(x[start:start + batch_size]), dtype=np.float64)
+             for start in range(0, len(x), batch_size)]
+    return np.concatenate([p.reshape(len(p), -1) for p in parts])
+
+
+def knn_distance(queries, reference, neighbours):
+    """Mean Euclidean distance of each row of `queries` `[n, d]` to its `neighbours`
+    nearest rows of `reference` `[m, d]`, shape `[n]` (exact, by brute force in blocks)."""
+    queries = np.asarray(queries, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    squared_reference = np.sum(reference**2, axis=1)
+    block = max(1, _KNN_BLOCK_ENTRIES // len(reference))
+    out = []
+    for start in range(0, len(queries), block):
+        q = queries[start:start + block]
+        # |q - r|^2 = |q|^2 + |r|^2 - 2 q.r; rounding can make a zero distance slightly
+        # negative, hence the floor.
+        squared = np.maximum(np.sum(q**2, axis=1)[:, None] + squared_reference[None, :]
+                             - 2.0 * q @ reference.T, 0.0)
+        nearest = np.partition(squared, neighbours - 1, axis=1)[:, :neighbours]
+        out.append(np.sqrt(nearest).mean(axis=1))
+    return np.concatenate(out)
+
+
+def anomaly_scores(model, x, score="elbo", num_samples=None, seed=0, batch_size=500,
+                   reference=None, neighbours=2):
     """Per-example anomaly scores of `x` as a numpy array `[n]`, higher = more anomalous.
 
     Args:
@@ -70,16 +134,26 @@ def anomaly_scores(model, x, score="elbo", num_samples=None, seed=0, batch_size=
       x: array `[n, *input_shape]`.
       score: str. One of `SCORES` (see the module docstring). Defaults to "elbo".
       num_samples: int. Posterior samples: averaged for the ELBO (default 1), importance
-        samples for "iwae" (default 100); unused for "reconstruction".
+        samples for "iwae" (default 100); unused for "reconstruction" and "latent_knn".
       seed: int. Seed of the posterior samples. Defaults to 0.
       batch_size: int. Examples per pass. Defaults to 500.
+      reference: array `[m, *input_shape]` of normal examples, for "latent_knn" only.
+      neighbours: int. Nearest reference examples averaged by "latent_knn". Defaults to 2.
     """
     if score not in SCORES:
         raise ValueError(f"score must be one of {list(SCORES)}. Received: score={score!r}")
     batch_size = validation.positive_int("batch_size", batch_size)
-    x = np.asarray(x)
-    if x.ndim == 0 or len(x) == 0:
-        raise ValueError(f"x must contain at least one example. Received: x.shape={list(x.shape)}")
+    x = _check_x("x", x)
+    if reference is not None:
+        reference = _check_x("reference", reference)
+    reference, neighbours = _check_reference(score, reference, neighbours)
+    if score == "latent_knn":
+        return knn_distance(embeddings(model, x, batch_size), embeddings(model, reference, batch_size),
+                            neighbours)
+    return _per_batch_scores(model, x, score, num_samples, seed, batch_size)
+
+
+def _per_batch_scores(model, x, score, num_samples, seed, batch_size):
     out = []
     for i, start in enumerate(range(0, len(x), batch_size)):
         part = x[start:start + batch_size]
@@ -156,11 +230,19 @@ class AnomalyDetector:
       target_fpr: float in (0, 1). Largest share of normal data to flag. Defaults to 0.05.
       num_samples: int or None. See `anomaly_scores`.
       seed: int. Seed of the scores. Defaults to 0.
+      reference: array of normal examples, for "latent_knn" only (see `anomaly_scores`);
+        embedded once, on first use.
+      neighbours: int. See `anomaly_scores`. Defaults to 2.
     """
 
-    def __init__(self, model, score="elbo", target_fpr=0.05, num_samples=None, seed=0):
+    def __init__(self, model, score="elbo", target_fpr=0.05, num_samples=None, seed=0,
+                 reference=None, neighbours=2):
         if score not in SCORES:
             raise ValueError(f"score must be one of {list(SCORES)}. Received: score={score!r}")
+        if reference is not None:
+            reference = _check_x("reference", reference)
+        self.reference, self.neighbours = _check_reference(score, reference, neighbours)
+        self._reference_embeddings = None
         if isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float)) \
                 or not 0.0 < float(target_fpr) < 1.0:
             raise ValueError(f"target_fpr must be a number in (0, 1). Received: target_fpr={target_fpr!r}")
@@ -170,6 +252,11 @@ class AnomalyDetector:
 
     def score(self, x):
         """Anomaly scores of `x`, higher = more anomalous."""
+        if self.score_name in REFERENCE_SCORES:
+            if self._reference_embeddings is None:
+                self._reference_embeddings = embeddings(self.model, self.reference)
+            return knn_distance(embeddings(self.model, x), self._reference_embeddings,
+                                self.neighbours)
         return anomaly_scores(self.model, x, self.score_name, self.num_samples, self.seed)
 
     def calibrate(self, x_normal):

@@ -137,8 +137,13 @@ def _parser():
     _add_model_arg(p)
     _add_data_args(p, "test", "static")
     p.add_argument("--score", default="elbo", choices=anomaly.SCORES,
-                   help="negative ELBO, negative IWAE bound, reconstruction error, or (images) "
-                        "negative ELBO minus the PNG code length (default: elbo)")
+                   help="negative ELBO, negative IWAE bound, reconstruction error, (images) "
+                        "negative ELBO minus the PNG code length, or the latent-space distance "
+                        "to the nearest normal examples of --reference-split (default: elbo)")
+    p.add_argument("--reference-split", default=None,
+                   help="latent_knn: split of normal data to compare with, e.g. train[:50000]")
+    p.add_argument("--neighbours", type=int, default=2,
+                   help="latent_knn: nearest reference examples averaged (default: 2)")
     p.add_argument("--num-samples", "-k", type=int, default=None,
                    help="posterior samples (elbo: 1, iwae: 100 by default)")
     p.add_argument("--calibrate-split", default=None,
@@ -399,17 +404,26 @@ def _cmd_score(args):
     import zoo
     from zoo import io_utils
 
-    detector = anomaly.AnomalyDetector(zoo.load_model(args.model), score=args.score,
-                                       target_fpr=args.target_fpr, num_samples=args.num_samples,
-                                       seed=args.seed)
-
     def split(name):
         x, _ = zoo.data.load_numpy(args.dataset, name, data_dir=args.data_dir,
                                    binarize=_binarize(args), seed=args.seed)
         return x
 
+    # Checked before any data is read, so a missing or stray flag fails at once.
+    if (args.score in anomaly.REFERENCE_SCORES) != (args.reference_split is not None):
+        raise ValueError(f"--reference-split is needed by --score {'/'.join(anomaly.REFERENCE_SCORES)} "
+                         f"and only by it. Received: --score {args.score} with --reference-split "
+                         f"{args.reference_split}")
+    reference = split(args.reference_split) if args.reference_split else None
+    detector = anomaly.AnomalyDetector(zoo.load_model(args.model), score=args.score,
+                                       target_fpr=args.target_fpr, num_samples=args.num_samples,
+                                       seed=args.seed, reference=reference,
+                                       neighbours=args.neighbours)
+
     summary = {"model": args.model, "dataset": args.dataset, "split": args.split,
                "score": args.score}
+    if reference is not None:
+        summary.update(reference_split=args.reference_split, neighbours=args.neighbours)
     if args.calibrate_split:
         summary["threshold"] = detector.calibrate(split(args.calibrate_split))
         summary.update(calibrate_split=args.calibrate_split, target_fpr=args.target_fpr)
