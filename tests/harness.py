@@ -137,6 +137,23 @@ class ModelHarness:
         assert model.embed(self.make_data()[:2]).shape[0] == 2
         assert model.anomaly_score(self.make_data()[:2], seed=0).shape == (2,)
 
+    def test_latent_knn_finds_each_reference_example_at_distance_zero(self):
+        # Every family's posterior mean flattens to one vector per example, whatever the
+        # shape of its latents (HVAE groups, convolutional maps, tabular vectors).
+        from zoo import anomaly
+
+        model, x = self.make_model(), self.make_data()[:6]
+        # Weights nudged off their initial values: an HVAE's residual posterior starts
+        # equal to its prior (zero-initialised heads), which maps every input to one code.
+        rng = np.random.default_rng(0)
+        for w in model.trainable_weights:
+            w.assign(w + 0.05 * rng.normal(size=w.shape).astype(w.dtype))
+        distances = anomaly.anomaly_scores(model, x, "latent_knn", batch_size=4, reference=x,
+                                           neighbours=1)
+        assert distances.shape == (6,) and np.abs(distances).max() < 1e-3, distances
+        away = anomaly.anomaly_scores(model, x, "latent_knn", reference=x[::-1], neighbours=6)
+        assert np.all(away > 0), away  # the mean over all six includes five others
+
     # ------------------------------------------------------------------ bad input
     def bad_inputs(self, model, x):
         """(call, exception type, message fragment) triples every model must reject."""
