@@ -53,7 +53,7 @@ EPOCHS, LATENT_DIM, VALIDATION_SHARE, TARGET_FPR = 30, 16, 0.1, 0.05
 SCORES = {"elbo": 8, "iwae": 32, "reconstruction": None,
           "elbo_complexity": 8, "latent_knn": None}  # score -> posterior samples
 BASELINES = {"knn_pixels": 2}  # baseline -> neighbours
-NEIGHBOURS = 2  # of latent_knn, as of knn_pixels
+NEIGHBOURS = BASELINES["knn_pixels"]  # latent_knn: the pixel baseline's k, in latent space
 PUBLISHED = {"mnist": [("Deep SVDD (Ruff et al. 2018)", 0.948)],
              "fashion_mnist": []}
 

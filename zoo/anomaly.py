@@ -90,6 +90,7 @@ def _check_reference(score, reference, neighbours):
         raise ValueError(f"score={score!r} compares each example with normal examples: pass "
                          "reference=<normal data>, e.g. the normal training examples. "
                          "Received: reference=None")
+    reference = _check_x("reference", reference)
     neighbours = validation.positive_int("neighbours", neighbours)
     if neighbours > len(reference):
         raise ValueError(f"neighbours must be at most the number of reference examples "
@@ -144,8 +145,6 @@ def anomaly_scores(model, x, score="elbo", num_samples=None, seed=0, batch_size=
         raise ValueError(f"score must be one of {list(SCORES)}. Received: score={score!r}")
     batch_size = validation.positive_int("batch_size", batch_size)
     x = _check_x("x", x)
-    if reference is not None:
-        reference = _check_x("reference", reference)
     reference, neighbours = _check_reference(score, reference, neighbours)
     if score == "latent_knn":
         return knn_distance(embeddings(model, x, batch_size), embeddings(model, reference, batch_size),
@@ -239,8 +238,6 @@ class AnomalyDetector:
                  reference=None, neighbours=2):
         if score not in SCORES:
             raise ValueError(f"score must be one of {list(SCORES)}. Received: score={score!r}")
-        if reference is not None:
-            reference = _check_x("reference", reference)
         self.reference, self.neighbours = _check_reference(score, reference, neighbours)
         self._reference_embeddings = None
         if isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float)) \
