@@ -221,6 +221,7 @@ NLL_PRESETS = [
     ("flow_vae_mnist", "FlowPriorVAE", 84.0),  # issue 5's
     ("vae_fashion_mnist", "VAE", None),
     ("flow_vae_fashion_mnist", "FlowPriorVAE", None),
+    ("hvae_fashion_mnist", "HVAE", None),  # a 28-epoch schedule: no target
 ]
 FD_PRESETS = ["vaegan_mnist", "vaegan_fashion_mnist"]
 
