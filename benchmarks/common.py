@@ -172,9 +172,9 @@ def short_schedule_limits(epochs_run, recipe_epochs):
     its figures as what the family reaches."""
     return (f"Trained for {epochs_run} epochs, not the recipe's {recipe_epochs}, to fit a "
             "2-core CPU: expect a weaker model than the full recipe would give (not "
-            "measured), and do not compare families on it. Trained on one dataset; scores and samples mean little "
-            "outside it. NLL figures are in nats on the dataset's test split as the recipe "
-            "binarizes it.")
+            "measured), and do not compare families on it. Trained on one dataset; scores "
+            "and samples mean little outside it. NLL figures are in nats on the dataset's "
+            "test split as the recipe binarizes it.")
 
 
 def dataset_and_preset(doc, argv, parser=None):
