@@ -169,12 +169,12 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
 def short_schedule_limits(epochs_run, recipe_epochs):
     """The model card's limits for a preset trained on a shorter schedule than its recipe's
     default (the whole cosine decay, compressed into fewer epochs): users should not read
-    its figures as what the family reaches."""
+    its figures as what the family reaches. The card's usual limits follow."""
+    from zoo import presets
+
     return (f"Trained for {epochs_run} epochs, not the recipe's {recipe_epochs}, to fit a "
             "2-core CPU: expect a weaker model than the full recipe would give (not "
-            "measured), and do not compare families on it. Trained on one dataset; scores "
-            "and samples mean little outside it. NLL figures are in nats on the dataset's "
-            "test split as the recipe binarizes it.")
+            f"measured), and do not compare families on it. {presets.DEFAULT_LIMITS}")
 
 
 def dataset_and_preset(doc, argv, parser=None):

@@ -118,6 +118,12 @@ def _fmt(value):
     return f"{value:,.0f}" if abs(value) >= 1e3 else f"{value:,.5g}"
 
 
+# A card's limits when its metadata records none of its own.
+DEFAULT_LIMITS = ("Trained on one dataset; scores and samples mean little outside it. NLL "
+                  "figures are in nats on the dataset's test split as the recipe binarizes "
+                  "it; compare only with figures measured the same way.")
+
+
 def model_card(metadata, name):
     """A markdown model card for a preset, from its metadata."""
     metrics = metadata.get("metrics", {})
@@ -141,10 +147,7 @@ def model_card(metadata, name):
         if key.endswith("_note"):
             lines += ["", f"{key[:-5].replace('_', ' ')}: {note}"]
     lines += ["", "## Limits", "",
-              metadata.get("limits",
-                           "Trained on one dataset; scores and samples mean little outside it. "
-                           "NLL figures are in nats on the dataset's test split as the recipe "
-                           "binarizes it; compare only with figures measured the same way."),
+              metadata.get("limits", DEFAULT_LIMITS),
               "", "## Provenance", "",
               f"- Weights sha256: `{metadata.get('weights_sha256', '?')}`",
               "- Versions: " + ", ".join(f"{k} {v}" for k, v in metadata.get("versions", {}).items()),
