@@ -44,6 +44,18 @@ def test_max_examples_and_per_unit_kl(mnist_small):
     np.testing.assert_allclose(terms["kl"], np.sum(terms["kl_units"], axis=-1), rtol=1e-5)
 
 
+def test_a_flow_prior_reports_no_per_dimension_active_units():
+    from tests.families import FAMILIES, binary_images
+
+    model = FAMILIES["FlowPriorVAE-realnvp"]()
+    x = binary_images(n=6)
+    figures = zoo.evaluate(model, [x], num_samples=4)
+    # Its KL has no per-dimension split: null, not a count of one "unit".
+    assert figures["active_units_kl"] is None and 0 <= figures["active_units"] <= 8
+    with pytest.raises(ValueError, match="does not split by latent dimension"):
+        evaluation.kl_per_unit(model, [x])
+
+
 def test_empty_dataset_is_refused(mnist_small):
     model, x = _model_and_data(mnist_small)
     empty = tf.data.Dataset.from_tensor_slices(x).batch(8).take(0)

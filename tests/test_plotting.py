@@ -34,6 +34,18 @@ def test_kl_per_dimension_is_the_mean_of_elbo_terms():
         plotting.kl_per_dimension(model, x[:0])
 
 
+def test_a_flow_prior_has_no_kl_per_dimension_to_plot_or_rank_by():
+    # Its KL against a non-factorised prior comes as one total column: a "per
+    # dimension" bar chart of it would be one bar, and ranking units by it picks unit 0.
+    model = FAMILIES["FlowPriorVAE-realnvp"]()
+    x = binary_images(n=4)
+    assert np.asarray(model.elbo_terms(x, seed=0)["kl_dims"]).shape == (4, 1)
+    with pytest.raises(ValueError, match="does not split by latent dimension.*FlowPriorVAE"):
+        plotting.kl_per_dimension(model, x)
+    rows, units = plotting.traversal_rows(model, x[0], num_units=3, values=(0, 1))
+    assert units == [0, 1, 2] and rows.shape == (6, 28, 28, 1)
+
+
 def test_traversal_rows_default_to_the_units_with_most_kl():
     model = zoo.from_preset("vae_mnist")
     x = binary_images(n=1)[0]

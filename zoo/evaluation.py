@@ -82,7 +82,8 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
       `nll_stderr` (standard error of that mean over examples), `bits_per_dim`,
       `reconstruction`, `kl`, `active_units` (covariance criterion of Burda et al., on
       `embed`), `active_units_kl` (latent dimensions with mean KL > the model's
-      threshold) and `seconds`.
+      threshold; None for a model whose KL does not split by dimension, a flow prior)
+      and `seconds`.
     """
     num_samples = validation.positive_int("num_samples", num_samples)
     start = time.time()
@@ -131,13 +132,15 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
         "reconstruction": float(np.concatenate(recons).mean()),
         "kl": float(np.concatenate(kls).mean()),
         "active_units": int(np.sum(posterior_means.var(axis=0) > ACTIVE_UNIT_COVARIANCE)),
-        "active_units_kl": int(np.sum(unit_kl > model.active_unit_threshold)),
+        "active_units_kl": (int(np.sum(unit_kl > model.active_unit_threshold))
+                            if model.kl_splits_by_dimension else None),
         "seconds": round(earlier_seconds + time.time() - start, 2),
     }
 
 
 def kl_per_unit(model, dataset, max_examples=None, seed=0):
     """Mean KL per latent dimension over `dataset`, a numpy array (collapse monitor)."""
+    require_kl_by_dimension(model)
     total, seen = None, 0
     for i, x in enumerate(_batches(dataset)):
         if max_examples is not None and seen >= max_examples:
@@ -148,6 +151,16 @@ def kl_per_unit(model, dataset, max_examples=None, seed=0):
     if not seen:
         raise ValueError("dataset is empty. Received: a dataset with 0 examples")
     return total / seen
+
+
+def require_kl_by_dimension(model):
+    """Refuses a model whose KL has no per-dimension split (a flow prior): a clear error
+    instead of a one-bar "per dimension" answer."""
+    if not model.kl_splits_by_dimension:
+        raise ValueError(f"model: the KL of a {type(model).__name__} does not split by latent "
+                         "dimension (its prior is not factorised), so there is no KL per "
+                         "dimension. Use `active_units` (covariance criterion) instead. "
+                         f"Received: a {type(model).__name__}")
 
 
 def summarize(figures):

@@ -277,6 +277,10 @@ class LatentVariableModel(keras.Model):
         """`((name, size), ...)` splitting `kl_dims` into reported groups, or None."""
         return None
 
+    #: Whether `kl_dims` holds one KL per latent dimension. False for a prior the KL
+    #: does not factorise over (a flow prior), whose `kl_dims` is the total in one column.
+    kl_splits_by_dimension = True
+
     # ------------------------------------------------------------------ shared math
     def _elbo_terms(self, x, seed, training=False):
         """One-sample ELBO pieces for a batch, as `ElboTerms`."""

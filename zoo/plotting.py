@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from zoo import io_utils
+from zoo import evaluation, io_utils
 
 
 def image_grid(images, num_cols=None, pad=1):
@@ -99,7 +99,10 @@ def traversal_rows(model, x, units=None, values=(-3, -2, -1, 0, 1, 2, 3), num_un
     """
     from zoo import latent_space
 
-    if units is None:
+    if units is None and not model.kl_splits_by_dimension:
+        # No per-dimension KL to rank by (flow prior): the first units.
+        units = list(range(min(num_units, model.noise_dim)))
+    elif units is None:
         kl = np.asarray(model.elbo_terms(np.asarray(x)[None], seed=0)["kl_dims"])[0]
         units = [int(u) for u in np.argsort(-kl)[:num_units]]
     rows = [np.asarray(latent_space.traverse(model, x, unit, values)) for unit in units]
@@ -107,7 +110,10 @@ def traversal_rows(model, x, units=None, values=(-3, -2, -1, 0, 1, 2, 3), num_un
 
 
 def kl_per_dimension(model, x, seed=0, batch_size=500):
-    """Mean KL (nats) of each latent dimension over the examples `x`, `[latent dims]`."""
+    """Mean KL (nats) of each latent dimension over the examples `x`, `[latent dims]`.
+
+    Raises ValueError for a model whose KL does not split by dimension (a flow prior)."""
+    evaluation.require_kl_by_dimension(model)
     x = np.asarray(x)
     if x.ndim == 0 or len(x) == 0:
         raise ValueError(f"x must contain at least one example. Received: x.shape={list(x.shape)}")

@@ -37,7 +37,8 @@ class TrainingPlots(keras.callbacks.Callback):
       - "traversals": the 8 most used latent units of the first example swept over
         -3..3 (images with a flat latent vector);
       - "kl_per_dimension": bar chart of the mean KL of each latent unit on `examples`,
-        which shows posterior collapse as it happens (any data);
+        which shows posterior collapse as it happens (any data; not for a flow prior,
+        whose KL does not split by dimension);
       - "latent_map": the examples' codes in 2-D coloured by `labels` (any data).
     Plots that need `examples` are skipped without them; non-image data gets the last two.
 
@@ -82,10 +83,11 @@ class TrainingPlots(keras.callbacks.Callback):
                 if len(self.model.latent_shape) == 1:
                     rows, _ = plotting.traversal_rows(self.model, x[0])
                     out["traversals"] = plotting.image_grid(rows, num_cols=7)
-        if x is not None:
+        if x is not None and self.model.kl_splits_by_dimension:
             kl = plotting.kl_per_dimension(self.model, x, seed=self.seed)
             out["kl_per_dimension"] = plotting.figure_to_array(
                 plotting.kl_figure(kl, self.model.active_unit_threshold))
+        if x is not None:
             codes = np.asarray(self.model.embed(x))
             out["latent_map"] = plotting.figure_to_array(
                 plotting.latent_map_figure(codes, self.labels))

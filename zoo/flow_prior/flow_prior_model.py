@@ -73,6 +73,8 @@ class FlowPriorVAE(VAE):
     def _latent_from_noise(self, eps):
         return self.prior_flow.forward(eps)
 
+    kl_splits_by_dimension = False
+
     def _active_units(self, terms):
         return losses.active_units_by_variance(terms.posterior_mean, self.active_unit_threshold)
 
