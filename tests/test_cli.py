@@ -204,6 +204,17 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
     assert "Received: --score elbo with --reference-split train[:10]" in capsys.readouterr().err
 
 
+def test_plot_of_a_flow_prior_leaves_out_only_the_kl_per_dimension(data_dir, tmp_path, capsys):
+    out = str(tmp_path / "plots")
+    args = ["plot", "flow_vae_mnist", "--split", "test[:100]", "--data-dir", data_dir,
+            "--output-dir", out]
+    assert cli.main(args) == 0
+    assert sorted(os.listdir(out)) == sorted(f"{kind}.png" for kind in cli.PLOTS if kind != "kl")
+    capsys.readouterr()
+    assert cli.main(args + ["--kinds", "kl"]) == 2  # asked for by name: a clear refusal
+    assert "does not split by latent dimension" in capsys.readouterr().err
+
+
 def test_plot_writes_every_kind_as_a_png(data_dir, tmp_path, capsys):
     out = str(tmp_path / "plots")
     assert cli.main(["plot", "vae_mnist", "--split", "test[:300]", "--data-dir", data_dir,

@@ -174,8 +174,9 @@ def _parser():
                            "traversals, a 2-D map of the latent space coloured by label and "
                            "the KL per latent dimension."))
     _add_model_arg(p)
-    p.add_argument("--kinds", nargs="+", default=list(PLOTS), choices=PLOTS,
-                   help="plots to write (default: all)")
+    p.add_argument("--kinds", nargs="+", default=None, choices=PLOTS,
+                   help="plots to write (default: all that apply to the model: latent_map "
+                        "and kl for non-image data, no kl for a flow prior)")
     _add_data_args(p, "test[:2000]", "static")
     p.add_argument("--output-dir", default="plots", help="(default: plots)")
     p.add_argument("--seed", type=int, default=0, help="seed of samples and examples (default: 0)")
@@ -452,6 +453,9 @@ def _cmd_plot(args):
     x, labels = zoo.data.load_numpy(args.dataset, args.split, data_dir=args.data_dir,
                                     binarize=_binarize(args), seed=args.seed)
     images = len(model.data_shape) == 3
+    if args.kinds is None:  # every plot that applies; an explicit --kinds is checked below
+        args.kinds = [kind for kind in PLOTS if (images or kind in ("latent_map", "kl"))
+                      and (kind != "kl" or model.kl_splits_by_dimension)]
     if not images and set(args.kinds) - {"latent_map", "kl"}:
         raise ValueError(f"Only latent_map and kl plots apply to non-image data of shape "
                          f"{model.data_shape}. Received: --kinds {' '.join(args.kinds)}")
