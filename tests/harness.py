@@ -137,9 +137,11 @@ class ModelHarness:
         assert model.embed(self.make_data()[:2]).shape[0] == 2
         assert model.anomaly_score(self.make_data()[:2], seed=0).shape == (2,)
 
-    def test_latent_knn_finds_each_reference_example_at_distance_zero(self):
-        # Every family's posterior mean flattens to one vector per example, whatever the
-        # shape of its latents (HVAE groups, convolutional maps, tabular vectors).
+    @pytest.mark.parametrize("score", ["latent_knn", "feature_knn"])
+    def test_knn_scores_find_each_reference_example_at_distance_zero(self, score):
+        # Every family's posterior mean and encoder features flatten to one vector per
+        # example, whatever the shape of its latents (HVAE groups, convolutional maps,
+        # tabular vectors).
         from zoo import anomaly
 
         model, x = self.make_model(), self.make_data()[:6]
@@ -148,11 +150,16 @@ class ModelHarness:
         rng = np.random.default_rng(0)
         for w in model.trainable_weights:
             w.assign(w + 0.05 * rng.normal(size=w.shape).astype(w.dtype))
-        distances = anomaly.anomaly_scores(model, x, "latent_knn", batch_size=4, reference=x,
+        distances = anomaly.anomaly_scores(model, x, score, batch_size=4, reference=x,
                                            neighbours=1)
         assert distances.shape == (6,) and np.abs(distances).max() < 1e-3, distances
-        away = anomaly.anomaly_scores(model, x, "latent_knn", reference=x[::-1], neighbours=6)
+        away = anomaly.anomaly_scores(model, x, score, reference=x[::-1], neighbours=6)
         assert np.all(away > 0), away  # the mean over all six includes five others
+        features = np.asarray(model.features(x))
+        assert features.dtype == np.float32 and features.shape[0] == 6 and features.ndim == 2
+        # Batch-independent (no batch statistics in inference), so reference and query
+        # batches of different sizes compare like with like.
+        np.testing.assert_allclose(model.features(x[:2]), features[:2], rtol=1e-5, atol=1e-6)
 
     # ------------------------------------------------------------------ bad input
     def bad_inputs(self, model, x):

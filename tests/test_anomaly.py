@@ -74,8 +74,10 @@ def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, normal_ref
     (lambda d, x: anomaly.anomaly_scores(d.model, x[:0]), ValueError, "at least one example"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, score="latent_knn"), ValueError,
      "pass reference=<normal data>.*Received: reference=None"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="feature_knn"), ValueError,
+     "score='feature_knn' compares.*pass reference=<normal data>.*Received: reference=None"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, score="elbo", reference=x), ValueError,
-     "reference is only used by the scores .'latent_knn'.. Received: score='elbo'"),
+     "reference is only used by the scores .'latent_knn', 'feature_knn'.. Received: score='elbo'"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, score="latent_knn", reference=x, neighbours=9),
      ValueError, r"neighbours must be at most the number of reference examples \(8\). Received: neighbours=9"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, score="latent_knn", reference=x, neighbours=0),
@@ -119,6 +121,30 @@ def test_latent_knn_score_is_the_knn_distance_between_posterior_means(digits_and
     detector = anomaly.AnomalyDetector(model, score="latent_knn", reference=reference, neighbours=3)
     np.testing.assert_allclose(detector.score(x), expected, rtol=1e-6)
     assert detector.score(x[20:]).mean() > 1.5 * detector.score(x[:20]).mean()  # clothes: far away
+
+
+def test_feature_knn_score_compares_the_encoder_features(digits_and_clothes):
+    _, digits, clothes = digits_and_clothes
+    model = zoo.from_preset("vae_mnist")
+    reference, x = digits[:300], np.concatenate([digits[300:320], clothes[:20]])
+    # The conv encoder's last feature map, flattened: what the posterior head reads.
+    encoder_out = lambda images: np.asarray(  # noqa: E731
+        model.encoder(model.likelihood.encoder_input(images))).reshape(len(images), -1)
+    features = np.asarray(model.features(x))
+    assert features.shape == (40, encoder_out(x[:1]).shape[1]) and features.shape[1] > 1000
+    np.testing.assert_allclose(features, encoder_out(x), rtol=1e-5, atol=1e-6)
+    expected = anomaly.knn_distance(features, encoder_out(reference), 3)
+    detector = anomaly.AnomalyDetector(model, score="feature_knn", reference=reference, neighbours=3)
+    np.testing.assert_allclose(detector.score(x), expected, rtol=1e-5)
+    np.testing.assert_allclose(anomaly.anomaly_scores(model, x, "feature_knn", batch_size=16,
+                                                      reference=reference, neighbours=3),
+                               expected, rtol=1e-5)
+    # Not the latent score under another name.
+    assert not np.allclose(expected, anomaly.anomaly_scores(model, x, "latent_knn",
+                                                            reference=reference, neighbours=3))
+    assert anomaly.auroc(detector.score(x), np.repeat([0, 1], 20)) > 0.95  # clothes: far away
+    with pytest.raises(ValueError, match="kind must be 'latent' or 'feature'. Received: kind='pixels'"):
+        anomaly.embeddings(model, x, kind="pixels")
 
 
 def test_input_complexity_is_the_png_code_length():

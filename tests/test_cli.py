@@ -198,7 +198,7 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
             assert np.abs(distances).max() < 1e-3, distances.max()
     assert distances.min() > 0.1, distances.min()
     assert cli.main(["score", "vae_mnist", "--score", "latent_knn", "--data-dir", data_dir]) == 2
-    assert "--reference-split is needed by --score latent_knn" in capsys.readouterr().err
+    assert "--reference-split is needed by --score latent_knn/feature_knn" in capsys.readouterr().err
     assert cli.main(["score", "vae_mnist", "--reference-split", "train[:10]",
                      "--data-dir", data_dir]) == 2
     assert "Received: --score elbo with --reference-split train[:10]" in capsys.readouterr().err

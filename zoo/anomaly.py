@@ -1,6 +1,6 @@
 """Anomaly detection with a trained model: scores, a calibrated detector, evaluation.
 
-A model trained on normal data assigns anomalies low likelihood. Five scores, all
+A model trained on normal data assigns anomalies low likelihood. Six scores, all
 "higher = more anomalous", per example:
   - "elbo": the negative ELBO (nats), one posterior sample by default;
   - "iwae": the negative importance-weighted bound on log p(x) (nats), k samples; the
@@ -19,6 +19,9 @@ A model trained on normal data assigns anomalies low likelihood. Five scores, al
     in the model's latent space instead of a pretrained network's. It needs the
     reference set (the normal training data, say); calibrate and evaluate it on other
     examples, since a reference example is at distance 0 from itself.
+  - "feature_knn": the same search on the encoder's deterministic features
+    (`model.features`, before the posterior head) instead of the posterior means: the
+    wide convolutional features keep detail the few latents drop. Same reference set.
 
 `AnomalyDetector` turns a score into a decision: `calibrate` on held-out *normal* data
 sets the threshold so that at most `target_fpr` of normal data is flagged (the
@@ -33,8 +36,10 @@ import numpy as np
 
 from zoo import validation
 
-SCORES = ("elbo", "iwae", "reconstruction", "elbo_complexity", "latent_knn")
-REFERENCE_SCORES = ("latent_knn",)  # the scores that compare an example with a reference set
+SCORES = ("elbo", "iwae", "reconstruction", "elbo_complexity", "latent_knn", "feature_knn")
+# The scores that compare an example with a reference set -> the vectors they compare
+# (the `kind` of `embeddings`).
+REFERENCE_SCORES = {"latent_knn": "latent", "feature_knn": "feature"}
 PNG_CHANNELS = (1, 2, 3, 4)
 # Entries per block of the query-reference distance matrix: 2e7 float64 = 160 MB at most.
 _KNN_BLOCK_ENTRIES = 20_000_000
@@ -98,11 +103,16 @@ def _check_reference(score, reference, neighbours):
     return reference, neighbours
 
 
-def embeddings(model, x, batch_size=500):
-    """Posterior means `model.embed(x)`, flattened to float64 vectors `[n, dim]`."""
+def embeddings(model, x, batch_size=500, kind="latent"):
+    """Vectors a kNN score compares, as float64 `[n, dim]`: the posterior means
+    `model.embed(x)` flattened (`kind="latent"`), or the encoder features
+    `model.features(x)` (`kind="feature"`)."""
+    if kind not in ("latent", "feature"):
+        raise ValueError(f"kind must be 'latent' or 'feature'. Received: kind={kind!r}")
     x = _check_x("x", x)
     batch_size = validation.positive_int("batch_size", batch_size)
-    parts = [np.asarray(model.embed(x[start:start + batch_size]), dtype=np.float64)
+    vectors = model.embed if kind == "latent" else model.features
+    parts = [np.asarray(vectors(x[start:start + batch_size]), dtype=np.float64)
              for start in range(0, len(x), batch_size)]
     return np.concatenate([p.reshape(len(p), -1) for p in parts])
 
@@ -135,20 +145,22 @@ def anomaly_scores(model, x, score="elbo", num_samples=None, seed=0, batch_size=
       x: array `[n, *input_shape]`.
       score: str. One of `SCORES` (see the module docstring). Defaults to "elbo".
       num_samples: int. Posterior samples: averaged for the ELBO (default 1), importance
-        samples for "iwae" (default 100); unused for "reconstruction" and "latent_knn".
+        samples for "iwae" (default 100); unused for "reconstruction" and the kNN scores.
       seed: int. Seed of the posterior samples. Defaults to 0.
       batch_size: int. Examples per pass. Defaults to 500.
-      reference: array `[m, *input_shape]` of normal examples, for "latent_knn" only.
-      neighbours: int. Nearest reference examples averaged by "latent_knn". Defaults to 2.
+      reference: array `[m, *input_shape]` of normal examples, for the kNN scores
+        ("latent_knn", "feature_knn") only.
+      neighbours: int. Nearest reference examples averaged by the kNN scores. Defaults to 2.
     """
     if score not in SCORES:
         raise ValueError(f"score must be one of {list(SCORES)}. Received: score={score!r}")
     batch_size = validation.positive_int("batch_size", batch_size)
     x = _check_x("x", x)
     reference, neighbours = _check_reference(score, reference, neighbours)
-    if score == "latent_knn":
-        return knn_distance(embeddings(model, x, batch_size), embeddings(model, reference, batch_size),
-                            neighbours)
+    if score in REFERENCE_SCORES:
+        kind = REFERENCE_SCORES[score]
+        return knn_distance(embeddings(model, x, batch_size, kind),
+                            embeddings(model, reference, batch_size, kind), neighbours)
     return _per_batch_scores(model, x, score, num_samples, seed, batch_size)
 
 
@@ -229,7 +241,7 @@ class AnomalyDetector:
       target_fpr: float in (0, 1). Largest share of normal data to flag. Defaults to 0.05.
       num_samples: int or None. See `anomaly_scores`.
       seed: int. Seed of the scores. Defaults to 0.
-      reference: array of normal examples, for "latent_knn" only (see `anomaly_scores`);
+      reference: array of normal examples, for the kNN scores only (see `anomaly_scores`);
         embedded once, on first use.
       neighbours: int. See `anomaly_scores`. Defaults to 2.
     """
@@ -250,9 +262,10 @@ class AnomalyDetector:
     def score(self, x):
         """Anomaly scores of `x`, higher = more anomalous."""
         if self.score_name in REFERENCE_SCORES:
+            kind = REFERENCE_SCORES[self.score_name]
             if self._reference_embeddings is None:
-                self._reference_embeddings = embeddings(self.model, self.reference)
-            return knn_distance(embeddings(self.model, x), self._reference_embeddings,
+                self._reference_embeddings = embeddings(self.model, self.reference, kind=kind)
+            return knn_distance(embeddings(self.model, x, kind=kind), self._reference_embeddings,
                                 self.neighbours)
         return anomaly_scores(self.model, x, self.score_name, self.num_samples, self.seed)
 

@@ -138,12 +138,15 @@ def _parser():
     _add_data_args(p, "test", "static")
     p.add_argument("--score", default="elbo", choices=anomaly.SCORES,
                    help="negative ELBO, negative IWAE bound, reconstruction error, (images) "
-                        "negative ELBO minus the PNG code length, or the latent-space distance "
-                        "to the nearest normal examples of --reference-split (default: elbo)")
+                        "negative ELBO minus the PNG code length, or the distance to the nearest "
+                        "normal examples of --reference-split in latent space (latent_knn) or "
+                        "encoder-feature space (feature_knn) (default: elbo)")
     p.add_argument("--reference-split", default=None,
-                   help="latent_knn: split of normal data to compare with, e.g. train[:50000]")
+                   help="latent_knn, feature_knn: split of normal data to compare with, "
+                        "e.g. train[:50000]")
     p.add_argument("--neighbours", type=int, default=2,
-                   help="latent_knn: nearest reference examples averaged (default: 2)")
+                   help="latent_knn, feature_knn: nearest reference examples averaged "
+                        "(default: 2)")
     p.add_argument("--num-samples", "-k", type=int, default=None,
                    help="posterior samples (elbo: 1, iwae: 100 by default)")
     p.add_argument("--calibrate-split", default=None,
@@ -413,7 +416,7 @@ def _cmd_score(args):
     # Checked before any data is read, so a missing or stray flag fails at once.
     if (args.score in anomaly.REFERENCE_SCORES) != (args.reference_split is not None):
         raise ValueError(f"--reference-split is needed by --score {'/'.join(anomaly.REFERENCE_SCORES)} "
-                         f"and only by it. Received: --score {args.score} with --reference-split "
+                         f"and only by those. Received: --score {args.score} with --reference-split "
                          f"{args.reference_split}")
     reference = split(args.reference_split) if args.reference_split else None
     detector = anomaly.AnomalyDetector(zoo.load_model(args.model), score=args.score,

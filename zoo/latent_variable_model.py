@@ -268,6 +268,10 @@ class LatentVariableModel(keras.Model):
     def _prior(self):
         raise NotImplementedError
 
+    def _features(self, x):
+        """The encoder's deterministic features of `x`, flattened: `[batch, feature_dim]`."""
+        raise NotImplementedError
+
     def _latent_from_noise(self, eps):
         """Maps standard-normal noise `[n, noise_dim]` to latent codes distributed as p(z)."""
         return eps
@@ -614,6 +618,17 @@ class LatentVariableModel(keras.Model):
         """Posterior mean E_q[z|x] for downstream tasks, shape `[batch, *latent_shape]`."""
         return self._embed_fn(self._check_x("x", x))
 
+    def features(self, x):
+        """The encoder's deterministic features of `x`, before the posterior head,
+        flattened to one float32 vector per example: `[batch, feature_dim]`.
+
+        Wider than `embed` (thousands of numbers for a convolutional encoder, against
+        tens of latents) and not squeezed through the KL, so they keep detail the
+        posterior drops; `zoo.anomaly`'s "feature_knn" score compares them. For an HVAE,
+        the bottom-up features of every stage, concatenated.
+        """
+        return self._features_fn(self._check_x("x", x))
+
     def sample_from_noise(self, eps):
         """Decoder mean for latents made from standard-normal `eps` `[n, noise_dim]`.
 
@@ -810,6 +825,10 @@ class LatentVariableModel(keras.Model):
     @tf.function(reduce_retracing=True)
     def _embed_fn(self, x):
         return self._embed(x)
+
+    @tf.function(reduce_retracing=True)
+    def _features_fn(self, x):
+        return self._features(x)
 
     @tf.function(reduce_retracing=True)
     def _sample_fn(self, eps):

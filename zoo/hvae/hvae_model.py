@@ -214,6 +214,10 @@ class HVAE(LatentVariableModel):
             features.append(h)
         return features
 
+    def _features(self, x):
+        return tf.concat([tf.reshape(tf.cast(h, tf.float32), [tf.shape(h)[0], -1])
+                          for h in self._bottom_up(x)], axis=-1)
+
     def _gaussian(self, mean, log_scale):
         mean = soft_clamp(mean, self.soft_clamp)
         scale = tf.exp(soft_clamp(log_scale, self.soft_clamp)) + self.min_scale

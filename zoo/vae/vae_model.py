@@ -141,6 +141,10 @@ class VAE(LatentVariableModel):
     def _decode(self, z, training=False):
         return self.likelihood.distribution(self.decoder(z, training=training))
 
+    def _features(self, x):
+        h = tf.cast(self.encoder(self.likelihood.encoder_input(x)), tf.float32)
+        return tf.reshape(h, [tf.shape(h)[0], -1])
+
     def _prior(self):
         return priors.standard_normal(self.latent_dim)
 
