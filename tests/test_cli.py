@@ -9,7 +9,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from zoo import cli
+from zoo import cli, plotting
 
 COMMANDS = ["presets", "train", "eval", "sample", "export", "score", "plot", "bench", "demo", "quickstart"]
 
@@ -209,17 +209,29 @@ def test_plot_of_a_flow_prior_leaves_out_only_the_kl_per_dimension(data_dir, tmp
     args = ["plot", "flow_vae_mnist", "--split", "test[:100]", "--data-dir", data_dir,
             "--output-dir", out]
     assert cli.main(args) == 0
-    assert sorted(os.listdir(out)) == sorted(f"{kind}.png" for kind in cli.PLOTS if kind != "kl")
+    assert sorted(os.listdir(out)) == sorted(f"{kind}.png" for kind in plotting.PLOT_KINDS if kind != "kl")
     capsys.readouterr()
     assert cli.main(args + ["--kinds", "kl"]) == 2  # asked for by name: a clear refusal
-    assert "does not split by latent dimension" in capsys.readouterr().err
+    assert "kl needs a KL that splits by latent dimension" in capsys.readouterr().err
+
+
+def test_plot_of_tabular_data_refuses_image_plots_before_loading_data(tmp_path, capsys):
+    import zoo
+
+    path = str(tmp_path / "tabular.keras")
+    zoo.VAE(input_shape=(5,), latent_dim=2, hidden_dims=(8,), likelihood="gaussian").save(path)
+    # No data directory is given: the refusal comes first, with the reason.
+    assert cli.main(["plot", path, "--kinds", "samples", "latent_map"]) == 2
+    err = capsys.readouterr().err
+    assert "samples need image data; this model's data has shape [5]" in err
+    assert "The kinds that apply are ['latent_map', 'kl']" in err
 
 
 def test_plot_writes_every_kind_as_a_png(data_dir, tmp_path, capsys):
     out = str(tmp_path / "plots")
     assert cli.main(["plot", "vae_mnist", "--split", "test[:300]", "--data-dir", data_dir,
                      "--output-dir", out]) == 0
-    for kind in cli.PLOTS:
+    for kind in plotting.PLOT_KINDS:
         image = matplotlib.image.imread(os.path.join(out, f"{kind}.png"))
         assert image.ndim == 3 and min(image.shape[:2]) > 50, (kind, image.shape)
         assert image[..., :3].std() > 0.02, kind  # not blank

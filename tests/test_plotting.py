@@ -65,3 +65,40 @@ def test_figures_render_to_pixels_and_files(tmp_path):
     assert matplotlib.image.imread(path).shape[0] > 100
     rows = plotting.reconstruction_rows(FAMILIES["VAE-mlp"](), binary_images(n=3))
     assert rows.shape == (6, 28, 28, 1)
+
+
+def test_which_plots_apply_depends_on_the_data_and_the_prior():
+    everything = plotting.PLOT_KINDS
+    assert plotting.applicable_plots(FAMILIES["VAE-conv"]()) == everything
+    assert plotting.applicable_plots(FAMILIES["HVAE-conv"]()) == everything
+    assert plotting.applicable_plots(FAMILIES["FlowPriorVAE-maf"]()) == tuple(
+        kind for kind in everything if kind != "kl")
+    tabular = zoo.VAE(input_shape=(5,), latent_dim=2, hidden_dims=(8,), likelihood="gaussian")
+    assert plotting.applicable_plots(tabular) == ("latent_map", "kl")
+
+
+def test_plots_that_do_not_apply_are_refused_with_the_reason():
+    tabular = zoo.VAE(input_shape=(5,), latent_dim=2, hidden_dims=(8,), likelihood="gaussian")
+    assert plotting.check_plot_kinds(tabular, ["kl"]) == ("kl",)
+    with pytest.raises(ValueError, match=r"samples, traversals need image data; this model's "
+                                         r"data has shape \[5\].*Received: kinds=\['samples', "
+                                         r"'kl', 'traversals'\]"):
+        plotting.check_plot_kinds(tabular, ["samples", "kl", "traversals"])
+    with pytest.raises(ValueError, match="kl needs a KL that splits by latent dimension, which a "
+                                         "FlowPriorVAE's does not"):
+        plotting.check_plot_kinds(FAMILIES["FlowPriorVAE-realnvp"](), ["samples", "kl"])
+    with pytest.raises(ValueError, match=r"kinds must be among .*Received: kinds=\['kl_per_dim'\]"):
+        plotting.check_plot_kinds(tabular, ["kl_per_dim"])
+
+
+def test_the_training_callback_plots_a_hierarchy_like_any_image_model(tmp_path):
+    from zoo import training
+
+    model = FAMILIES["HVAE-conv"]()
+    callback = training.TrainingPlots(str(tmp_path), binary_images(n=16), num_samples=4)
+    callback.set_model(model)
+    plots = callback.plots()
+    assert set(plots) == {"samples", "reconstructions", "interpolations", "traversals",
+                          "kl_per_dimension", "latent_map"}
+    # 8 units of the flattened hierarchy (all its groups), 7 values each, 29-pixel tiles.
+    assert plots["traversals"].shape[:2] == (8 * 29 + 1, 7 * 29 + 1)

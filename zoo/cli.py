@@ -6,10 +6,9 @@ import os
 import sys
 
 import export
-from zoo import anomaly
+from zoo import anomaly, plotting
 
 MODELS = ("vae", "hvae", "flow_vae")
-PLOTS = ("samples", "reconstructions", "interpolations", "traversals", "latent_map", "kl")
 
 
 def _dims(text):
@@ -177,7 +176,7 @@ def _parser():
                            "traversals, a 2-D map of the latent space coloured by label and "
                            "the KL per latent dimension."))
     _add_model_arg(p)
-    p.add_argument("--kinds", nargs="+", default=None, choices=PLOTS,
+    p.add_argument("--kinds", nargs="+", default=None, choices=plotting.PLOT_KINDS,
                    help="plots to write (default: all that apply to the model: latent_map "
                         "and kl for non-image data, no kl for a flow prior)")
     _add_data_args(p, "test[:2000]", "static")
@@ -450,18 +449,16 @@ def _cmd_plot(args):
     import numpy as np
 
     import zoo
-    from zoo import latent_space, plotting
+    from zoo import latent_space
 
     model = zoo.load_model(args.model)
+    # By default every plot that applies; kinds asked for by name are refused with the
+    # reason before any data is loaded.
+    if args.kinds is None:
+        args.kinds = plotting.applicable_plots(model)
+    plotting.check_plot_kinds(model, args.kinds)
     x, labels = zoo.data.load_numpy(args.dataset, args.split, data_dir=args.data_dir,
                                     binarize=_binarize(args), seed=args.seed)
-    images = len(model.data_shape) == 3
-    if args.kinds is None:  # every plot that applies; an explicit --kinds is checked below
-        args.kinds = [kind for kind in PLOTS if (images or kind in ("latent_map", "kl"))
-                      and (kind != "kl" or model.kl_splits_by_dimension)]
-    if not images and set(args.kinds) - {"latent_map", "kl"}:
-        raise ValueError(f"Only latent_map and kl plots apply to non-image data of shape "
-                         f"{model.data_shape}. Received: --kinds {' '.join(args.kinds)}")
     pick = np.random.default_rng(args.seed).permutation(len(x))
     os.makedirs(args.output_dir, exist_ok=True)
     written = []

@@ -6,6 +6,46 @@ import numpy as np
 
 from zoo import evaluation, io_utils
 
+# Every kind of plot, as `vaezoo plot --kinds` names them.
+PLOT_KINDS = ("samples", "reconstructions", "interpolations", "traversals", "latent_map", "kl")
+# The kinds drawn as decoded inputs, which only images can be shown as.
+IMAGE_PLOT_KINDS = ("samples", "reconstructions", "interpolations", "traversals")
+
+
+def applicable_plots(model):
+    """The kinds of `PLOT_KINDS` that apply to `model`, in that order.
+
+    The image kinds need image data (`[height, width, channels]`); "kl" needs a KL that
+    splits by latent dimension, which a flow prior's does not. "latent_map" applies to all.
+    The `vaezoo plot` command and the `TrainingPlots` callback both decide with this.
+    """
+    images = len(model.data_shape) == 3
+    return tuple(kind for kind in PLOT_KINDS
+                 if (images or kind not in IMAGE_PLOT_KINDS)
+                 and (kind != "kl" or model.kl_splits_by_dimension))
+
+
+def check_plot_kinds(model, kinds):
+    """Returns `kinds` as a tuple; raises ValueError naming any kind that is unknown or
+    does not apply to `model` (see `applicable_plots`), and why."""
+    kinds = tuple(kinds)
+    unknown = [kind for kind in kinds if kind not in PLOT_KINDS]
+    if unknown:
+        raise ValueError(f"kinds must be among {list(PLOT_KINDS)}. Received: kinds={list(kinds)}")
+    applicable = applicable_plots(model)
+    refused = [kind for kind in kinds if kind not in applicable]
+    if refused:
+        why = []
+        if set(refused) & set(IMAGE_PLOT_KINDS):
+            why.append(f"{', '.join(k for k in refused if k in IMAGE_PLOT_KINDS)} need image "
+                       f"data; this model's data has shape {list(model.data_shape)}")
+        if "kl" in refused:
+            why.append(f"kl needs a KL that splits by latent dimension, which a "
+                       f"{type(model).__name__}'s does not")
+        raise ValueError(f"kinds: {'; '.join(why)}. The kinds that apply are {list(applicable)}. "
+                         f"Received: kinds={list(kinds)}")
+    return kinds
+
 
 def image_grid(images, num_cols=None, pad=1):
     """Tiles `[n, height, width, channels]` images in [0, 1] into one `[H, W, channels]` array.

@@ -35,12 +35,13 @@ class TrainingPlots(keras.callbacks.Callback):
       - "reconstructions": `examples` above their reconstructions (images);
       - "interpolations": decoded slerp path from the first example to the second;
       - "traversals": the 8 most used latent units of the first example swept over
-        -3..3 (images with a flat latent vector);
+        -3..3 (images);
       - "kl_per_dimension": bar chart of the mean KL of each latent unit on `examples`,
         which shows posterior collapse as it happens (any data; not for a flow prior,
         whose KL does not split by dimension);
       - "latent_map": the examples' codes in 2-D coloured by `labels` (any data).
     Plots that need `examples` are skipped without them; non-image data gets the last two.
+    Which plots apply is `plotting.applicable_plots`, as for `vaezoo plot`.
 
     Args:
       log_dir: str. TensorBoard log directory.
@@ -62,32 +63,31 @@ class TrainingPlots(keras.callbacks.Callback):
         self.every = max(1, int(every))
         self._writer = None
 
-    def _images(self):
-        return len(self.model.data_shape) == 3
-
     def plots(self):
         """`{tag: [H, W, C] array in [0, 1]}` of the current model."""
-        out = {}
+        kinds = plotting.applicable_plots(self.model)  # the same choice as `vaezoo plot`
         x = self.examples
-        if self._images():
+        if x is None:  # everything but the sample grid shows examples
+            kinds = tuple(kind for kind in kinds if kind == "samples")
+        out = {}
+        if "samples" in kinds:
             out["samples"] = plotting.image_grid(
                 self.model.sample(self.num_samples, seed=self.seed).numpy())
-            if x is not None:
-                shown = x[:8]
-                out["reconstructions"] = plotting.image_grid(
-                    plotting.reconstruction_rows(self.model, shown), num_cols=len(shown))
-                if len(x) >= 2:
-                    out["interpolations"] = plotting.image_grid(
-                        np.asarray(latent_space.interpolate(self.model, x[0], x[1], steps=8)),
-                        num_cols=8)
-                if len(self.model.latent_shape) == 1:
-                    rows, _ = plotting.traversal_rows(self.model, x[0])
-                    out["traversals"] = plotting.image_grid(rows, num_cols=7)
-        if x is not None and self.model.kl_splits_by_dimension:
+        if "reconstructions" in kinds:
+            shown = x[:8]
+            out["reconstructions"] = plotting.image_grid(
+                plotting.reconstruction_rows(self.model, shown), num_cols=len(shown))
+        if "interpolations" in kinds and len(x) >= 2:
+            out["interpolations"] = plotting.image_grid(
+                np.asarray(latent_space.interpolate(self.model, x[0], x[1], steps=8)), num_cols=8)
+        if "traversals" in kinds:
+            rows, _ = plotting.traversal_rows(self.model, x[0])
+            out["traversals"] = plotting.image_grid(rows, num_cols=7)
+        if "kl" in kinds:
             kl = plotting.kl_per_dimension(self.model, x, seed=self.seed)
             out["kl_per_dimension"] = plotting.figure_to_array(
                 plotting.kl_figure(kl, self.model.active_unit_threshold))
-        if x is not None:
+        if "latent_map" in kinds:
             codes = np.asarray(self.model.embed(x))
             out["latent_map"] = plotting.figure_to_array(
                 plotting.latent_map_figure(codes, self.labels))
