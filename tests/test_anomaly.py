@@ -143,7 +143,7 @@ def test_feature_knn_score_compares_the_encoder_features(digits_and_clothes):
     assert not np.allclose(expected, anomaly.anomaly_scores(model, x, "latent_knn",
                                                             reference=reference, neighbours=3))
     assert anomaly.auroc(detector.score(x), np.repeat([0, 1], 20)) > 0.95  # clothes: far away
-    with pytest.raises(ValueError, match="kind must be 'latent' or 'feature'. Received: kind='pixels'"):
+    with pytest.raises(ValueError, match=r"kind must be one of \['feature', 'latent'\]. Received: kind='pixels'"):
         anomaly.embeddings(model, x, kind="pixels")
 
 

@@ -37,8 +37,10 @@ import numpy as np
 from zoo import validation
 
 SCORES = ("elbo", "iwae", "reconstruction", "elbo_complexity", "latent_knn", "feature_knn")
-# The scores that compare an example with a reference set -> the vectors they compare
-# (the `kind` of `embeddings`).
+# The vectors a kNN score can compare (the `kind` of `embeddings`) -> the model method
+# that gives them.
+EMBEDDING_KINDS = {"latent": "embed", "feature": "features"}
+# The scores that compare an example with a reference set -> the kind they compare.
 REFERENCE_SCORES = {"latent_knn": "latent", "feature_knn": "feature"}
 PNG_CHANNELS = (1, 2, 3, 4)
 # Entries per block of the query-reference distance matrix: 2e7 float64 = 160 MB at most.
@@ -107,11 +109,10 @@ def embeddings(model, x, batch_size=500, kind="latent"):
     """Vectors a kNN score compares, as float64 `[n, dim]`: the posterior means
     `model.embed(x)` flattened (`kind="latent"`), or the encoder features
     `model.features(x)` (`kind="feature"`)."""
-    if kind not in ("latent", "feature"):
-        raise ValueError(f"kind must be 'latent' or 'feature'. Received: kind={kind!r}")
+    kind = validation.one_of("kind", kind, EMBEDDING_KINDS)
     x = _check_x("x", x)
     batch_size = validation.positive_int("batch_size", batch_size)
-    vectors = model.embed if kind == "latent" else model.features
+    vectors = getattr(model, EMBEDDING_KINDS[kind])
     parts = [np.asarray(vectors(x[start:start + batch_size]), dtype=np.float64)
              for start in range(0, len(x), batch_size)]
     return np.concatenate([p.reshape(len(p), -1) for p in parts])
