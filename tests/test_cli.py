@@ -110,6 +110,7 @@ def test_train_stops_on_a_run_of_nan_batches_and_keeps_the_checkpoint(tmp_path, 
 @pytest.mark.parametrize("family,extra,cls", [
     ("hvae", ["--latent-dims", "4,2", "--groups-per-stage", "1"], "HVAE"),
     ("flow_vae", ["--flow", "maf", "--num-flows", "2"], "FlowPriorVAE"),
+    ("vaegan", ["--gamma", "0.01", "--pixel-weight", "1"], "VAEGAN"),
 ])
 def test_train_builds_every_family(data_dir, tmp_path, family, extra, cls):
     import keras
@@ -118,7 +119,12 @@ def test_train_builds_every_family(data_dir, tmp_path, family, extra, cls):
     assert cli.main(["train", "--model", family, "--split", "train[:256]", "--epochs", "1",
                      "--hidden-dims", "32,16", "--output-dir", run, "--data-dir", data_dir,
                      "--quiet", *extra]) == 0
-    assert type(keras.saving.load_model(os.path.join(run, "model.keras"))).__name__ == cls
+    model = keras.saving.load_model(os.path.join(run, "model.keras"))
+    assert type(model).__name__ == cls
+    if family == "vaegan":  # the options reach the model, and its three optimizers trained
+        assert (model.gamma, model.pixel_weight) == (0.01, 1.0)
+        for optimizer in (model.optimizer, model.decoder_optimizer, model.discriminator_optimizer):
+            assert int(optimizer.iterations) > 0
 
 
 def test_eval_reports_fd_for_any_model(data_dir, tmp_path, capsys):
