@@ -691,8 +691,9 @@ class LatentVariableModel(keras.Model):
             averaging several covers the alternatives and lowers the squared error
             of the estimate. Costs `num_chains` times one chain. Defaults to 8. Large
             contiguous holes have many plausible completions and need more: with the
-            bottom half of MNIST digits hidden, 32 chains were what took "importance"
-            below KNN's squared error (README, Imputation).
+            bottom half of MNIST digits hidden, 32 chains took "importance" with the
+            flow-prior preset below KNN's squared error (0.92x), and the plain VAE
+            preset level with it (README, Imputation).
           seed: int or None. Seed of the chains.
           return_samples: bool. Return each chain's last sample of the missing entries
             instead of their expected value (with "importance": `num_chains` draws by
