@@ -36,9 +36,10 @@ def check_plot_kinds(model, kinds):
     refused = [kind for kind in kinds if kind not in applicable]
     if refused:
         why = []
-        if set(refused) & set(IMAGE_PLOT_KINDS):
-            why.append(f"{', '.join(k for k in refused if k in IMAGE_PLOT_KINDS)} need image "
-                       f"data; this model's data has shape {list(model.data_shape)}")
+        need_images = [kind for kind in refused if kind in IMAGE_PLOT_KINDS]
+        if need_images:
+            why.append(f"{', '.join(need_images)} need image data; this model's data has "
+                       f"shape {list(model.data_shape)}")
         if "kl" in refused:
             why.append(f"kl needs a KL that splits by latent dimension, which a "
                        f"{type(model).__name__}'s does not")
