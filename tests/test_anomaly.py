@@ -86,6 +86,22 @@ def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, normal_ref
      ValueError, "reference must contain at least one example"),
     (lambda d, x: anomaly.anomaly_scores(d.model, x, "latent_knn", reference=x, neighbours=2.5),
      TypeError, "neighbours must be a positive integer. Received: neighbours=2.5"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score=[]), ValueError,
+     r"score must be one of .*or a list of them to combine. Received: score=\[\]"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score=["elbo", "psnr"]), ValueError,
+     r"Received: score=\['elbo', 'psnr'\]"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score=3), ValueError, "Received: score=3"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score=["elbo", "elbo"]), ValueError,
+     "score must list each score once"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score=["elbo", "latent_knn"]), ValueError,
+     r"score=\['elbo', 'latent_knn'\] compares each example with normal examples"),
+    (lambda d, x: anomaly.anomaly_scores(d.model, x, ["elbo", "reconstruction"]), ValueError,
+     r"To combine scores, use AnomalyDetector\(model, score=\[...\]\)"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score=["elbo", "reconstruction"]).score(x),
+     ValueError, "combined score elbo\+reconstruction standardises .* call calibrate"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score=["elbo", "reconstruction"]).calibrate(x),
+     ValueError, "too small for target_fpr=0.05 with a combined score: it needs at least 37 "
+                 "examples. Received: 8"),
 ])
 def test_bad_anomaly_input_is_named(call, error, fragment):
     from tests.families import FAMILIES, binary_images
@@ -188,3 +204,31 @@ def test_complexity_score_is_the_elbo_score_minus_the_code_length(digits_and_clo
 def test_input_complexity_refuses_what_is_not_an_image(x, fragment):
     with pytest.raises(ValueError, match=fragment):
         anomaly.input_complexity(x)
+
+
+def test_combined_score_averages_the_scores_standardised_on_half_the_normal_data(
+        digits_and_clothes, normal_reference):
+    calibration, digits, clothes = digits_and_clothes
+    model = zoo.from_preset("vae_mnist")
+    reference = normal_reference[:1000]
+    names = ["latent_knn", "reconstruction"]
+    combined = anomaly.AnomalyDetector(model, score=names, target_fpr=0.05, seed=3,
+                                       reference=reference)
+    threshold = combined.calibrate(calibration)
+    singles = [anomaly.AnomalyDetector(model, score=n, reference=reference if n in
+                                       anomaly.REFERENCE_SCORES else None) for n in names]
+    # The standardisation comes from a random half of the calibration data (by seed),
+    # the threshold from the other half: at most 5 % of that half lies above it.
+    order = np.random.default_rng(3).permutation(len(calibration))
+    fit, rest = calibration[order[:500]], calibration[order[500:]]
+    location = [d.score(fit).mean() for d in singles]
+    scale = [d.score(fit).std() for d in singles]
+    np.testing.assert_allclose(combined.location, location, rtol=1e-6)
+    np.testing.assert_allclose(combined.scale, scale, rtol=1e-6)
+    assert np.mean(combined.score(rest) > threshold) <= 0.05
+    x = np.concatenate([digits, clothes])
+    expected = np.mean([(d.score(x) - m) / s for d, m, s in zip(singles, location, scale)], axis=0)
+    np.testing.assert_allclose(combined.score(x), expected, rtol=1e-5, atol=1e-6)
+    report = combined.evaluate(x, np.r_[np.zeros(len(digits)), np.ones(len(clothes))])
+    assert report["score"] == "latent_knn+reconstruction" and report["auroc"] > 0.95, report
+    assert report["fpr"] < 0.1 and report["tpr"] > 0.9, report

@@ -209,6 +209,19 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
                      "--data-dir", data_dir]) == 2
     assert "Received: --score elbo with --reference-split train[:10]" in capsys.readouterr().err
 
+    # Two scores combined: standardised and thresholded on the calibration split.
+    assert cli.main(["score", "vae_mnist", "--split", "test[:400]", "--data-dir", data_dir,
+                     "--score", "latent_knn", "reconstruction", "--reference-split", "train[:1000]",
+                     "--calibrate-split", "test[400:1400]", "--target-fpr", "0.1",
+                     "--output", out]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["score"] == "latent_knn+reconstruction", summary
+    assert 0.02 < summary["num_flagged"] / 400 < 0.2, summary
+    assert cli.main(["score", "vae_mnist", "--score", "elbo", "reconstruction",
+                     "--data-dir", data_dir]) == 2
+    assert "pass --calibrate-split. Received: --score elbo reconstruction without" \
+        in capsys.readouterr().err
+
 
 def test_plot_of_a_flow_prior_leaves_out_only_the_kl_per_dimension(data_dir, tmp_path, capsys):
     out = str(tmp_path / "plots")

@@ -141,11 +141,12 @@ def _parser():
         "scored example is flagged against it. Prints a JSON summary."))
     _add_model_arg(p)
     _add_data_args(p, "test", "static")
-    p.add_argument("--score", default="elbo", choices=anomaly.SCORES,
+    p.add_argument("--score", default=["elbo"], nargs="+", choices=anomaly.SCORES,
                    help="negative ELBO, negative IWAE bound, reconstruction error, (images) "
                         "negative ELBO minus the PNG code length, or the distance to the nearest "
                         "normal examples of --reference-split in latent space (latent_knn) or "
-                        "encoder-feature space (feature_knn) (default: elbo)")
+                        "encoder-feature space (feature_knn) (default: elbo). Several scores "
+                        "are combined: each standardised on --calibrate-split, then averaged")
     p.add_argument("--reference-split", default=None,
                    help="latent_knn, feature_knn: split of normal data to compare with, "
                         "e.g. train[:50000]")
@@ -423,18 +424,23 @@ def _cmd_score(args):
         return x
 
     # Checked before any data is read, so a missing or stray flag fails at once.
-    if (args.score in anomaly.REFERENCE_SCORES) != (args.reference_split is not None):
+    score = args.score[0] if len(args.score) == 1 else args.score
+    if any(s in anomaly.REFERENCE_SCORES for s in args.score) != (args.reference_split is not None):
         raise ValueError(f"--reference-split is needed by --score {'/'.join(anomaly.REFERENCE_SCORES)} "
-                         f"and only by those. Received: --score {args.score} with --reference-split "
-                         f"{args.reference_split}")
+                         f"and only by those. Received: --score {' '.join(args.score)} with "
+                         f"--reference-split {args.reference_split}")
+    if len(args.score) > 1 and not args.calibrate_split:
+        raise ValueError(f"Several scores are combined by standardising them on normal data: "
+                         f"pass --calibrate-split. Received: --score {' '.join(args.score)} "
+                         "without --calibrate-split")
     reference = split(args.reference_split) if args.reference_split else None
-    detector = anomaly.AnomalyDetector(zoo.load_model(args.model), score=args.score,
+    detector = anomaly.AnomalyDetector(zoo.load_model(args.model), score=score,
                                        target_fpr=args.target_fpr, num_samples=args.num_samples,
                                        seed=args.seed, reference=reference,
                                        neighbours=args.neighbours)
 
     summary = {"model": args.model, "dataset": args.dataset, "split": args.split,
-               "score": args.score}
+               "score": detector.score_name}
     if reference is not None:
         summary.update(reference_split=args.reference_split, neighbours=args.neighbours)
     if args.calibrate_split:
