@@ -116,10 +116,9 @@ def run_class(c, x_train, y_train, x_test, y_test, epochs, model_path, figures=N
     for score, num_samples in SCORES.items():
         if score in figures:
             continue
-        members = COMBINED if score == "combined" else [score]
+        members = COMBINED if score == "combined" else [score]  # a 1-list is that one score
         reference = fit_x if any(m in anomaly.REFERENCE_SCORES for m in members) else None
-        detector = anomaly.AnomalyDetector(model, score=score if score != "combined" else members,
-                                           target_fpr=TARGET_FPR,
+        detector = anomaly.AnomalyDetector(model, score=members, target_fpr=TARGET_FPR,
                                            num_samples=num_samples, seed=0, reference=reference,
                                            neighbours=NEIGHBOURS)
         detector.calibrate(validation_x)

@@ -227,6 +227,10 @@ def test_combined_score_averages_the_scores_standardised_on_half_the_normal_data
     np.testing.assert_allclose(combined.scale, scale, rtol=1e-6)
     assert np.mean(combined.score(rest) > threshold) <= 0.05
     x = np.concatenate([digits, clothes])
+    # A one-score list is that score, uncombined (what the CLI's --score passes).
+    one = anomaly.AnomalyDetector(model, score=["reconstruction"])
+    assert one.score_name == "reconstruction"
+    np.testing.assert_array_equal(one.score(x), singles[1].score(x))
     expected = np.mean([(d.score(x) - m) / s for d, m, s in zip(singles, location, scale)], axis=0)
     np.testing.assert_allclose(combined.score(x), expected, rtol=1e-5, atol=1e-6)
     report = combined.evaluate(x, np.r_[np.zeros(len(digits)), np.ones(len(clothes))])

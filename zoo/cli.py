@@ -424,7 +424,6 @@ def _cmd_score(args):
         return x
 
     # Checked before any data is read, so a missing or stray flag fails at once.
-    score = args.score[0] if len(args.score) == 1 else args.score
     if any(s in anomaly.REFERENCE_SCORES for s in args.score) != (args.reference_split is not None):
         raise ValueError(f"--reference-split is needed by --score {'/'.join(anomaly.REFERENCE_SCORES)} "
                          f"and only by those. Received: --score {' '.join(args.score)} with "
@@ -434,7 +433,7 @@ def _cmd_score(args):
                          f"pass --calibrate-split. Received: --score {' '.join(args.score)} "
                          "without --calibrate-split")
     reference = split(args.reference_split) if args.reference_split else None
-    detector = anomaly.AnomalyDetector(zoo.load_model(args.model), score=score,
+    detector = anomaly.AnomalyDetector(zoo.load_model(args.model), score=args.score,
                                        target_fpr=args.target_fpr, num_samples=args.num_samples,
                                        seed=args.seed, reference=reference,
                                        neighbours=args.neighbours)
