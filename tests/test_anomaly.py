@@ -102,6 +102,14 @@ def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, normal_ref
     (lambda d, x: anomaly.AnomalyDetector(d.model, score=["elbo", "reconstruction"]).calibrate(x),
      ValueError, "too small for target_fpr=0.05 with a combined score: it needs at least 37 "
                  "examples. Received: 8"),
+    (lambda d, x: anomaly.AnomalyDetector([d.model, d.model], score="elbo").calibrate(x),
+     ValueError, "too small for target_fpr=0.05 with a combined score"),
+    (lambda d, x: anomaly.AnomalyDetector([], score="elbo"), ValueError,
+     r"model must be a zoo model, or a non-empty list of them. Received: model=\[\]"),
+    (lambda d, x: anomaly.AnomalyDetector([d.model, "runs/model.keras"]), TypeError,
+     "model must be a zoo model .*Received: str 'runs/model.keras'"),
+    (lambda d, x: anomaly.AnomalyDetector(None), TypeError,
+     "model must be a zoo model .*Received: NoneType None"),
 ])
 def test_bad_anomaly_input_is_named(call, error, fragment):
     from tests.families import FAMILIES, binary_images
@@ -236,3 +244,32 @@ def test_combined_score_averages_the_scores_standardised_on_half_the_normal_data
     report = combined.evaluate(x, np.r_[np.zeros(len(digits)), np.ones(len(clothes))])
     assert report["score"] == "latent_knn+reconstruction" and report["auroc"] > 0.95, report
     assert report["fpr"] < 0.1 and report["tpr"] > 0.9, report
+
+
+def test_an_ensemble_averages_every_models_standardised_scores(digits_and_clothes,
+                                                               normal_reference):
+    calibration, digits, clothes = digits_and_clothes
+    models = [zoo.from_preset("vae_mnist"), zoo.from_preset("flow_vae_mnist")]
+    reference = normal_reference[:1000]
+    names = ["feature_knn", "reconstruction"]
+    ensemble = anomaly.AnomalyDetector(models, score=names, seed=5, reference=reference)
+    threshold = ensemble.calibrate(calibration)
+    singles = [anomaly.AnomalyDetector(m, score=n, reference=reference if n in
+                                       anomaly.REFERENCE_SCORES else None)
+               for m in models for n in names]  # the ensemble's order: model-major
+    fit = calibration[np.random.default_rng(5).permutation(len(calibration))[:500]]
+    location = [d.score(fit).mean() for d in singles]
+    scale = [d.score(fit).std() for d in singles]
+    np.testing.assert_allclose(ensemble.location, location, rtol=1e-6)
+    np.testing.assert_allclose(ensemble.scale, scale, rtol=1e-6)
+    x = np.concatenate([digits, clothes])
+    expected = np.mean([(d.score(x) - m) / s for d, m, s in zip(singles, location, scale)], axis=0)
+    np.testing.assert_allclose(ensemble.score(x), expected, rtol=1e-5, atol=1e-6)
+    report = ensemble.evaluate(x, np.r_[np.zeros(len(digits)), np.ones(len(clothes))])
+    assert report["score"] == "feature_knn+reconstruction (ensemble of 2)", report
+    assert report["num_models"] == 2 and report["auroc"] > 0.95, report
+    assert report["threshold"] == threshold and report["fpr"] < 0.1, report
+    # One model in a list is that model: no standardisation, the raw score.
+    one = anomaly.AnomalyDetector(models[:1], score="reconstruction")
+    assert not one.combined and one.score_name == "reconstruction"
+    np.testing.assert_array_equal(one.score(x), singles[1].score(x))

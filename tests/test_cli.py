@@ -222,6 +222,21 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
     assert "pass --calibrate-split. Received: --score elbo reconstruction without" \
         in capsys.readouterr().err
 
+    # An ensemble: each model's score, standardised on the calibration split, averaged.
+    assert cli.main(["score", "vae_mnist", "--ensemble", "flow_vae_mnist", "--split", "test[:400]",
+                     "--data-dir", data_dir, "--score", "reconstruction",
+                     "--calibrate-split", "test[400:1400]", "--target-fpr", "0.1",
+                     "--output", out]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["score"] == "reconstruction (ensemble of 2)", summary
+    assert summary["ensemble"] == ["flow_vae_mnist"], summary
+    assert 0.02 < summary["num_flagged"] / 400 < 0.2, summary
+    assert abs(summary["mean_score"]) < 1.0, summary  # standardised on normal digits
+    assert cli.main(["score", "vae_mnist", "--ensemble", "flow_vae_mnist",
+                     "--data-dir", data_dir]) == 2
+    assert "Received: --ensemble flow_vae_mnist without --calibrate-split" \
+        in capsys.readouterr().err
+
 
 def test_plot_of_a_flow_prior_leaves_out_only_the_kl_per_dimension(data_dir, tmp_path, capsys):
     out = str(tmp_path / "plots")

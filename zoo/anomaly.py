@@ -28,6 +28,9 @@ Scores can be combined: `AnomalyDetector(model, score=["feature_knn", "latent_kn
 deviation there) and averages them, so no one score's units dominate. In the one-class
 benchmarks (see README), feature kNN, latent kNN and reconstruction averaged beat each
 alone on MNIST, but not the feature kNN alone on Fashion-MNIST: measure on your data.
+Models can be combined the same way: `AnomalyDetector([model_a, model_b, model_c],
+score="feature_knn", ...)` scores with each (the same recipe trained with other seeds,
+say) and averages the standardised scores, an ensemble.
 
 `AnomalyDetector` turns a score into a decision: `calibrate` on held-out *normal* data
 sets the threshold so that at most `target_fpr` of normal data is flagged (the
@@ -103,6 +106,21 @@ def _check_scores(score):
     if len(set(names)) != len(names):
         raise ValueError(f"score must list each score once. Received: score={score!r}")
     return tuple(names)
+
+
+def _check_models(model):
+    """`model` as a tuple of zoo models: one model, or a non-empty list of them."""
+    from zoo.latent_variable_model import LatentVariableModel  # TensorFlow: only here
+
+    models = tuple(model) if isinstance(model, (list, tuple)) else (model,)
+    if not models:
+        raise ValueError("model must be a zoo model, or a non-empty list of them. "
+                         "Received: model=[]")
+    for m in models:
+        if not isinstance(m, LatentVariableModel):
+            raise TypeError("model must be a zoo model (zoo.VAE, zoo.HVAE, ...), or a list of "
+                            f"them. Received: {type(m).__name__} {m!r:.80}")
+    return models
 
 
 def _check_reference(score, reference, neighbours):
@@ -265,8 +283,14 @@ class AnomalyDetector:
     score as for one. The combined score is the mean of the standardised scores, and only
     exists once calibrated.
 
+    A list of models is an ensemble (the same recipe trained with different seeds, say):
+    every score is computed with every model, and all of them are standardised and
+    averaged the same way. Independently trained encoders err on different examples, so
+    their average ranks more reliably than any one of them (Lakshminarayanan et al.,
+    NeurIPS 2017, for the same effect on predictive uncertainty).
+
     Args:
-      model: a trained zoo model.
+      model: a trained zoo model, or a list of them to use as an ensemble.
       score: str, one of `SCORES`, or a list of them to combine. Defaults to "elbo".
       target_fpr: float in (0, 1). Largest share of normal data to flag. Defaults to 0.05.
       num_samples: int or None. See `anomaly_scores` (used by "elbo", "iwae" and
@@ -279,41 +303,50 @@ class AnomalyDetector:
 
     def __init__(self, model, score="elbo", target_fpr=0.05, num_samples=None, seed=0,
                  reference=None, neighbours=2):
+        self.models = _check_models(model)
         self.scores = _check_scores(score)
         self.reference, self.neighbours = _check_reference(score, reference, neighbours)
-        self._reference_embeddings = {}  # kind -> embeddings of the reference set
+        self._reference_embeddings = {}  # (model index, kind) -> embeddings of the reference
         if isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float)) \
                 or not 0.0 < float(target_fpr) < 1.0:
             raise ValueError(f"target_fpr must be a number in (0, 1). Received: target_fpr={target_fpr!r}")
-        self.model, self.score_name = model, "+".join(self.scores)
+        self.model = model
+        self.score_name = "+".join(self.scores) + (f" (ensemble of {len(self.models)})"
+                                                   if len(self.models) > 1 else "")
         self.target_fpr, self.num_samples, self.seed = float(target_fpr), num_samples, seed
         self.threshold = None
         self.location = self.scale = None  # the scores' mean and std on normal data (combined)
 
+    @property
+    def combined(self):
+        """True if the detector averages several standardised scores (or models)."""
+        return len(self.scores) * len(self.models) > 1
+
     def _member_scores(self, x):
-        """Each of the detector's scores of `x`, shape `[len(scores), n]`."""
+        """Each model's each score of `x`, shape `[len(models) * len(scores), n]`."""
         x = _check_x("x", x)
         out = []
-        for name in self.scores:
-            if name in REFERENCE_SCORES:
-                kind = REFERENCE_SCORES[name]
-                if kind not in self._reference_embeddings:
-                    self._reference_embeddings[kind] = embeddings(self.model, self.reference,
-                                                                  kind=kind)
-                out.append(knn_distance(embeddings(self.model, x, kind=kind),
-                                        self._reference_embeddings[kind], self.neighbours))
-            else:
-                out.append(anomaly_scores(self.model, x, name, self.num_samples, self.seed))
+        for i, model in enumerate(self.models):
+            for name in self.scores:
+                if name in REFERENCE_SCORES:
+                    key = (i, REFERENCE_SCORES[name])
+                    if key not in self._reference_embeddings:
+                        self._reference_embeddings[key] = embeddings(model, self.reference,
+                                                                     kind=key[1])
+                    out.append(knn_distance(embeddings(model, x, kind=key[1]),
+                                            self._reference_embeddings[key], self.neighbours))
+                else:
+                    out.append(anomaly_scores(model, x, name, self.num_samples, self.seed))
         return np.stack(out)
 
     def _combine(self, members):
-        if len(self.scores) == 1:
+        if not self.combined:
             return members[0]
         return np.mean((members - self.location[:, None]) / self.scale[:, None], axis=0)
 
     def score(self, x):
         """Anomaly scores of `x`, higher = more anomalous."""
-        if len(self.scores) > 1 and self.location is None:
+        if self.combined and self.location is None:
             raise ValueError(f"The combined score {self.score_name} standardises its scores on "
                              "normal data: call calibrate(x_normal) first.")
         return self._combine(self._member_scores(x))
@@ -322,7 +355,7 @@ class AnomalyDetector:
         """Sets the threshold (and, for combined scores, the standardisation) from
         held-out normal data; returns the threshold."""
         members = self._member_scores(x_normal)
-        n, combined = members.shape[1], len(self.scores) > 1
+        n, combined = members.shape[1], self.combined
         if combined:
             order = np.random.default_rng(self.seed).permutation(n)
             fit, members = members[:, order[:n // 2]], members[:, order[n // 2:]]
@@ -339,7 +372,9 @@ class AnomalyDetector:
         if combined:
             location, scale = fit.mean(axis=1), fit.std(axis=1)
             if not np.all(scale > 0):
-                constant = [name for name, v in zip(self.scores, scale) if not v > 0]
+                names = [name + (f" of model {i}" if len(self.models) > 1 else "")
+                         for i in range(len(self.models)) for name in self.scores]
+                constant = [name for name, v in zip(names, scale) if not v > 0]
                 raise ValueError(f"Cannot standardise the scores {constant}: they are constant "
                                  "on x_normal.")
             self.location, self.scale = location, scale
@@ -357,7 +392,8 @@ class AnomalyDetector:
         threshold (if calibrated), on labelled data."""
         scores = self.score(x)
         labels = _labels("is_anomaly", is_anomaly, len(scores))
-        report = {"score": self.score_name, "auroc": auroc(scores, labels),
+        report = {"score": self.score_name, "num_models": len(self.models),
+                  "auroc": auroc(scores, labels),
                   "auprc": auprc(scores, labels), "num_examples": int(len(scores)),
                   "num_anomalies": int(labels.sum())}
         if self.threshold is not None:

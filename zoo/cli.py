@@ -155,6 +155,10 @@ def _parser():
                         "(default: 2)")
     p.add_argument("--num-samples", "-k", type=int, default=None,
                    help="posterior samples (elbo: 1, iwae: 100 by default)")
+    p.add_argument("--ensemble", default=[], nargs="+", metavar="MODEL",
+                   help="more models (e.g. the same recipe, other seeds) scored like MODEL; "
+                        "every model's scores are standardised and averaged (needs "
+                        "--calibrate-split)")
     p.add_argument("--calibrate-split", default=None,
                    help="split of normal data that sets the threshold, e.g. train[-5000:]")
     p.add_argument("--target-fpr", type=float, default=0.05,
@@ -432,14 +436,21 @@ def _cmd_score(args):
         raise ValueError(f"Several scores are combined by standardising them on normal data: "
                          f"pass --calibrate-split. Received: --score {' '.join(args.score)} "
                          "without --calibrate-split")
+    if args.ensemble and not args.calibrate_split:
+        raise ValueError(f"An ensemble's scores are combined by standardising them on normal "
+                         f"data: pass --calibrate-split. Received: --ensemble "
+                         f"{' '.join(args.ensemble)} without --calibrate-split")
     reference = split(args.reference_split) if args.reference_split else None
-    detector = anomaly.AnomalyDetector(zoo.load_model(args.model), score=args.score,
+    models = [zoo.load_model(m) for m in (args.model, *args.ensemble)]
+    detector = anomaly.AnomalyDetector(models if args.ensemble else models[0], score=args.score,
                                        target_fpr=args.target_fpr, num_samples=args.num_samples,
                                        seed=args.seed, reference=reference,
                                        neighbours=args.neighbours)
 
     summary = {"model": args.model, "dataset": args.dataset, "split": args.split,
                "score": detector.score_name}
+    if args.ensemble:
+        summary["ensemble"] = args.ensemble
     if reference is not None:
         summary.update(reference_split=args.reference_split, neighbours=args.neighbours)
     if args.calibrate_split:
