@@ -27,6 +27,10 @@ TPR it reaches on the test set are reported too). Scores, higher = more anomalou
     compared on MNIST (this script's kept models and test labels), and the best
     (0.9755) was then run once on Fashion-MNIST, unchanged. MNIST's figure is
     therefore the best of 25 and optimistic; Fashion-MNIST's is the held-out check.
+  - feature_knn_res: feature_knn on a second model of the class: the same VAE with one
+    residual block per stage of the encoder and of the decoder (`num_res_blocks=1`; the
+    feature map is still 7x7x64), trained alike (seed c). Chosen with `--validation`
+    (below), not with test labels.
 The baseline a user would otherwise try, no model at all:
   - knn_pixels: the mean Euclidean distance of a test image's grey levels to its k = 2
     nearest training images of the normal class (the same 90 %), with scikit-learn's
@@ -40,6 +44,16 @@ The baseline a user would otherwise try, no model at all:
 Per-class results and models are kept in runs/anomaly_<dataset>/ as they finish, so an
 interrupted run resumes at the next class, and a score added later is computed from the
 kept model (a class without one is retrained and all its scores recomputed).
+`--validation` scores the candidate detectors (VALIDATION_CANDIDATES: the feature kNN
+of the model above, of the residual model, of both as an ensemble, and the combined
+score) without touching the test set, to choose among them: on the held-out 10 % of
+the training images of every class. The first half of class c's share calibrates, the
+second half is normal, and the first half of each other class's share (the same number of images per class, so 1 normal
+to 9 anomalous, as in the test set) is anomalous; model c never saw any of it. Writes
+benchmarks/results/anomaly_<dataset>_validation.json and .md.
+
+    VAEZOO_DATA_DIR=../shared/data python benchmarks/anomaly_one_class.py --dataset fashion_mnist --validation
+
 `--baselines-only` trains nothing: it computes the baselines and merges them into the
 existing results, keeping the model scores already there (a score a class lacks is
 shown as n/a). Writes benchmarks/results/anomaly_<dataset>.json and .md.
@@ -59,19 +73,30 @@ import zoo
 from zoo import anomaly, io_utils, training
 
 EPOCHS, LATENT_DIM, VALIDATION_SHARE, TARGET_FPR = 30, 16, 0.1, 0.05
+# The models trained per class: name -> (changes to build_model's VAE, seed offset).
+MODELS = {"base": ({}, 0), "res": ({"num_res_blocks": 1}, 0)}
 SCORES = {"elbo": 8, "iwae": 32, "reconstruction": None,
           "elbo_complexity": 8, "latent_knn": None, "feature_knn": None,
-          "combined": None}  # score -> posterior samples
+          "combined": None, "feature_knn_res": None}  # score -> posterior samples
 COMBINED = ["feature_knn", "latent_knn", "reconstruction"]  # the scores "combined" averages
+# Every column -> (the scores it averages, the models it uses); by default, the one
+# score of the base model.
+DETECTORS = {"combined": (COMBINED, ["base"]), "feature_knn_res": (["feature_knn"], ["res"])}
+# What --validation compares.
+VALIDATION_CANDIDATES = {"feature_knn": (["feature_knn"], ["base"]),
+                         "feature_knn_res": (["feature_knn"], ["res"]),
+                         "feature_knn_ensemble": (["feature_knn"], ["base", "res"]),
+                         "combined": (COMBINED, ["base"])}
+THRESHOLD_COLUMNS = ("elbo", "reconstruction", "combined", "feature_knn_res")
 BASELINES = {"knn_pixels": 2}  # baseline -> neighbours
 NEIGHBOURS = BASELINES["knn_pixels"]  # the kNN scores: the pixel baseline's k
 PUBLISHED = {"mnist": [("Deep SVDD (Ruff et al. 2018)", 0.948)],
              "fashion_mnist": []}
 
 
-def build_model(seed):
-    return zoo.VAE(input_shape=(28, 28, 1), latent_dim=LATENT_DIM, network="conv",
-                   hidden_dims=(32, 64), likelihood="bernoulli", seed=seed)
+def build_model(seed, **changes):
+    return zoo.VAE(**{"input_shape": (28, 28, 1), "latent_dim": LATENT_DIM, "network": "conv",
+                      "hidden_dims": (32, 64), "likelihood": "bernoulli", "seed": seed, **changes})
 
 
 def split_normal(c, x_train, y_train):
@@ -94,36 +119,120 @@ def knn_pixels(fit_x, x_test, is_anomaly, k):
             "k": k, "seconds": time.perf_counter() - start}
 
 
-def run_class(c, x_train, y_train, x_test, y_test, epochs, model_path, figures=None):
-    """Trains on class `c` (or loads the model kept at `model_path`) and returns its
+def model_path(run_dir, c, epochs, name):
+    """Where model `name` (of MODELS) of class `c` is kept."""
+    return os.path.join(run_dir, f"class_{c}_epochs_{epochs}"
+                                 + ("" if name == "base" else f"_{name}") + ".keras")
+
+
+def load_or_train(c, name, fit_x, epochs, run_dir):
+    """(model `name` of class `c`, its training seconds, or None if it was kept)."""
+    path = model_path(run_dir, c, epochs, name)
+    if os.path.exists(path):
+        return zoo.load_model(path), None
+    changes, seed_offset = MODELS[name]
+    seed = c + seed_offset
+    keras.utils.set_random_seed(seed)
+    model = build_model(seed, **changes)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    start = time.perf_counter()
+    model.fit(zoo.data.from_arrays(fit_x, batch_size=128, shuffle=True, seed=seed), epochs=epochs,
+              verbose=0)
+    seconds = time.perf_counter() - start
+    training.save_model(model, path)
+    return model, seconds
+
+
+def detector(models, scores, num_samples, fit_x):
+    """An `AnomalyDetector` over `models` (one, or an ensemble) and `scores`."""
+    reference = fit_x if any(s in anomaly.REFERENCE_SCORES for s in scores) else None
+    return anomaly.AnomalyDetector(models if len(models) > 1 else models[0], score=scores,
+                                   target_fpr=TARGET_FPR, num_samples=num_samples, seed=0,
+                                   reference=reference, neighbours=NEIGHBOURS)
+
+
+def run_class(c, x_train, y_train, x_test, y_test, epochs, run_dir, figures=None):
+    """Trains class `c`'s models (or loads those kept in `run_dir`) and returns its
     figures: those in `figures` plus every score of SCORES missing from them."""
     fit_x, validation_x = split_normal(c, x_train, y_train)
     figures = dict(figures or {})
-    if os.path.exists(model_path):
-        model = zoo.load_model(model_path)
-    else:  # every score from the one model: earlier figures of another training go
-        figures = {}
-        keras.utils.set_random_seed(c)
-        model = build_model(seed=c)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        start = time.perf_counter()
-        model.fit(zoo.data.from_arrays(fit_x, batch_size=128, shuffle=True, seed=c), epochs=epochs,
-                  verbose=0)
-        figures["train_seconds"] = time.perf_counter() - start
-        training.save_model(model, model_path)
+    models = {}
+    for name in ["base"] + [n for n in MODELS if n != "base"]:
+        columns = [s for s in SCORES if name in DETECTORS.get(s, (None, ["base"]))[1]]
+        if name != "base" and all(s in figures for s in columns):
+            continue  # its scores are all there: not needed
+        models[name], seconds = load_or_train(c, name, fit_x, epochs, run_dir)
+        if seconds is not None:  # a new model: earlier figures of another training go
+            figures = {} if name == "base" else {k: v for k, v in figures.items()
+                                                  if k not in columns}
+            figures[f"train_seconds{'' if name == 'base' else '_' + name}"] = seconds
     is_anomaly = (y_test != c).astype(np.int64)
     figures.update({"class": int(c), "train_images": int(len(fit_x))})
     for score, num_samples in SCORES.items():
         if score in figures:
             continue
-        members = COMBINED if score == "combined" else [score]  # a 1-list is that one score
-        reference = fit_x if any(m in anomaly.REFERENCE_SCORES for m in members) else None
-        detector = anomaly.AnomalyDetector(model, score=members, target_fpr=TARGET_FPR,
-                                           num_samples=num_samples, seed=0, reference=reference,
-                                           neighbours=NEIGHBOURS)
-        detector.calibrate(validation_x)
-        figures[score] = detector.evaluate(x_test, is_anomaly)
+        scores, names = DETECTORS.get(score, ([score], ["base"]))  # a 1-list is that one score
+        d = detector([models[n] for n in names], scores, num_samples, fit_x)
+        d.calibrate(validation_x)
+        figures[score] = d.evaluate(x_test, is_anomaly)
     return figures
+
+
+def validation_split(c, x_train, y_train):
+    """(calibration, held-out normal, held-out anomalies) for class `c`, from the
+    training images the models do not fit: see `--validation`."""
+    calibrate, normal = np.array_split(split_normal(c, x_train, y_train)[1], 2)
+    anomalies = np.concatenate([split_normal(o, x_train, y_train)[1][:len(normal)]
+                                for o in range(10) if o != c])
+    return calibrate, normal, anomalies
+
+
+def validate(args, x_train, y_train, run_dir):
+    """`--validation`: the candidates' AUROCs on the held-out training images."""
+    per_class = {}
+    for c in args.classes:
+        path = os.path.join(run_dir, f"validation_class_{c}_epochs_{args.epochs}.json")
+        figures = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                figures = json.load(f)
+        fit_x = split_normal(c, x_train, y_train)[0]
+        if any(name not in figures for name in VALIDATION_CANDIDATES):
+            models = {}
+            calibrate, normal, anomalies = validation_split(c, x_train, y_train)
+            x = np.concatenate([normal, anomalies])
+            labels = np.r_[np.zeros(len(normal)), np.ones(len(anomalies))]
+            for name, (scores, names) in VALIDATION_CANDIDATES.items():
+                if name not in figures:
+                    for n in names:
+                        if n not in models:
+                            models[n] = load_or_train(c, n, fit_x, args.epochs, run_dir)[0]
+                    d = detector([models[n] for n in names], scores, None, fit_x)
+                    d.calibrate(calibrate)
+                    figures[name] = d.evaluate(x, labels)
+            io_utils.write_json(path, figures)
+        per_class[c] = figures
+        print(c, {n: round(figures[n]["auroc"], 4) for n in VALIDATION_CANDIDATES}, flush=True)
+    means = {n: float(np.mean([per_class[c][n]["auroc"] for c in args.classes]))
+             for n in VALIDATION_CANDIDATES}
+    rows = [[c] + [f"{per_class[c][n]['auroc']:.4f}" for n in VALIDATION_CANDIDATES]
+            for c in args.classes]
+    rows.append(["**mean**"] + [f"**{means[n]:.4f}**" for n in VALIDATION_CANDIDATES])
+    command = "python benchmarks/anomaly_one_class.py " + " ".join(sys.argv[1:])
+    common.write_results(
+        f"anomaly_{args.dataset}_validation",
+        {"dataset": args.dataset, "epochs": args.epochs,
+         "models": {n: {"changes": ch, "seed": f"class + {off}"} for n, (ch, off) in MODELS.items()},
+         "protocol": "held-out 10 % of the training images: the first half of the normal "
+                     "class's calibrates, the second half is normal, the first half of each "
+                     "other class's is anomalous (1 normal to 9 anomalous); no test images",
+         "candidates": {n: {"scores": s, "models": ms} for n, (s, ms) in VALIDATION_CANDIDATES.items()},
+         "mean_auroc": means, "per_class": {str(c): per_class[c] for c in args.classes}},
+        rows, ["normal class", "AUROC feature kNN", "AUROC feature kNN, residual encoder",
+               "AUROC feature kNN, ensemble of both models",
+               "AUROC combined (feature kNN + latent kNN + reconstruction)"],
+        command=command)
+    return 0
 
 
 def _auroc_cell(figures, key):
@@ -138,11 +247,15 @@ def main(argv=None):
     parser.add_argument("--classes", type=int, nargs="*", default=list(range(10)))
     parser.add_argument("--baselines-only", action="store_true",
                         help="train nothing: add the baselines to the existing results")
+    parser.add_argument("--validation", action="store_true",
+                        help="compare the candidate detectors on held-out training images")
     args = parser.parse_args(argv)
     x_train, y_train = zoo.data.load_numpy(args.dataset, "train")
-    x_test, y_test = zoo.data.load_numpy(args.dataset, "test")
     run_dir = os.path.join("runs", f"anomaly_{args.dataset}")
     os.makedirs(run_dir, exist_ok=True)
+    if args.validation:
+        return validate(args, x_train, y_train, run_dir)
+    x_test, y_test = zoo.data.load_numpy(args.dataset, "test")
     name = f"anomaly_{args.dataset}"
     previous, scores_command = {}, "python benchmarks/anomaly_one_class.py " + " ".join(argv)
     scores_environment = None  # None: this run's (the results' "environment")
@@ -165,8 +278,7 @@ def main(argv=None):
             with open(path) as f:
                 figures = json.load(f)
         if not args.baselines_only and (figures is None or any(s not in figures for s in SCORES)):
-            figures = run_class(c, x_train, y_train, x_test, y_test, args.epochs,
-                                os.path.join(run_dir, f"class_{c}_epochs_{args.epochs}.keras"), figures)
+            figures = run_class(c, x_train, y_train, x_test, y_test, args.epochs, run_dir, figures)
         figures = dict(figures or {"class": c})
         is_anomaly = (y_test != c).astype(np.int64)
         for baseline, k in BASELINES.items():
@@ -184,13 +296,13 @@ def main(argv=None):
         f = per_class[c]
         rows.append([c] + [_auroc_cell(f, s) for s in columns]
                     + [f"{f[s]['fpr']:.3f} / {f[s]['tpr']:.3f}" if s in f else "n/a"
-                       for s in ("elbo", "reconstruction", "combined")])
+                       for s in THRESHOLD_COLUMNS])
     # A mean only over all the classes run, so a partial column has none.
     means = {s: float(np.mean([per_class[c][s]["auroc"] for c in args.classes]))
              for s in columns if all(s in per_class[c] for c in args.classes)}
     rows.append(["**mean**"] + [f"**{means[s]:.4f}**" if s in means else "n/a" for s in columns]
-                + ["", "", ""])
-    rows += [[name_] + [f"{value:.3f}"] + [""] * (len(columns) + 2)
+                + [""] * len(THRESHOLD_COLUMNS))
+    rows += [[name_] + [f"{value:.3f}"] + [""] * (len(columns) + len(THRESHOLD_COLUMNS) - 1)
              for name_, value in PUBLISHED[args.dataset]]
     common.write_results(
         name,
@@ -199,9 +311,13 @@ def main(argv=None):
          "model": build_model(0).get_config(), "epochs": args.epochs, "target_fpr": TARGET_FPR,
          "scores": {s: ({"neighbours": NEIGHBOURS, "reference": "the class's training images"}
                         if s in anomaly.REFERENCE_SCORES else {"num_samples": n})
-                    for s, n in SCORES.items() if s != "combined"}
-                   | {"combined": {"of": COMBINED, "standardised_on": "half of the normal "
-                                   "validation images; the threshold on the other half"}},
+                    for s, n in SCORES.items() if s not in DETECTORS}
+                   | {s: {"of": scores, "models": [dict(zip(("changes", "seed_offset"), MODELS[n]))
+                                                    for n in names]}
+                        | ({"standardised_on": "half of the normal validation images; the "
+                                               "threshold on the other half"}
+                           if len(scores) * len(names) > 1 else {})
+                      for s, (scores, names) in DETECTORS.items()},
          "baselines": {b: {"neighbours": k, "features": "grey-level pixels", "metric": "euclidean"}
                        for b, k in BASELINES.items()},
          "scores_command": scores_command, "scores_environment": scores_environment,
@@ -211,10 +327,12 @@ def main(argv=None):
                "AUROC −ELBO − PNG code length", f"AUROC latent kNN (k={NEIGHBOURS})",
                f"AUROC encoder-feature kNN (k={NEIGHBOURS})",
                "AUROC combined (feature kNN + latent kNN + reconstruction)",
+               "AUROC encoder-feature kNN, residual encoder",
                f"AUROC pixel kNN (k={BASELINES['knn_pixels']}, no model)",
                f"FPR / TPR at the −ELBO threshold (target FPR {TARGET_FPR})",
                "FPR / TPR at the reconstruction threshold",
-               "FPR / TPR at the combined threshold"],
+               "FPR / TPR at the combined threshold",
+               "FPR / TPR at the residual feature kNN threshold"],
         command="python benchmarks/anomaly_one_class.py " + " ".join(argv))
     return 0
 
