@@ -48,9 +48,10 @@ kept model (a class without one is retrained and all its scores recomputed).
 of the model above, of the residual model, of both as an ensemble, and the combined
 score) without touching the test set, to choose among them: on the held-out 10 % of
 the training images of every class. The first half of class c's share calibrates, the
-second half is normal, and the first half of each other class's share (the same number of images per class, so 1 normal
-to 9 anomalous, as in the test set) is anomalous; model c never saw any of it. Writes
-benchmarks/results/anomaly_<dataset>_validation.json and .md.
+second half is normal, and the first half of each other class's share (the same number
+of images per class, so 1 normal to 9 anomalous, as in the test set) is anomalous;
+model c never saw any of it. Writes benchmarks/results/anomaly_<dataset>_validation.json
+and .md.
 
     VAEZOO_DATA_DIR=../shared/data python benchmarks/anomaly_one_class.py --dataset fashion_mnist --validation
 
@@ -143,10 +144,16 @@ def load_or_train(c, name, fit_x, epochs, run_dir):
     return model, seconds
 
 
+def recipe(name):
+    """How model `name` of MODELS differs from build_model's VAE, for the results files."""
+    changes, seed_offset = MODELS[name]
+    return {"changes": changes, "seed": f"class + {seed_offset}"}
+
+
 def detector(models, scores, num_samples, fit_x):
-    """An `AnomalyDetector` over `models` (one, or an ensemble) and `scores`."""
+    """An `AnomalyDetector` over `models` (a list of one, or an ensemble) and `scores`."""
     reference = fit_x if any(s in anomaly.REFERENCE_SCORES for s in scores) else None
-    return anomaly.AnomalyDetector(models if len(models) > 1 else models[0], score=scores,
+    return anomaly.AnomalyDetector(models, score=scores,
                                    target_fpr=TARGET_FPR, num_samples=num_samples, seed=0,
                                    reference=reference, neighbours=NEIGHBOURS)
 
@@ -187,7 +194,7 @@ def validation_split(c, x_train, y_train):
     return calibrate, normal, anomalies
 
 
-def validate(args, x_train, y_train, run_dir):
+def validate(args, argv, x_train, y_train, run_dir):
     """`--validation`: the candidates' AUROCs on the held-out training images."""
     per_class = {}
     for c in args.classes:
@@ -197,19 +204,18 @@ def validate(args, x_train, y_train, run_dir):
             with open(path) as f:
                 figures = json.load(f)
         fit_x = split_normal(c, x_train, y_train)[0]
-        if any(name not in figures for name in VALIDATION_CANDIDATES):
-            models = {}
+        missing = {name: candidate for name, candidate in VALIDATION_CANDIDATES.items()
+                   if name not in figures}
+        if missing:
+            models = {n: load_or_train(c, n, fit_x, args.epochs, run_dir)[0]
+                      for _, names in missing.values() for n in names}
             calibrate, normal, anomalies = validation_split(c, x_train, y_train)
             x = np.concatenate([normal, anomalies])
             labels = np.r_[np.zeros(len(normal)), np.ones(len(anomalies))]
-            for name, (scores, names) in VALIDATION_CANDIDATES.items():
-                if name not in figures:
-                    for n in names:
-                        if n not in models:
-                            models[n] = load_or_train(c, n, fit_x, args.epochs, run_dir)[0]
-                    d = detector([models[n] for n in names], scores, None, fit_x)
-                    d.calibrate(calibrate)
-                    figures[name] = d.evaluate(x, labels)
+            for name, (scores, names) in missing.items():
+                d = detector([models[n] for n in names], scores, None, fit_x)
+                d.calibrate(calibrate)
+                figures[name] = d.evaluate(x, labels)
             io_utils.write_json(path, figures)
         per_class[c] = figures
         print(c, {n: round(figures[n]["auroc"], 4) for n in VALIDATION_CANDIDATES}, flush=True)
@@ -218,11 +224,11 @@ def validate(args, x_train, y_train, run_dir):
     rows = [[c] + [f"{per_class[c][n]['auroc']:.4f}" for n in VALIDATION_CANDIDATES]
             for c in args.classes]
     rows.append(["**mean**"] + [f"**{means[n]:.4f}**" for n in VALIDATION_CANDIDATES])
-    command = "python benchmarks/anomaly_one_class.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/anomaly_one_class.py " + " ".join(argv)
     common.write_results(
         f"anomaly_{args.dataset}_validation",
         {"dataset": args.dataset, "epochs": args.epochs,
-         "models": {n: {"changes": ch, "seed": f"class + {off}"} for n, (ch, off) in MODELS.items()},
+         "models": {n: recipe(n) for n in MODELS},
          "protocol": "held-out 10 % of the training images: the first half of the normal "
                      "class's calibrates, the second half is normal, the first half of each "
                      "other class's is anomalous (1 normal to 9 anomalous); no test images",
@@ -254,7 +260,7 @@ def main(argv=None):
     run_dir = os.path.join("runs", f"anomaly_{args.dataset}")
     os.makedirs(run_dir, exist_ok=True)
     if args.validation:
-        return validate(args, x_train, y_train, run_dir)
+        return validate(args, argv, x_train, y_train, run_dir)
     x_test, y_test = zoo.data.load_numpy(args.dataset, "test")
     name = f"anomaly_{args.dataset}"
     previous, scores_command = {}, "python benchmarks/anomaly_one_class.py " + " ".join(argv)
@@ -312,8 +318,7 @@ def main(argv=None):
          "scores": {s: ({"neighbours": NEIGHBOURS, "reference": "the class's training images"}
                         if s in anomaly.REFERENCE_SCORES else {"num_samples": n})
                     for s, n in SCORES.items() if s not in DETECTORS}
-                   | {s: {"of": scores, "models": [dict(zip(("changes", "seed_offset"), MODELS[n]))
-                                                    for n in names]}
+                   | {s: {"of": scores, "models": [recipe(n) for n in names]}
                         | ({"standardised_on": "half of the normal validation images; the "
                                                "threshold on the other half"}
                            if len(scores) * len(names) > 1 else {})

@@ -285,9 +285,10 @@ class AnomalyDetector:
 
     A list of models is an ensemble (the same recipe trained with different seeds, say):
     every score is computed with every model, and all of them are standardised and
-    averaged the same way. Independently trained encoders err on different examples, so
-    their average ranks more reliably than any one of them (Lakshminarayanan et al.,
-    NeurIPS 2017, for the same effect on predictive uncertainty).
+    averaged the same way. Models that err on different examples can average out each
+    other's mistakes (Lakshminarayanan et al., NeurIPS 2017, for predictive
+    uncertainty); models that err alike gain nothing. In the one-class Fashion-MNIST
+    benchmark (see README), ensembles scored between their members: measure on your data.
 
     Args:
       model: a trained zoo model, or a list of them to use as an ensemble.

@@ -442,7 +442,7 @@ def _cmd_score(args):
                          f"{' '.join(args.ensemble)} without --calibrate-split")
     reference = split(args.reference_split) if args.reference_split else None
     models = [zoo.load_model(m) for m in (args.model, *args.ensemble)]
-    detector = anomaly.AnomalyDetector(models if args.ensemble else models[0], score=args.score,
+    detector = anomaly.AnomalyDetector(models, score=args.score,
                                        target_fpr=args.target_fpr, num_samples=args.num_samples,
                                        seed=args.seed, reference=reference,
                                        neighbours=args.neighbours)
