@@ -14,6 +14,9 @@ import pytest
 import tensorflow as tf
 
 
+_TRAINED = {}  # test class -> (trained model, data): see ModelHarness._trained
+
+
 def assert_weights_equal(a, b):
     assert len(a.weights) == len(b.weights)
     for wa, wb in zip(a.weights, b.weights):
@@ -34,12 +37,20 @@ class ModelHarness:
         """A float32 numpy batch `[n, *input_shape]` of valid data, n >= 64."""
         raise NotImplementedError
 
-    def _trained(self, steps=3):
-        model = self.make_model()
-        x = self.make_data()
-        model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        model.fit(x, batch_size=32, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
-        return model, x
+    def _trained(self):
+        """(model after five training steps, its data), built once per class and worker.
+
+        Shared by the tests that only read it (the round trips and the bounds): tracing
+        the first `fit` is most of what a small model costs. It comes out the same
+        whichever test builds it: the model is seeded and the steps unshuffled."""
+        key = type(self)
+        if key not in _TRAINED:
+            model = self.make_model()
+            x = self.make_data()
+            model.compile(optimizer=keras.optimizers.Adam(1e-3))
+            model.fit(x, batch_size=32, epochs=1, steps_per_epoch=5, shuffle=False, verbose=0)
+            _TRAINED[key] = model, x
+        return _TRAINED[key]
 
     def test_config_round_trip(self):
         model = self.make_model()
@@ -57,7 +68,13 @@ class ModelHarness:
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         before = [np.array(w) for w in model.trainable_weights]
         batches = tf.data.Dataset.from_tensor_slices(x).batch(32).take(3)
+        traces = []
+        train_step = model.train_step
+        model.train_step = lambda data: traces.append(1) or train_step(data)
         history = model.fit(batches, epochs=1, verbose=0)
+        # compile() built the optimizer, so the train step is traced once, not a second
+        # time for the variables a first trace would create.
+        assert len(traces) == 1, f"the train step was traced {len(traces)} times"
         for w, old in zip(model.trainable_weights, before):
             assert not np.array_equal(np.asarray(w), old), f"{w.path} did not change"
         logs = history.history
@@ -95,7 +112,7 @@ class ModelHarness:
             model.save_to_preset(directory)
 
     def test_iw_bound_is_at_least_the_elbo_and_rises_with_k(self):
-        model, x = self._trained(steps=5)
+        model, x = self._trained()
         x = x[:64]
         # k=1 is a one-sample ELBO (Monte Carlo KL instead of analytic): equal in
         # expectation. 20 independent draws of each; the difference of the means must be

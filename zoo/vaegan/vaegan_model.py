@@ -124,6 +124,9 @@ class VAEGAN(VAE):
         self.decoder_optimizer.build(self.decoder_variables)
         self.discriminator_optimizer.build(self.discriminator_variables)
 
+    def _build_optimizer(self):
+        pass  # compile() builds all three, each over its own network's weights
+
     def get_compile_config(self):
         config = super().get_compile_config() or {}
         if self.decoder_optimizer is not None:
@@ -131,16 +134,6 @@ class VAEGAN(VAE):
             config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
                 self.discriminator_optimizer)
         return config
-
-    def compile_from_config(self, config):
-        """Recompiles a loaded model with all three optimizers (their state loads next)."""
-        config = dict(config)
-        optimizers = {key: keras.optimizers.deserialize(config.pop(key))
-                      for key in ("optimizer", "decoder_optimizer", "discriminator_optimizer")
-                      if isinstance(config.get(key), dict)}
-        rest = {k: v for k, v in config.items() if v is not None and k in (
-            "run_eagerly", "steps_per_execution", "jit_compile")}
-        self.compile(**optimizers, **rest)
 
     # ------------------------------------------------------------------ training
     @property
