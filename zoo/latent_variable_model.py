@@ -556,7 +556,7 @@ class LatentVariableModel(keras.Model):
 
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
-        self._build_optimizer()
+        self._build_optimizers()
 
     def compile_from_config(self, config):
         """Recompiles a loaded model, its optimizers built, so their state loads next.
@@ -564,16 +564,21 @@ class LatentVariableModel(keras.Model):
         Keras skips this step for models that override `compile`, as these do."""
         self.compile(**keras.saving.deserialize_keras_object(config))
 
-    def _build_optimizer(self):
-        """Creates the optimizer's slots now, as `compile_from_config` does on loading.
+    def _optimizers(self):
+        """(optimizer, the weights it trains) pairs: one optimizer for every weight."""
+        return [(self.optimizer, self.trainable_variables)]
+
+    def _build_optimizers(self):
+        """Creates the optimizers' slots now, as `compile_from_config` does on loading.
 
         Otherwise, without a distribution strategy, Keras builds the optimizer inside the
         first trace of the train step; a `tf.function` that creates variables is traced
         twice, which made the first `fit` of a model about twice as slow
         (benchmarks/first_fit.py). Every model here creates its weights in its
         constructor, so they all exist at this point."""
-        if self.optimizer is not None and not self.optimizer.built:
-            self.optimizer.build(self.trainable_variables)
+        for optimizer, variables in self._optimizers():
+            if optimizer is not None and not optimizer.built:
+                optimizer.build(variables)
 
     def fit(self, x=None, *args, **kwargs):
         self._check_training_data("x", x)

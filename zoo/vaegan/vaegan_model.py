@@ -119,13 +119,14 @@ class VAEGAN(VAE):
 
         self.decoder_optimizer = own(decoder_optimizer)
         self.discriminator_optimizer = own(discriminator_optimizer)
-        # Built now, so checkpoints (BackupAndRestore, .keras) restore all three states.
-        self.optimizer.build(self.encoder_variables)
-        self.decoder_optimizer.build(self.decoder_variables)
-        self.discriminator_optimizer.build(self.discriminator_variables)
+        # Built now (super().compile built only the encoder's, the other two were not
+        # set yet), so checkpoints (BackupAndRestore, .keras) restore all three states.
+        self._build_optimizers()
 
-    def _build_optimizer(self):
-        pass  # compile() builds all three, each over its own network's weights
+    def _optimizers(self):
+        return [(self.optimizer, self.encoder_variables),
+                (self.decoder_optimizer, self.decoder_variables),
+                (self.discriminator_optimizer, self.discriminator_variables)]
 
     def get_compile_config(self):
         config = super().get_compile_config() or {}
