@@ -3,6 +3,7 @@
     import export
     export.saved_model(model, "models/vae_mnist", version=1)     # -> models/vae_mnist/1/
     export.tflite(model, "vae_mnist_int8.tflite", quantization="int8")
+    export.tflite_variants(model, {"float16": "vae_f16.tflite", "int8": "vae_int8.tflite"})
     from export.edge import EdgeSampler                           # numpy + LiteRT only
 
 Importing this package does not import TensorFlow: the functions below load their
@@ -28,3 +29,13 @@ def tflite(model, path, quantization="float32", int8_io=False, calibration_sampl
     return export_tflite(model, path, quantization=quantization, int8_io=int8_io,
                          calibration_samples=calibration_samples, seed=seed, verify=verify,
                          per_channel_dense=per_channel_dense)
+
+
+def tflite_variants(model, paths, int8_io=False, calibration_samples=500, seed=0, verify=True,
+                    per_channel_dense=False):
+    """Writes `{quantization: path}` from one traced graph; see `export.lite.export_tflite_variants`."""
+    from export.lite import export_tflite_variants
+
+    return export_tflite_variants(model, paths, int8_io=int8_io,
+                                  calibration_samples=calibration_samples, seed=seed,
+                                  verify=verify, per_channel_dense=per_channel_dense)

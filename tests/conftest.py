@@ -7,6 +7,7 @@
   beside the repository (where CI puts it). Tests never download.
 """
 
+import gc
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,6 +25,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_DIR = os.path.abspath(os.environ.get("VAEZOO_DATA_DIR")
                            or os.path.join(os.path.dirname(REPO), "shared", "data"))
 os.environ["VAEZOO_DATA_DIR"] = DATA_DIR
+
+
+def pytest_collection_finish(session):
+    """Moves everything imported so far out of the garbage collector's sight.
+
+    TensorFlow, Keras, TFP, scikit-learn and SciPy leave ~480,000 tracked objects that
+    live as long as the worker, and every full collection walked all of them again:
+    0.2 s each, ~100 times per worker, plus an occasional 16 s pause. Frozen, they are
+    never scanned; what the tests create is collected as before. Measured: the suite
+    went from 553 s to 499 s (worker-seconds in full collections: 90 -> 50)."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")

@@ -161,6 +161,36 @@ def test_demo_runs_a_preset_end_to_end(data_dir, tmp_path, capsys):
     assert os.path.isdir(os.path.join(out, "saved_model", "1"))
 
 
+def test_export_writes_each_quantization_asked_for_and_reports_them(tmp_path, capsys):
+    from export.edge import EdgeSampler
+    from tests.families import FAMILIES
+
+    model = FAMILIES["VAE-mlp"]()
+    model(np.zeros((1, 28, 28, 1), np.float32))
+    model.save(str(tmp_path / "m.keras"))
+    report = str(tmp_path / "report.json")
+    assert cli.main(["export", str(tmp_path / "m.keras"), "--tflite", str(tmp_path / "vae.tflite"),
+                     "--quantization", "float32", "int8", "--report-json", report]) == 0
+    out = capsys.readouterr().out
+    for quantization in ("float32", "int8"):
+        path = str(tmp_path / f"vae_{quantization}.tflite")
+        assert f"TFLite ({quantization}) written to {path}" in out
+        assert EdgeSampler(path).quantization == quantization
+    with open(report) as f:
+        rows = json.load(f)
+    assert [row["target"] for row in rows] == ["TFLite float32", "TFLite int8"]
+    assert rows[0]["max_abs_error"] < 1e-5 and rows[1]["mean_abs_error"] < 0.02
+
+
+def test_export_file_names_for_several_quantizations():
+    assert cli._tflite_paths("m.tflite", ["int8"]) == {"int8": "m.tflite"}
+    assert cli._tflite_paths("out/m.tflite", ["float32", "int8", "float32"]) == {
+        "float32": "out/m_float32.tflite", "int8": "out/m_int8.tflite"}
+    assert cli._tflite_paths("{quantization}/m.tflite", ["float16"]) == {"float16": "float16/m.tflite"}
+    assert cli._tflite_paths("m", ["dynamic", "int8"]) == {"dynamic": "m_dynamic.tflite",
+                                                           "int8": "m_int8.tflite"}
+
+
 def test_bench_measures_training_and_sampling(data_dir, tmp_path, capsys):
     out = str(tmp_path / "bench.json")
     assert cli.main(["bench", "vae_mnist", "--split", "train[:512]", "--data-dir", data_dir,

@@ -44,12 +44,51 @@ def test_a_vae_shares_one_subgraph_between_its_signatures(model, tmp_path):
 
 
 def test_per_tensor_dense_quantization_keeps_int8_small(model, tmp_path):
-    small = export.tflite(model, str(tmp_path / "a.tflite"), quantization="int8")
+    files = export.tflite_variants(model, {"int8": str(tmp_path / "a.tflite"),
+                                           "float32": str(tmp_path / "c.tflite")})
+    small, f32 = files["int8"], files["float32"]
     large = export.tflite(model, str(tmp_path / "b.tflite"), quantization="int8",
                           per_channel_dense=True)
-    f32 = export.tflite(model, str(tmp_path / "c.tflite"))
     assert os.path.getsize(small) < os.path.getsize(large)
     assert os.path.getsize(small) < 0.4 * os.path.getsize(f32)
+
+
+def test_variants_are_the_files_one_export_each_would_write(model, tmp_path):
+    # One traced graph converted twice must give what two separate exports give.
+    paths = {"int8": str(tmp_path / "v_int8.tflite"), "float16": str(tmp_path / "v_f16.tflite")}
+    assert export.tflite_variants(model, paths) == paths  # in the order asked
+    for quantization, path in paths.items():
+        alone = export.tflite(model, str(tmp_path / f"{quantization}.tflite"),
+                              quantization=quantization)
+        with open(path, "rb") as a, open(alone, "rb") as b:
+            assert a.read() == b.read(), quantization
+        assert EdgeSampler(path).quantization == quantization
+
+
+def test_a_refused_variant_keeps_the_ones_before_it_and_stops(model, tmp_path, monkeypatch):
+    monkeypatch.setitem(lite.PARITY_LIMITS, "int8", (-1.0, -1.0))  # int8 cannot pass
+    paths = {q: str(tmp_path / f"{q}.tflite") for q in ("float32", "int8", "float16")}
+    with pytest.raises(lite.ConversionError, match="The int8 TFLite conversion"):
+        export.tflite_variants(model, paths)
+    assert os.path.isfile(paths["float32"])
+    assert not os.path.exists(paths["int8"]) and not os.path.exists(paths["float16"])
+
+
+@pytest.mark.parametrize("paths,kwargs,error,fragment", [
+    ({}, {}, TypeError, "paths must be a non-empty dict"),
+    (["float32"], {}, TypeError, "paths must be a non-empty dict"),
+    ({"int4": "a.tflite"}, {}, ValueError, "quantization must be one of"),
+    ({"float32": 3}, {}, TypeError, "path must be a str or os.PathLike. Received: path=3"),
+    ({"float32": "same.tflite", "int8": "./same.tflite"}, {}, ValueError,
+     "each quantization needs its own file"),
+    ({"float32": "a.tflite", "dynamic": "b.tflite"}, {"int8_io": True}, ValueError,
+     "int8_io needs quantization='int8'"),
+])
+def test_bad_variants_are_named(model, tmp_path, monkeypatch, paths, kwargs, error, fragment):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error, match=fragment):
+        export.tflite_variants(model, paths, **kwargs)
+    assert not os.listdir(tmp_path)
 
 
 def test_a_conversion_that_does_not_reproduce_keras_is_refused(model, tmp_path, monkeypatch):
