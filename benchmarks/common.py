@@ -4,6 +4,8 @@ import datetime
 import json
 import os
 import platform
+import statistics
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -201,3 +203,25 @@ def dataset_and_preset(doc, argv, parser=None):
         parser.error(f"preset {preset!r} was trained on {trained_on!r}, not --dataset {args.dataset}")
     suffix = args.dataset if args.preset is None else preset
     return argv, args.dataset, preset, zoo.from_preset(preset), suffix
+
+
+def child_seconds(code):
+    """Runs `code` in a fresh Python (no warm TensorFlow caches); returns the number it
+    prints on its `SECONDS <float>` line."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    (line,) = [line for line in out.stdout.splitlines() if line.startswith("SECONDS")]
+    return float(line.split()[1])
+
+
+def paired_seconds(measure, modes, repeats):
+    """`measure(mode)` for both `modes`, `repeats` times, alternating which goes first
+    (these machines are noisy; a pair run back to back shares the noise).
+
+    Returns ({mode: [seconds]}, median of the per-pair ratios modes[0] / modes[1])."""
+    seconds = {mode: [] for mode in modes}
+    for r in range(repeats):
+        for mode in (modes if r % 2 == 0 else modes[::-1]):
+            seconds[mode].append(measure(mode))
+    ratios = [a / b for a, b in zip(seconds[modes[0]], seconds[modes[1]])]
+    return seconds, statistics.median(ratios)

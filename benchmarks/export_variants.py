@@ -12,9 +12,7 @@ alternating which goes first, and reports the median ratio per preset.
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 
 import common
@@ -49,10 +47,7 @@ with tempfile.TemporaryDirectory() as tmp:
 def export_seconds(preset, mode):
     code = CHILD.format(preset=preset, quantizations=PRESETS[preset],
                         variants=mode == "export.tflite_variants")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    (line,) = [line for line in out.stdout.splitlines() if line.startswith("SECONDS")]
-    return float(line.split()[1])
+    return common.child_seconds(code)
 
 
 def main(argv=None):
@@ -62,13 +57,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     figures = {}
     for preset in PRESETS:
-        seconds = {mode: [] for mode in MODES}
-        for r in range(args.repeats):
-            for mode in (MODES if r % 2 == 0 else MODES[::-1]):  # alternate the order
-                seconds[mode].append(export_seconds(preset, mode))
-        ratios = [a / b for a, b in zip(seconds[MODES[0]], seconds[MODES[1]])]
+        seconds, ratio = common.paired_seconds(lambda mode: export_seconds(preset, mode),
+                                               MODES, args.repeats)
         figures[preset] = {"quantizations": PRESETS[preset], "seconds": seconds,
-                           "median_ratio": statistics.median(ratios)}
+                           "median_ratio": ratio}
         print(preset, json.dumps(figures[preset]), flush=True)
     rows = [[preset, ", ".join(f["quantizations"]),
              f"{statistics.median(f['seconds'][MODES[0]]):.1f}",

@@ -18,9 +18,7 @@ Each measurement runs in its own subprocess (a fresh TensorFlow, no warm trace c
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 
 import common
@@ -60,10 +58,7 @@ print("SECONDS", time.perf_counter() - start)
 
 def first_fit_seconds(model_code, mode):
     code = CHILD.format(model=model_code, keras_default=mode == "keras default")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    (line,) = [line for line in out.stdout.splitlines() if line.startswith("SECONDS")]
-    return float(line.split()[1])
+    return common.child_seconds(code)
 
 
 def main(argv=None):
@@ -73,12 +68,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     figures = {}
     for name, code in MODELS.items():
-        seconds = {mode: [] for mode in MODES}
-        for r in range(args.repeats):
-            for mode in (MODES if r % 2 == 0 else MODES[::-1]):  # alternate the order
-                seconds[mode].append(first_fit_seconds(code, mode))
-        ratios = [a / b for a, b in zip(seconds["keras default"], seconds["zoo compile"])]
-        figures[name] = {"seconds": seconds, "median_ratio": statistics.median(ratios)}
+        seconds, ratio = common.paired_seconds(lambda mode: first_fit_seconds(code, mode),
+                                               MODES, args.repeats)
+        figures[name] = {"seconds": seconds, "median_ratio": ratio}
         print(name, json.dumps(figures[name]), flush=True)
     rows = [[name, f"{statistics.median(f['seconds']['keras default']):.2f}",
              f"{statistics.median(f['seconds']['zoo compile']):.2f}", f"{f['median_ratio']:.2f}"]
