@@ -214,14 +214,20 @@ def child_seconds(code):
     return float(line.split()[1])
 
 
-def paired_seconds(measure, modes, repeats):
-    """`measure(mode)` for both `modes`, `repeats` times, alternating which goes first
-    (these machines are noisy; a pair run back to back shares the noise).
+def paired_figures(cases, measure, modes, repeats):
+    """`measure(case, mode)` for each case and both `modes`, `repeats` times, alternating
+    which mode goes first (these machines are noisy; a pair run back to back shares the
+    noise). Each case's figures are printed as soon as they are measured.
 
-    Returns ({mode: [seconds]}, median of the per-pair ratios modes[0] / modes[1])."""
-    seconds = {mode: [] for mode in modes}
-    for r in range(repeats):
-        for mode in (modes if r % 2 == 0 else modes[::-1]):
-            seconds[mode].append(measure(mode))
-    ratios = [a / b for a, b in zip(seconds[modes[0]], seconds[modes[1]])]
-    return seconds, statistics.median(ratios)
+    Returns {case: {"seconds": {mode: [seconds]}, "median_ratio": median of the per-pair
+    ratios modes[0] / modes[1]}}."""
+    figures = {}
+    for case in cases:
+        seconds = {mode: [] for mode in modes}
+        for r in range(repeats):
+            for mode in (modes if r % 2 == 0 else modes[::-1]):
+                seconds[mode].append(measure(case, mode))
+        ratios = [a / b for a, b in zip(seconds[modes[0]], seconds[modes[1]])]
+        figures[case] = {"seconds": seconds, "median_ratio": statistics.median(ratios)}
+        print(case, json.dumps(figures[case]), flush=True)
+    return figures

@@ -11,7 +11,6 @@ alternating which goes first, and reports the median ratio per preset.
 """
 
 import argparse
-import json
 import statistics
 import sys
 
@@ -55,13 +54,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    figures = {}
-    for preset in PRESETS:
-        seconds, ratio = common.paired_seconds(lambda mode: export_seconds(preset, mode),
-                                               MODES, args.repeats)
-        figures[preset] = {"quantizations": PRESETS[preset], "seconds": seconds,
-                           "median_ratio": ratio}
-        print(preset, json.dumps(figures[preset]), flush=True)
+    figures = {preset: {"quantizations": PRESETS[preset], **f} for preset, f in
+               common.paired_figures(PRESETS, export_seconds, MODES, args.repeats).items()}
     rows = [[preset, ", ".join(f["quantizations"]),
              f"{statistics.median(f['seconds'][MODES[0]]):.1f}",
              f"{statistics.median(f['seconds'][MODES[1]]):.1f}", f"{f['median_ratio']:.2f}"]

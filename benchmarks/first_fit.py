@@ -17,7 +17,6 @@ Each measurement runs in its own subprocess (a fresh TensorFlow, no warm trace c
 """
 
 import argparse
-import json
 import statistics
 import sys
 
@@ -66,12 +65,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    figures = {}
-    for name, code in MODELS.items():
-        seconds, ratio = common.paired_seconds(lambda mode: first_fit_seconds(code, mode),
-                                               MODES, args.repeats)
-        figures[name] = {"seconds": seconds, "median_ratio": ratio}
-        print(name, json.dumps(figures[name]), flush=True)
+    figures = common.paired_figures(
+        MODELS, lambda name, mode: first_fit_seconds(MODELS[name], mode), MODES, args.repeats)
     rows = [[name, f"{statistics.median(f['seconds']['keras default']):.2f}",
              f"{statistics.median(f['seconds']['zoo compile']):.2f}", f"{f['median_ratio']:.2f}"]
             for name, f in figures.items()]

@@ -85,7 +85,7 @@ def family(request):
 @pytest.fixture(scope="module")
 def tflite_files(family, tmp_path_factory):
     """{quantization: .tflite path} of the family's sampler, converted from one traced graph."""
-    name, model, _ = family
+    _, model, _ = family
     directory = tmp_path_factory.mktemp("tflite")
     return export.tflite_variants(model, {q: str(directory / f"{q}.tflite") for q in TOLERANCES})
 
