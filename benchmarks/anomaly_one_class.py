@@ -46,12 +46,16 @@ interrupted run resumes at the next class, and a score added later is computed f
 kept model (a class without one is retrained and all its scores recomputed).
 `--validation` scores the candidate detectors (VALIDATION_CANDIDATES: the feature kNN
 of the model above, of the residual model, of both as an ensemble, and the combined
-score) without touching the test set, to choose among them: on the held-out 10 % of
-the training images of every class. The first half of class c's share calibrates, the
-second half is normal, and the first half of each other class's share (the same number
-of images per class, so 1 normal to 9 anomalous, as in the test set) is anomalous;
-model c never saw any of it. Writes benchmarks/results/anomaly_<dataset>_validation.json
-and .md.
+score, and three variants of the residual model: trained on images shifted by up to
+2 pixels, for twice the epochs, and with 64-128 channels) without touching the test
+set, to choose among them: on the held-out 10 % of the training images of every class.
+The first half of class c's share calibrates, the second half is normal, and the first
+half of each other class's share (the same number of images per class, so 1 normal to 9
+anomalous, as in the test set) is anomalous; model c never saw any of it. Writes
+benchmarks/results/anomaly_<dataset>_validation.json and .md; a run over some classes
+(`--classes`) adds to the classes already recorded. The three variants were run on the
+hardest classes only (`--classes 6 0 2`, 4 models per class trained): the file compares
+every candidate on the classes they share.
 
     VAEZOO_DATA_DIR=../shared/data python benchmarks/anomaly_one_class.py --dataset fashion_mnist --validation
 
@@ -75,7 +79,14 @@ from zoo import anomaly, io_utils, training
 
 EPOCHS, LATENT_DIM, VALIDATION_SHARE, TARGET_FPR = 30, 16, 0.1, 0.05
 # The models trained per class: name -> (changes to build_model's VAE, seed offset).
-MODELS = {"base": ({}, 0), "res": ({"num_res_blocks": 1}, 0)}
+MODELS = {"base": ({}, 0), "res": ({"num_res_blocks": 1}, 0),
+          "res_shift": ({"num_res_blocks": 1}, 0), "res_long": ({"num_res_blocks": 1}, 0),
+          "res_wide": ({"num_res_blocks": 1, "hidden_dims": (64, 128)}, 0)}
+# Models trained for a multiple of --epochs: name -> the factor.
+EPOCH_FACTORS = {"res_long": 2}
+# Models trained on randomly translated images: name -> the largest shift, in pixels
+# (each image of each batch moved by its own whole-pixel offset, zeros shifted in).
+SHIFTS = {"res_shift": 2}
 SCORES = {"elbo": 8, "iwae": 32, "reconstruction": None,
           "elbo_complexity": 8, "latent_knn": None, "feature_knn": None,
           "combined": None, "feature_knn_res": None}  # score -> posterior samples
@@ -87,7 +98,18 @@ DETECTORS = {"combined": (COMBINED, ["base"]), "feature_knn_res": (["feature_knn
 VALIDATION_CANDIDATES = {"feature_knn": (["feature_knn"], ["base"]),
                          "feature_knn_res": (["feature_knn"], ["res"]),
                          "feature_knn_ensemble": (["feature_knn"], ["base", "res"]),
-                         "combined": (COMBINED, ["base"])}
+                         "combined": (COMBINED, ["base"]),
+                         "feature_knn_res_shift": (["feature_knn"], ["res_shift"]),
+                         "feature_knn_res_long": (["feature_knn"], ["res_long"]),
+                         "feature_knn_res_wide": (["feature_knn"], ["res_wide"])}
+VALIDATION_LABELS = {"feature_knn": "AUROC feature kNN",
+                     "feature_knn_res": "AUROC feature kNN, residual encoder",
+                     "feature_knn_ensemble": "AUROC feature kNN, ensemble of both models",
+                     "combined": "AUROC combined (feature kNN + latent kNN + reconstruction)",
+                     "feature_knn_res_shift": "AUROC feature kNN, residual encoder trained on "
+                                              "shifted images (±2 px)",
+                     "feature_knn_res_long": "AUROC feature kNN, residual encoder, twice the epochs",
+                     "feature_knn_res_wide": "AUROC feature kNN, wide residual encoder (64-128)"}
 THRESHOLD_COLUMNS = ("elbo", "reconstruction", "combined", "feature_knn_res")
 BASELINES = {"knn_pixels": 2}  # baseline -> neighbours
 NEIGHBOURS = BASELINES["knn_pixels"]  # the kNN scores: the pixel baseline's k
@@ -136,18 +158,30 @@ def load_or_train(c, name, fit_x, epochs, run_dir):
     keras.utils.set_random_seed(seed)
     model = build_model(seed, **changes)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    data = zoo.data.from_arrays(fit_x, batch_size=128, shuffle=True, seed=seed)
+    if name in SHIFTS:
+        data = data.map(shifter(SHIFTS[name], seed))
     start = time.perf_counter()
-    model.fit(zoo.data.from_arrays(fit_x, batch_size=128, shuffle=True, seed=seed), epochs=epochs,
-              verbose=0)
+    model.fit(data, epochs=epochs * EPOCH_FACTORS.get(name, 1), verbose=0)
     seconds = time.perf_counter() - start
     training.save_model(model, path)
     return model, seconds
 
 
+def shifter(max_shift, seed):
+    """A tf.data map moving each image of a batch by its own random whole-pixel offset
+    in [-max_shift, max_shift] in each direction, with zeros (background) shifted in."""
+    layer = keras.layers.RandomTranslation(max_shift / 28, max_shift / 28, fill_mode="constant",
+                                           interpolation="nearest", seed=seed)
+    return lambda x: layer(x, training=True)
+
+
 def recipe(name):
     """How model `name` of MODELS differs from build_model's VAE, for the results files."""
     changes, seed_offset = MODELS[name]
-    return {"changes": changes, "seed": f"class + {seed_offset}"}
+    return {"changes": changes, "seed": f"class + {seed_offset}"} | (
+        {"training_shift_pixels": SHIFTS[name]} if name in SHIFTS else {}) | (
+        {"epochs_factor": EPOCH_FACTORS[name]} if name in EPOCH_FACTORS else {})
 
 
 def detector(models, scores, num_samples, fit_x):
@@ -166,7 +200,7 @@ def run_class(c, x_train, y_train, x_test, y_test, epochs, run_dir, figures=None
     models = {}
     for name in ["base"] + [n for n in MODELS if n != "base"]:
         columns = [s for s in SCORES if name in DETECTORS.get(s, (None, ["base"]))[1]]
-        if name != "base" and all(s in figures for s in columns):
+        if all(s in figures for s in columns):
             continue  # its scores are all there: not needed
         models[name], seconds = load_or_train(c, name, fit_x, epochs, run_dir)
         if seconds is not None:  # a new model: earlier figures of another training go
@@ -185,6 +219,23 @@ def run_class(c, x_train, y_train, x_test, y_test, epochs, run_dir, figures=None
     return figures
 
 
+def recorded_payload(name):
+    """benchmarks/results/`name`.json as a dict, or {} if there is none."""
+    path = os.path.join(common.RESULTS, f"{name}.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def recorded_figures(name, epochs):
+    """The per-class figures of benchmarks/results/`name`.json if it was run with
+    `epochs`, else {}: a fresh checkout has no runs/ cache, and a candidate added later
+    should not need every earlier model retrained to be compared with them."""
+    recorded = recorded_payload(name)
+    return recorded.get("per_class", {}) if recorded.get("epochs") == epochs else {}
+
+
 def validation_split(c, x_train, y_train):
     """(calibration, held-out normal, held-out anomalies) for class `c`, from the
     training images the models do not fit: see `--validation`."""
@@ -195,48 +246,68 @@ def validation_split(c, x_train, y_train):
 
 
 def validate(args, argv, x_train, y_train, run_dir):
-    """`--validation`: the candidates' AUROCs on the held-out training images."""
-    per_class = {}
+    """`--validation`: the candidates' AUROCs on the held-out training images.
+
+    The classes run are merged into those already recorded, so a candidate tried on a
+    few classes is added beside the others instead of replacing the file. A mean over
+    all the classes is given only for a candidate that has every class; where some
+    candidates have fewer, a second row compares all of them on the classes they share.
+    """
+    name = f"anomaly_{args.dataset}_validation"
+    recorded = recorded_figures(name, args.epochs)
+    classes = sorted({int(c) for c in recorded} | set(args.classes))
+    per_class = {c: dict(recorded.get(str(c), {})) for c in classes}
     for c in args.classes:
         path = os.path.join(run_dir, f"validation_class_{c}_epochs_{args.epochs}.json")
-        figures = {}
+        figures = per_class[c]
         if os.path.exists(path):
             with open(path) as f:
-                figures = json.load(f)
+                figures.update(json.load(f))
         fit_x = split_normal(c, x_train, y_train)[0]
-        missing = {name: candidate for name, candidate in VALIDATION_CANDIDATES.items()
-                   if name not in figures}
+        missing = {n: candidate for n, candidate in VALIDATION_CANDIDATES.items()
+                   if n not in figures}
         if missing:
             models = {n: load_or_train(c, n, fit_x, args.epochs, run_dir)[0]
                       for _, names in missing.values() for n in names}
             calibrate, normal, anomalies = validation_split(c, x_train, y_train)
             x = np.concatenate([normal, anomalies])
             labels = np.r_[np.zeros(len(normal)), np.ones(len(anomalies))]
-            for name, (scores, names) in missing.items():
-                d = detector([models[n] for n in names], scores, None, fit_x)
+            for n, (scores, names) in missing.items():
+                d = detector([models[m] for m in names], scores, None, fit_x)
                 d.calibrate(calibrate)
-                figures[name] = d.evaluate(x, labels)
+                figures[n] = d.evaluate(x, labels)
             io_utils.write_json(path, figures)
-        per_class[c] = figures
         print(c, {n: round(figures[n]["auroc"], 4) for n in VALIDATION_CANDIDATES}, flush=True)
-    means = {n: float(np.mean([per_class[c][n]["auroc"] for c in args.classes]))
-             for n in VALIDATION_CANDIDATES}
-    rows = [[c] + [f"{per_class[c][n]['auroc']:.4f}" for n in VALIDATION_CANDIDATES]
-            for c in args.classes]
-    rows.append(["**mean**"] + [f"**{means[n]:.4f}**" for n in VALIDATION_CANDIDATES])
+
+    def mean(n, over):
+        return float(np.mean([per_class[c][n]["auroc"] for c in over]))
+
+    means = {n: mean(n, classes) for n in VALIDATION_CANDIDATES
+             if all(n in per_class[c] for c in classes)}
+    shared = [c for c in classes if all(n in per_class[c] for n in VALIDATION_CANDIDATES)]
+    rows = [[c] + [_auroc_cell(per_class[c], n) for n in VALIDATION_CANDIDATES] for c in classes]
+    rows.append(["**mean**"] + [f"**{means[n]:.4f}**" if n in means else "n/a"
+                                for n in VALIDATION_CANDIDATES])
+    payload = {"mean_auroc": means}
+    if shared and shared != classes:
+        shared_means = {n: mean(n, shared) for n in VALIDATION_CANDIDATES}
+        rows.append([f"mean of classes {', '.join(map(str, shared))}"]
+                    + [f"{shared_means[n]:.4f}" for n in VALIDATION_CANDIDATES])
+        payload["mean_auroc_shared_classes"] = {"classes": shared, "mean_auroc": shared_means}
     command = "python benchmarks/anomaly_one_class.py " + " ".join(argv)
+    # Every command whose figures the file keeps, oldest first.
+    earlier = recorded_payload(name).get("commands") or [recorded_payload(name).get("command")]
+    commands = [c for c in earlier if c and c != command] + [command]
     common.write_results(
-        f"anomaly_{args.dataset}_validation",
-        {"dataset": args.dataset, "epochs": args.epochs,
+        name,
+        {"dataset": args.dataset, "epochs": args.epochs, "commands": commands,
          "models": {n: recipe(n) for n in MODELS},
          "protocol": "held-out 10 % of the training images: the first half of the normal "
                      "class's calibrates, the second half is normal, the first half of each "
                      "other class's is anomalous (1 normal to 9 anomalous); no test images",
          "candidates": {n: {"scores": s, "models": ms} for n, (s, ms) in VALIDATION_CANDIDATES.items()},
-         "mean_auroc": means, "per_class": {str(c): per_class[c] for c in args.classes}},
-        rows, ["normal class", "AUROC feature kNN", "AUROC feature kNN, residual encoder",
-               "AUROC feature kNN, ensemble of both models",
-               "AUROC combined (feature kNN + latent kNN + reconstruction)"],
+         **payload, "per_class": {str(c): per_class[c] for c in classes}},
+        rows, ["normal class"] + [VALIDATION_LABELS[n] for n in VALIDATION_CANDIDATES],
         command=command)
     return 0
 
@@ -263,20 +334,18 @@ def main(argv=None):
         return validate(args, argv, x_train, y_train, run_dir)
     x_test, y_test = zoo.data.load_numpy(args.dataset, "test")
     name = f"anomaly_{args.dataset}"
-    previous, scores_command = {}, "python benchmarks/anomaly_one_class.py " + " ".join(argv)
+    scores_command = "python benchmarks/anomaly_one_class.py " + " ".join(argv)
     scores_environment = None  # None: this run's (the results' "environment")
-    if args.baselines_only:
-        path = os.path.join(common.RESULTS, f"{name}.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                recorded = json.load(f)
-            if recorded.get("epochs") == args.epochs:
-                previous = recorded.get("per_class", {})
-                # The model scores kept are that earlier run's.
-                scores_command = recorded.get("scores_command", recorded["command"])
-                scores_environment = recorded.get("scores_environment", recorded["environment"])
+    # The recorded figures seed every class (see recorded_figures); only the scores they
+    # lack are computed, so the scores kept are those of the run that recorded them.
+    previous = recorded_figures(name, args.epochs)
+    if previous:
+        recorded = recorded_payload(name)
+        scores_command = recorded.get("scores_command", recorded["command"])
+        scores_environment = recorded.get("scores_environment", recorded["environment"])
 
-    per_class = {}
+    # Classes recorded but not run are kept as they are, as in --validation.
+    per_class = {int(c): figures for c, figures in previous.items()}
     for c in args.classes:
         path = os.path.join(run_dir, f"class_{c}_epochs_{args.epochs}.json")
         figures = previous.get(str(c))
@@ -297,15 +366,16 @@ def main(argv=None):
               flush=True)
 
     columns = (*SCORES, *BASELINES)
+    classes = sorted(per_class)
     rows = []
-    for c in args.classes:
+    for c in classes:
         f = per_class[c]
         rows.append([c] + [_auroc_cell(f, s) for s in columns]
                     + [f"{f[s]['fpr']:.3f} / {f[s]['tpr']:.3f}" if s in f else "n/a"
                        for s in THRESHOLD_COLUMNS])
     # A mean only over all the classes run, so a partial column has none.
-    means = {s: float(np.mean([per_class[c][s]["auroc"] for c in args.classes]))
-             for s in columns if all(s in per_class[c] for c in args.classes)}
+    means = {s: float(np.mean([per_class[c][s]["auroc"] for c in classes]))
+             for s in columns if all(s in per_class[c] for c in classes)}
     rows.append(["**mean**"] + [f"**{means[s]:.4f}**" if s in means else "n/a" for s in columns]
                 + [""] * len(THRESHOLD_COLUMNS))
     rows += [[name_] + [f"{value:.3f}"] + [""] * (len(columns) + len(THRESHOLD_COLUMNS) - 1)
@@ -326,7 +396,7 @@ def main(argv=None):
          "baselines": {b: {"neighbours": k, "features": "grey-level pixels", "metric": "euclidean"}
                        for b, k in BASELINES.items()},
          "scores_command": scores_command, "scores_environment": scores_environment,
-         "mean_auroc": means, "per_class": {str(c): per_class[c] for c in args.classes},
+         "mean_auroc": means, "per_class": {str(c): per_class[c] for c in classes},
          "published": dict(PUBLISHED[args.dataset])},
         rows, ["normal class", "AUROC −ELBO", "AUROC −log p(x) (k=32)", "AUROC reconstruction",
                "AUROC −ELBO − PNG code length", f"AUROC latent kNN (k={NEIGHBOURS})",
