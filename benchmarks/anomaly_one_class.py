@@ -81,9 +81,11 @@ EPOCHS, LATENT_DIM, VALIDATION_SHARE, TARGET_FPR = 30, 16, 0.1, 0.05
 # The models trained per class: name -> (changes to build_model's VAE, seed offset).
 MODELS = {"base": ({}, 0), "res": ({"num_res_blocks": 1}, 0),
           "res_shift": ({"num_res_blocks": 1}, 0), "res_long": ({"num_res_blocks": 1}, 0),
-          "res_wide": ({"num_res_blocks": 1, "hidden_dims": (64, 128)}, 0)}
+          "res_wide": ({"num_res_blocks": 1, "hidden_dims": (64, 128)}, 0),
+          "res3": ({"num_res_blocks": 1, "hidden_dims": (32, 64, 128)}, 0),
+          "res3_long": ({"num_res_blocks": 1, "hidden_dims": (32, 64, 128)}, 0)}
 # Models trained for a multiple of --epochs: name -> the factor.
-EPOCH_FACTORS = {"res_long": 2}
+EPOCH_FACTORS = {"res_long": 2, "res3_long": 2}
 # Models trained on randomly translated images: name -> the largest shift, in pixels
 # (each image of each batch moved by its own whole-pixel offset, zeros shifted in).
 SHIFTS = {"res_shift": 2}
@@ -91,8 +93,8 @@ SCORES = {"elbo": 8, "iwae": 32, "reconstruction": None,
           "elbo_complexity": 8, "latent_knn": None, "feature_knn": None,
           "combined": None, "feature_knn_res": None}  # score -> posterior samples
 COMBINED = ["feature_knn", "latent_knn", "reconstruction"]  # the scores "combined" averages
-# Every column -> (the scores it averages, the models it uses); by default, the one
-# score of the base model.
+# Every column -> (the scores it averages, the models it uses[, kNN settings]); by
+# default, the one score of the base model, and KNN.
 DETECTORS = {"combined": (COMBINED, ["base"]), "feature_knn_res": (["feature_knn"], ["res"])}
 # What --validation compares.
 VALIDATION_CANDIDATES = {"feature_knn": (["feature_knn"], ["base"]),
@@ -101,7 +103,17 @@ VALIDATION_CANDIDATES = {"feature_knn": (["feature_knn"], ["base"]),
                          "combined": (COMBINED, ["base"]),
                          "feature_knn_res_shift": (["feature_knn"], ["res_shift"]),
                          "feature_knn_res_long": (["feature_knn"], ["res_long"]),
-                         "feature_knn_res_wide": (["feature_knn"], ["res_wide"])}
+                         "feature_knn_res_wide": (["feature_knn"], ["res_wide"]),
+                         "feature_knn_res3": (["feature_knn"], ["res3"]),
+                         "feature_knn_res3_k5": (["feature_knn"], ["res3"], {"neighbours": 5}),
+                         "feature_knn_res3_k5_seuclidean": (["feature_knn"], ["res3"],
+                                                            {"neighbours": 5,
+                                                             "metric": "seuclidean"}),
+                         "feature_knn_res3_long_k5": (["feature_knn"], ["res3_long"],
+                                                      {"neighbours": 5}),
+                         "feature_knn_res3_long_k5_seuclidean": (["feature_knn"], ["res3_long"],
+                                                                 {"neighbours": 5,
+                                                                  "metric": "seuclidean"})}
 VALIDATION_LABELS = {"feature_knn": "AUROC feature kNN",
                      "feature_knn_res": "AUROC feature kNN, residual encoder",
                      "feature_knn_ensemble": "AUROC feature kNN, ensemble of both models",
@@ -109,10 +121,20 @@ VALIDATION_LABELS = {"feature_knn": "AUROC feature kNN",
                      "feature_knn_res_shift": "AUROC feature kNN, residual encoder trained on "
                                               "shifted images (±2 px)",
                      "feature_knn_res_long": "AUROC feature kNN, residual encoder, twice the epochs",
-                     "feature_knn_res_wide": "AUROC feature kNN, wide residual encoder (64-128)"}
+                     "feature_knn_res_wide": "AUROC feature kNN, wide residual encoder (64-128)",
+                     "feature_knn_res3": "AUROC feature kNN, 3-stage residual encoder (32-64-128)",
+                     "feature_knn_res3_k5": "AUROC feature kNN (k=5), 3-stage residual encoder",
+                     "feature_knn_res3_k5_seuclidean": "AUROC feature kNN (k=5, standardised "
+                                                       "distance), 3-stage residual encoder",
+                     "feature_knn_res3_long_k5": "AUROC feature kNN (k=5), 3-stage residual "
+                                                 "encoder, twice the epochs",
+                     "feature_knn_res3_long_k5_seuclidean": "AUROC feature kNN (k=5, "
+                                                            "standardised distance), 3-stage "
+                                                            "residual encoder, twice the epochs"}
 THRESHOLD_COLUMNS = ("elbo", "reconstruction", "combined", "feature_knn_res")
 BASELINES = {"knn_pixels": 2}  # baseline -> neighbours
 NEIGHBOURS = BASELINES["knn_pixels"]  # the kNN scores: the pixel baseline's k
+KNN = {"neighbours": NEIGHBOURS, "metric": "euclidean"}  # the kNN settings unless a column's
 PUBLISHED = {"mnist": [("Deep SVDD (Ruff et al. 2018)", 0.948)],
              "fashion_mnist": []}
 
@@ -184,12 +206,20 @@ def recipe(name):
         {"epochs_factor": EPOCH_FACTORS[name]} if name in EPOCH_FACTORS else {})
 
 
-def detector(models, scores, num_samples, fit_x):
+def spec(table, name):
+    """(scores, model names, kNN settings) of column `name` of DETECTORS or
+    VALIDATION_CANDIDATES; a name absent from `table` is that one score of the base model."""
+    scores, names, *knn = table.get(name, ([name], ["base"]))
+    return scores, names, {**KNN, **(knn[0] if knn else {})}
+
+
+def detector(models, scores, num_samples, fit_x, knn=KNN):
     """An `AnomalyDetector` over `models` (a list of one, or an ensemble) and `scores`."""
-    reference = fit_x if any(s in anomaly.REFERENCE_SCORES for s in scores) else None
+    uses_reference = any(s in anomaly.REFERENCE_SCORES for s in scores)
     return anomaly.AnomalyDetector(models, score=scores,
                                    target_fpr=TARGET_FPR, num_samples=num_samples, seed=0,
-                                   reference=reference, neighbours=NEIGHBOURS)
+                                   reference=fit_x if uses_reference else None,
+                                   **(knn if uses_reference else {}))
 
 
 def run_class(c, x_train, y_train, x_test, y_test, epochs, run_dir, figures=None):
@@ -199,7 +229,7 @@ def run_class(c, x_train, y_train, x_test, y_test, epochs, run_dir, figures=None
     figures = dict(figures or {})
     models = {}
     for name in ["base"] + [n for n in MODELS if n != "base"]:
-        columns = [s for s in SCORES if name in DETECTORS.get(s, (None, ["base"]))[1]]
+        columns = [s for s in SCORES if name in spec(DETECTORS, s)[1]]
         if all(s in figures for s in columns):
             continue  # its scores are all there: not needed
         models[name], seconds = load_or_train(c, name, fit_x, epochs, run_dir)
@@ -212,8 +242,8 @@ def run_class(c, x_train, y_train, x_test, y_test, epochs, run_dir, figures=None
     for score, num_samples in SCORES.items():
         if score in figures:
             continue
-        scores, names = DETECTORS.get(score, ([score], ["base"]))  # a 1-list is that one score
-        d = detector([models[n] for n in names], scores, num_samples, fit_x)
+        scores, names, knn = spec(DETECTORS, score)  # a 1-list is that one score
+        d = detector([models[n] for n in names], scores, num_samples, fit_x, knn)
         d.calibrate(validation_x)
         figures[score] = d.evaluate(x_test, is_anomaly)
     return figures
@@ -268,12 +298,13 @@ def validate(args, argv, x_train, y_train, run_dir):
                    if n not in figures}
         if missing:
             models = {n: load_or_train(c, n, fit_x, args.epochs, run_dir)[0]
-                      for _, names in missing.values() for n in names}
+                      for candidate in missing for n in spec(VALIDATION_CANDIDATES, candidate)[1]}
             calibrate, normal, anomalies = validation_split(c, x_train, y_train)
             x = np.concatenate([normal, anomalies])
             labels = np.r_[np.zeros(len(normal)), np.ones(len(anomalies))]
-            for n, (scores, names) in missing.items():
-                d = detector([models[m] for m in names], scores, None, fit_x)
+            for n in missing:
+                scores, names, knn = spec(VALIDATION_CANDIDATES, n)
+                d = detector([models[m] for m in names], scores, None, fit_x, knn)
                 d.calibrate(calibrate)
                 figures[n] = d.evaluate(x, labels)
             io_utils.write_json(path, figures)
@@ -305,7 +336,8 @@ def validate(args, argv, x_train, y_train, run_dir):
          "protocol": "held-out 10 % of the training images: the first half of the normal "
                      "class's calibrates, the second half is normal, the first half of each "
                      "other class's is anomalous (1 normal to 9 anomalous); no test images",
-         "candidates": {n: {"scores": s, "models": ms} for n, (s, ms) in VALIDATION_CANDIDATES.items()},
+         "candidates": {n: dict(zip(("scores", "models", "knn"), spec(VALIDATION_CANDIDATES, n)))
+                        for n in VALIDATION_CANDIDATES},
          **payload, "per_class": {str(c): per_class[c] for c in classes}},
         rows, ["normal class"] + [VALIDATION_LABELS[n] for n in VALIDATION_CANDIDATES],
         command=command)
@@ -389,10 +421,11 @@ def main(argv=None):
                         if s in anomaly.REFERENCE_SCORES else {"num_samples": n})
                     for s, n in SCORES.items() if s not in DETECTORS}
                    | {s: {"of": scores, "models": [recipe(n) for n in names]}
+                        | ({"knn": knn} if set(scores) & set(anomaly.REFERENCE_SCORES) else {})
                         | ({"standardised_on": "half of the normal validation images; the "
                                                "threshold on the other half"}
                            if len(scores) * len(names) > 1 else {})
-                      for s, (scores, names) in DETECTORS.items()},
+                      for s in DETECTORS for scores, names, knn in [spec(DETECTORS, s)]},
          "baselines": {b: {"neighbours": k, "features": "grey-level pixels", "metric": "euclidean"}
                        for b, k in BASELINES.items()},
          "scores_command": scores_command, "scores_environment": scores_environment,

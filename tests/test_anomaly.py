@@ -86,6 +86,10 @@ def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, normal_ref
      ValueError, "reference must contain at least one example"),
     (lambda d, x: anomaly.anomaly_scores(d.model, x, "latent_knn", reference=x, neighbours=2.5),
      TypeError, "neighbours must be a positive integer. Received: neighbours=2.5"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="latent_knn", reference=x, metric="cosine"),
+     ValueError, r"metric must be one of \['euclidean', 'seuclidean'\]. Received: metric='cosine'"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="elbo", metric="seuclidean"), ValueError,
+     "metric is only used by the scores .*Received: score='elbo' with metric='seuclidean'"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, score=[]), ValueError,
      r"score must be one of .*or a list of them to combine. Received: score=\[\]"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, score=["elbo", "psnr"]), ValueError,
@@ -133,6 +137,40 @@ def test_knn_distance_is_the_mean_distance_to_the_nearest_reference_rows(monkeyp
     assert anomaly.knn_distance(reference[:3] * 1e3, reference * 1e3, 1).min() == 0.0
 
 
+def test_seuclidean_knn_is_scipys_standardised_euclidean_distance():
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(1)
+    # Columns on scales 0.5 to 4, all above the floor (1 % of their mean scale).
+    scales = np.array([0.5, 1.0, 4.0, 2.0])
+    queries, reference = rng.normal(size=(30, 4)) * scales, rng.normal(size=(50, 4)) * scales
+    scale = anomaly.reference_scale(reference)
+    np.testing.assert_allclose(scale, reference.std(axis=0), rtol=1e-12)  # no floor hit
+    for k in (1, 4):
+        expected = np.sort(cdist(queries, reference, "seuclidean", V=reference.var(axis=0)),
+                           axis=1)[:, :k].mean(axis=1)
+        np.testing.assert_allclose(anomaly.knn_distance(queries, reference, k, scale), expected,
+                                   rtol=1e-9)
+    # Rescaling a column rescales its standard deviation alike: the distances do not move,
+    # while the Euclidean ones do.
+    stretched = np.array([1.0, 1.0, 1.0, 10.0])
+    np.testing.assert_allclose(
+        anomaly.knn_distance(queries * stretched, reference * stretched, 2,
+                             anomaly.reference_scale(reference * stretched)),
+        anomaly.knn_distance(queries, reference, 2, scale), rtol=1e-9)
+    assert not np.allclose(anomaly.knn_distance(queries * stretched, reference * stretched, 2),
+                           anomaly.knn_distance(queries, reference, 2))
+    # A column constant over the reference (a unit no normal example uses) gets the floor,
+    # 1 % of the mean scale: finite distances, larger the more a query activates it.
+    dead = np.c_[reference[:, :3], np.zeros(50)]
+    floor = 0.01 * reference[:, :3].std(axis=0).sum() / 4
+    np.testing.assert_allclose(anomaly.reference_scale(dead)[3], floor, rtol=1e-12)
+    q = np.c_[np.repeat(reference[:1, :3], 3, axis=0), [[0.0], [1.0], [2.0]]]
+    np.testing.assert_allclose(anomaly.knn_distance(q, dead, 1, anomaly.reference_scale(dead)),
+                               [0.0, 1.0 / floor, 2.0 / floor], rtol=1e-9)
+    np.testing.assert_array_equal(anomaly.reference_scale(np.zeros((5, 3))), np.ones(3))
+
+
 def test_latent_knn_score_is_the_knn_distance_between_posterior_means(digits_and_clothes):
     _, digits, clothes = digits_and_clothes
     model = zoo.from_preset("vae_mnist")
@@ -145,6 +183,16 @@ def test_latent_knn_score_is_the_knn_distance_between_posterior_means(digits_and
     detector = anomaly.AnomalyDetector(model, score="latent_knn", reference=reference, neighbours=3)
     np.testing.assert_allclose(detector.score(x), expected, rtol=1e-6)
     assert detector.score(x[20:]).mean() > 1.5 * detector.score(x[:20]).mean()  # clothes: far away
+    # The standardised metric: each latent divided by its spread over the reference means.
+    scale = means(reference).std(axis=0)
+    standardised = anomaly.knn_distance(means(x) / scale, means(reference) / scale, 3)
+    assert not np.allclose(standardised, expected)
+    detector = anomaly.AnomalyDetector(model, score="latent_knn", reference=reference, neighbours=3,
+                                       metric="seuclidean")
+    np.testing.assert_allclose(detector.score(x), standardised, rtol=1e-6)
+    np.testing.assert_allclose(anomaly.anomaly_scores(model, x, "latent_knn", reference=reference,
+                                                      neighbours=3, metric="seuclidean"),
+                               standardised, rtol=1e-6)
 
 
 def test_feature_knn_score_compares_the_encoder_features(digits_and_clothes):

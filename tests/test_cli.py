@@ -9,7 +9,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from zoo import cli, plotting
+import zoo
+from zoo import anomaly, cli, plotting
 
 COMMANDS = ["presets", "train", "eval", "sample", "export", "score", "plot", "bench", "demo", "quickstart"]
 
@@ -233,6 +234,19 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
         if split.startswith("train"):
             assert np.abs(distances).max() < 1e-3, distances.max()
     assert distances.min() > 0.1, distances.min()
+    # --metric seuclidean: the library's standardised search, on the same binarized splits.
+    assert cli.main(["score", "vae_mnist", "--split", "test[:100]", "--data-dir", data_dir,
+                     "--score", "latent_knn", "--reference-split", "train[:1000]",
+                     "--neighbours", "1", "--metric", "seuclidean", "--output", out]) == 0
+    assert json.loads(capsys.readouterr().out)["metric"] == "seuclidean"
+    load = lambda split: zoo.data.load_numpy("mnist", split, data_dir=data_dir,  # noqa: E731
+                                             binarize="static", seed=0)[0]
+    expected = anomaly.anomaly_scores(zoo.from_preset("vae_mnist"), load("test[:100]"),
+                                      "latent_knn", reference=load("train[:1000]"),
+                                      neighbours=1, metric="seuclidean")
+    np.testing.assert_allclose(np.loadtxt(out, delimiter=",", skiprows=1)[:, 1], expected,
+                               rtol=1e-5)
+    assert not np.allclose(expected, distances, rtol=0.05)
     assert cli.main(["score", "vae_mnist", "--score", "latent_knn", "--data-dir", data_dir]) == 2
     assert "--reference-split is needed by --score latent_knn/feature_knn" in capsys.readouterr().err
     assert cli.main(["score", "vae_mnist", "--reference-split", "train[:10]",

@@ -22,6 +22,10 @@ A model trained on normal data assigns anomalies low likelihood. Six scores, all
   - "feature_knn": the same search on the encoder's deterministic features
     (`model.features`, before the posterior head) instead of the posterior means: the
     wide convolutional features keep detail the few latents drop. Same reference set.
+  Both kNN scores take `metric="seuclidean"` to divide every dimension by its standard
+  deviation over the reference set first (the standardised Euclidean distance, scipy's
+  "seuclidean"), so dimensions that vary little among normal examples weigh as much as
+  those that vary a lot.
 
 Scores can be combined: `AnomalyDetector(model, score=["feature_knn", "latent_knn",
 "reconstruction"], ...)` standardises each on normal data (its mean and standard
@@ -51,6 +55,12 @@ SCORES = ("elbo", "iwae", "reconstruction", "elbo_complexity", "latent_knn", "fe
 EMBEDDING_KINDS = {"latent": "embed", "feature": "features"}
 # The scores that compare an example with a reference set -> the kind they compare.
 REFERENCE_SCORES = {"latent_knn": "latent", "feature_knn": "feature"}
+# The distances a kNN score can use between embeddings.
+METRICS = ("euclidean", "seuclidean")
+# "seuclidean" floors each dimension's standard deviation at this share of the mean one,
+# so a dimension (nearly) constant over the reference set, a unit no normal example
+# activates, say, cannot blow a query's distance up without bound.
+_MIN_RELATIVE_SCALE = 0.01
 PNG_CHANNELS = (1, 2, 3, 4)
 # Entries per block of the query-reference distance matrix: 2e7 float64 = 160 MB at most.
 _KNN_BLOCK_ENTRIES = 20_000_000
@@ -123,13 +133,17 @@ def _check_models(model):
     return models
 
 
-def _check_reference(score, reference, neighbours):
-    """The reference set and neighbour count of `score` (a name, or a list of names),
-    checked against each other."""
+def _check_reference(score, reference, neighbours, metric="euclidean"):
+    """The reference set, neighbour count and metric of `score` (a name, or a list of
+    names), checked against each other."""
+    metric = validation.one_of("metric", metric, METRICS)
     if not any(name in REFERENCE_SCORES for name in _check_scores(score)):
         if reference is not None:
             raise ValueError(f"reference is only used by the scores {list(REFERENCE_SCORES)}. "
                              f"Received: score={score!r} with a reference set")
+        if metric != "euclidean":
+            raise ValueError(f"metric is only used by the scores {list(REFERENCE_SCORES)}. "
+                             f"Received: score={score!r} with metric={metric!r}")
         return None, None
     if reference is None:
         raise ValueError(f"score={score!r} compares each example with normal examples: pass "
@@ -156,11 +170,22 @@ def embeddings(model, x, batch_size=500, kind="latent"):
     return np.concatenate([p.reshape(len(p), -1) for p in parts])
 
 
-def knn_distance(queries, reference, neighbours):
+def reference_scale(reference):
+    """Per-dimension scale of the "seuclidean" metric, `[d]`: the standard deviation of
+    each column of `reference` `[m, d]`, floored at 1 % of their mean (1 if all are 0)."""
+    std = np.std(np.asarray(reference, dtype=np.float64), axis=0)
+    floor = _MIN_RELATIVE_SCALE * std.mean()
+    return np.maximum(std, floor) if floor > 0 else np.ones_like(std)
+
+
+def knn_distance(queries, reference, neighbours, scale=None):
     """Mean Euclidean distance of each row of `queries` `[n, d]` to its `neighbours`
-    nearest rows of `reference` `[m, d]`, shape `[n]` (exact, by brute force in blocks)."""
+    nearest rows of `reference` `[m, d]`, shape `[n]` (exact, by brute force in blocks).
+    With `scale` `[d]`, both are divided by it first (see `reference_scale`)."""
     queries = np.asarray(queries, dtype=np.float64)
     reference = np.asarray(reference, dtype=np.float64)
+    if scale is not None:
+        queries, reference = queries / scale, reference / scale
     squared_reference = np.sum(reference**2, axis=1)
     block = max(1, _KNN_BLOCK_ENTRIES // len(reference))
     out = []
@@ -176,7 +201,7 @@ def knn_distance(queries, reference, neighbours):
 
 
 def anomaly_scores(model, x, score="elbo", num_samples=None, seed=0, batch_size=500,
-                   reference=None, neighbours=2):
+                   reference=None, neighbours=2, metric="euclidean"):
     """Per-example anomaly scores of `x` as a numpy array `[n]`, higher = more anomalous.
 
     Args:
@@ -190,6 +215,9 @@ def anomaly_scores(model, x, score="elbo", num_samples=None, seed=0, batch_size=
       reference: array `[m, *input_shape]` of normal examples, for the kNN scores
         ("latent_knn", "feature_knn") only.
       neighbours: int. Nearest reference examples averaged by the kNN scores. Defaults to 2.
+      metric: str. Distance of the kNN scores: "euclidean", or "seuclidean" (each
+        dimension divided by its standard deviation over `reference`). Defaults to
+        "euclidean".
     """
     if not isinstance(score, str) or score not in SCORES:
         raise ValueError(f"score must be one of {list(SCORES)}. Received: score={score!r}"
@@ -198,11 +226,12 @@ def anomaly_scores(model, x, score="elbo", num_samples=None, seed=0, batch_size=
                             "normal data"))
     batch_size = validation.positive_int("batch_size", batch_size)
     x = _check_x("x", x)
-    reference, neighbours = _check_reference(score, reference, neighbours)
+    reference, neighbours = _check_reference(score, reference, neighbours, metric)
     if score in REFERENCE_SCORES:
         kind = REFERENCE_SCORES[score]
-        return knn_distance(embeddings(model, x, batch_size, kind),
-                            embeddings(model, reference, batch_size, kind), neighbours)
+        reference = embeddings(model, reference, batch_size, kind)
+        return knn_distance(embeddings(model, x, batch_size, kind), reference, neighbours,
+                            reference_scale(reference) if metric == "seuclidean" else None)
     return _per_batch_scores(model, x, score, num_samples, seed, batch_size)
 
 
@@ -300,14 +329,17 @@ class AnomalyDetector:
       reference: array of normal examples, for the kNN scores only (see `anomaly_scores`);
         embedded once, on first use.
       neighbours: int. See `anomaly_scores`. Defaults to 2.
+      metric: str. See `anomaly_scores`. Defaults to "euclidean".
     """
 
     def __init__(self, model, score="elbo", target_fpr=0.05, num_samples=None, seed=0,
-                 reference=None, neighbours=2):
+                 reference=None, neighbours=2, metric="euclidean"):
         self.models = _check_models(model)
         self.scores = _check_scores(score)
-        self.reference, self.neighbours = _check_reference(score, reference, neighbours)
-        self._reference_embeddings = {}  # (model index, kind) -> embeddings of the reference
+        self.reference, self.neighbours = _check_reference(score, reference, neighbours, metric)
+        self.metric = metric
+        # (model index, kind) -> (embeddings of the reference, their metric scale or None)
+        self._reference_embeddings = {}
         if isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float)) \
                 or not 0.0 < float(target_fpr) < 1.0:
             raise ValueError(f"target_fpr must be a number in (0, 1). Received: target_fpr={target_fpr!r}")
@@ -332,10 +364,13 @@ class AnomalyDetector:
                 if name in REFERENCE_SCORES:
                     key = (i, REFERENCE_SCORES[name])
                     if key not in self._reference_embeddings:
-                        self._reference_embeddings[key] = embeddings(model, self.reference,
-                                                                     kind=key[1])
-                    out.append(knn_distance(embeddings(model, x, kind=key[1]),
-                                            self._reference_embeddings[key], self.neighbours))
+                        reference = embeddings(model, self.reference, kind=key[1])
+                        self._reference_embeddings[key] = (
+                            reference,
+                            reference_scale(reference) if self.metric == "seuclidean" else None)
+                    reference, scale = self._reference_embeddings[key]
+                    out.append(knn_distance(embeddings(model, x, kind=key[1]), reference,
+                                            self.neighbours, scale))
                 else:
                     out.append(anomaly_scores(model, x, name, self.num_samples, self.seed))
         return np.stack(out)

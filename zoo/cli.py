@@ -157,6 +157,10 @@ def _parser():
     p.add_argument("--neighbours", type=int, default=2,
                    help="latent_knn, feature_knn: nearest reference examples averaged "
                         "(default: 2)")
+    p.add_argument("--metric", default="euclidean", choices=anomaly.METRICS,
+                   help="latent_knn, feature_knn: euclidean, or seuclidean (each dimension "
+                        "divided by its standard deviation over --reference-split) "
+                        "(default: euclidean)")
     p.add_argument("--num-samples", "-k", type=int, default=None,
                    help="posterior samples (elbo: 1, iwae: 100 by default)")
     p.add_argument("--ensemble", default=[], nargs="+", metavar="MODEL",
@@ -463,14 +467,15 @@ def _cmd_score(args):
     detector = anomaly.AnomalyDetector(models, score=args.score,
                                        target_fpr=args.target_fpr, num_samples=args.num_samples,
                                        seed=args.seed, reference=reference,
-                                       neighbours=args.neighbours)
+                                       neighbours=args.neighbours, metric=args.metric)
 
     summary = {"model": args.model, "dataset": args.dataset, "split": args.split,
                "score": detector.score_name}
     if args.ensemble:
         summary["ensemble"] = args.ensemble
     if reference is not None:
-        summary.update(reference_split=args.reference_split, neighbours=args.neighbours)
+        summary.update(reference_split=args.reference_split, neighbours=args.neighbours,
+                       metric=args.metric)
     if args.calibrate_split:
         summary["threshold"] = detector.calibrate(split(args.calibrate_split))
         summary.update(calibrate_split=args.calibrate_split, target_fpr=args.target_fpr)
