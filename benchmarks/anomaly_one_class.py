@@ -31,6 +31,8 @@ TPR it reaches on the test set are reported too). Scores, higher = more anomalou
     residual block per stage of the encoder and of the decoder (`num_res_blocks=1`; the
     feature map is still 7x7x64), trained alike (seed c). Chosen with `--validation`
     (below), not with test labels.
+  - feature_knn_res_k5: feature_knn_res with the k = 5 nearest reference images instead
+    of 2, the best of the candidates of `--validation` added after feature_knn_res.
 The baseline a user would otherwise try, no model at all:
   - knn_pixels: the mean Euclidean distance of a test image's grey levels to its k = 2
     nearest training images of the normal class (the same 90 %), with scikit-learn's
@@ -46,16 +48,23 @@ interrupted run resumes at the next class, and a score added later is computed f
 kept model (a class without one is retrained and all its scores recomputed).
 `--validation` scores the candidate detectors (VALIDATION_CANDIDATES: the feature kNN
 of the model above, of the residual model, of both as an ensemble, and the combined
-score, and three variants of the residual model: trained on images shifted by up to
-2 pixels, for twice the epochs, and with 64-128 channels) without touching the test
-set, to choose among them: on the held-out 10 % of the training images of every class.
-The first half of class c's share calibrates, the second half is normal, and the first
-half of each other class's share (the same number of images per class, so 1 normal to 9
-anomalous, as in the test set) is anomalous; model c never saw any of it. Writes
+score; three variants of the residual model: trained on images shifted by up to 2
+pixels, for twice the epochs, and with 64-128 channels; and the residual model's
+feature kNN with k = 5 neighbours, with the standardised ("seuclidean") distance, and
+with the left-right mirror images of the reference images added to the reference set,
+beside feature_knn_res_rerun, the residual model's k = 2 column again on the same
+retrained models, since training with another thread count is not bit-identical)
+without touching the test set, to choose among them: on the held-out 10 % of the
+training images of every class. The first half of class c's share calibrates, the
+second half is normal, and the first half of each other class's share (the same
+number of images per class, so 1 normal to 9 anomalous, as in the test set) is
+anomalous; model c never saw any of it. Validation and test use the same kept models
+(the same 90 % of the images, the same seeds). Writes
 benchmarks/results/anomaly_<dataset>_validation.json and .md; a run over some classes
-(`--classes`) adds to the classes already recorded. The three variants were run on the
-hardest classes only (`--classes 6 0 2`, 4 models per class trained): the file compares
-every candidate on the classes they share.
+(`--classes`) or some candidates (`--candidates`) adds to those already recorded, and a
+candidate never run has no column. The three variants were run on the hardest classes
+only (`--classes 6 0 2`, 4 models per class trained): the file compares every
+candidate on the classes they share.
 
     VAEZOO_DATA_DIR=../shared/data python benchmarks/anomaly_one_class.py --dataset fashion_mnist --validation
 
@@ -91,11 +100,13 @@ EPOCH_FACTORS = {"res_long": 2, "res3_long": 2}
 SHIFTS = {"res_shift": 2}
 SCORES = {"elbo": 8, "iwae": 32, "reconstruction": None,
           "elbo_complexity": 8, "latent_knn": None, "feature_knn": None,
-          "combined": None, "feature_knn_res": None}  # score -> posterior samples
+          "combined": None, "feature_knn_res": None,
+          "feature_knn_res_k5": None}  # score -> posterior samples
 COMBINED = ["feature_knn", "latent_knn", "reconstruction"]  # the scores "combined" averages
 # Every column -> (the scores it averages, the models it uses[, kNN settings]); by
 # default, the one score of the base model, and KNN.
-DETECTORS = {"combined": (COMBINED, ["base"]), "feature_knn_res": (["feature_knn"], ["res"])}
+DETECTORS = {"combined": (COMBINED, ["base"]), "feature_knn_res": (["feature_knn"], ["res"]),
+             "feature_knn_res_k5": (["feature_knn"], ["res"], {"neighbours": 5})}
 # What --validation compares.
 VALIDATION_CANDIDATES = {"feature_knn": (["feature_knn"], ["base"]),
                          "feature_knn_res": (["feature_knn"], ["res"]),
@@ -104,6 +115,20 @@ VALIDATION_CANDIDATES = {"feature_knn": (["feature_knn"], ["base"]),
                          "feature_knn_res_shift": (["feature_knn"], ["res_shift"]),
                          "feature_knn_res_long": (["feature_knn"], ["res_long"]),
                          "feature_knn_res_wide": (["feature_knn"], ["res_wide"]),
+                         # feature_knn_res again, on the residual models kept now: the first
+                         # ones were trained with one TensorFlow thread each, these with the
+                         # default threading, which is not bit-identical, so a candidate
+                         # added later is compared with this column, on the same models.
+                         "feature_knn_res_rerun": (["feature_knn"], ["res"]),
+                         "feature_knn_res_k5": (["feature_knn"], ["res"], {"neighbours": 5}),
+                         "feature_knn_res_k5_seuclidean": (["feature_knn"], ["res"],
+                                                           {"neighbours": 5,
+                                                            "metric": "seuclidean"}),
+                         "feature_knn_res_k5_flip": (["feature_knn"], ["res"],
+                                                     {"neighbours": 5, "flipped_reference": True}),
+                         "feature_knn_res_k5_seuclidean_flip": (
+                             ["feature_knn"], ["res"],
+                             {"neighbours": 5, "metric": "seuclidean", "flipped_reference": True}),
                          "feature_knn_res3": (["feature_knn"], ["res3"]),
                          "feature_knn_res3_k5": (["feature_knn"], ["res3"], {"neighbours": 5}),
                          "feature_knn_res3_k5_seuclidean": (["feature_knn"], ["res3"],
@@ -122,6 +147,15 @@ VALIDATION_LABELS = {"feature_knn": "AUROC feature kNN",
                                               "shifted images (±2 px)",
                      "feature_knn_res_long": "AUROC feature kNN, residual encoder, twice the epochs",
                      "feature_knn_res_wide": "AUROC feature kNN, wide residual encoder (64-128)",
+                     "feature_knn_res_rerun": "AUROC feature kNN, residual encoder, retrained",
+                     "feature_knn_res_k5": "AUROC feature kNN (k=5), residual encoder",
+                     "feature_knn_res_k5_seuclidean": "AUROC feature kNN (k=5, standardised "
+                                                      "distance), residual encoder",
+                     "feature_knn_res_k5_flip": "AUROC feature kNN (k=5), residual encoder, "
+                                                "mirrored references added",
+                     "feature_knn_res_k5_seuclidean_flip": "AUROC feature kNN (k=5, standardised "
+                                                           "distance), residual encoder, mirrored "
+                                                           "references added",
                      "feature_knn_res3": "AUROC feature kNN, 3-stage residual encoder (32-64-128)",
                      "feature_knn_res3_k5": "AUROC feature kNN (k=5), 3-stage residual encoder",
                      "feature_knn_res3_k5_seuclidean": "AUROC feature kNN (k=5, standardised "
@@ -131,7 +165,7 @@ VALIDATION_LABELS = {"feature_knn": "AUROC feature kNN",
                      "feature_knn_res3_long_k5_seuclidean": "AUROC feature kNN (k=5, "
                                                             "standardised distance), 3-stage "
                                                             "residual encoder, twice the epochs"}
-THRESHOLD_COLUMNS = ("elbo", "reconstruction", "combined", "feature_knn_res")
+THRESHOLD_COLUMNS = ("elbo", "reconstruction", "combined", "feature_knn_res", "feature_knn_res_k5")
 BASELINES = {"knn_pixels": 2}  # baseline -> neighbours
 NEIGHBOURS = BASELINES["knn_pixels"]  # the kNN scores: the pixel baseline's k
 KNN = {"neighbours": NEIGHBOURS, "metric": "euclidean"}  # the kNN settings unless a column's
@@ -214,7 +248,14 @@ def spec(table, name):
 
 
 def detector(models, scores, num_samples, fit_x, knn=KNN):
-    """An `AnomalyDetector` over `models` (a list of one, or an ensemble) and `scores`."""
+    """An `AnomalyDetector` over `models` (a list of one, or an ensemble) and `scores`.
+
+    `knn` may hold `"flipped_reference": True`: the kNN reference set is then `fit_x`
+    and its left-right mirror images, a free augmentation for classes whose mirror image
+    is as normal as the original (most garments), which the model never fitted."""
+    knn = dict(knn)
+    if knn.pop("flipped_reference", False):
+        fit_x = np.concatenate([fit_x, fit_x[:, :, ::-1]])
     uses_reference = any(s in anomaly.REFERENCE_SCORES for s in scores)
     return anomaly.AnomalyDetector(models, score=scores,
                                    target_fpr=TARGET_FPR, num_samples=num_samples, seed=0,
@@ -294,8 +335,7 @@ def validate(args, argv, x_train, y_train, run_dir):
             with open(path) as f:
                 figures.update(json.load(f))
         fit_x = split_normal(c, x_train, y_train)[0]
-        missing = {n: candidate for n, candidate in VALIDATION_CANDIDATES.items()
-                   if n not in figures}
+        missing = [n for n in args.candidates or VALIDATION_CANDIDATES if n not in figures]
         if missing:
             models = {n: load_or_train(c, n, fit_x, args.epochs, run_dir)[0]
                       for candidate in missing for n in spec(VALIDATION_CANDIDATES, candidate)[1]}
@@ -308,22 +348,23 @@ def validate(args, argv, x_train, y_train, run_dir):
                 d.calibrate(calibrate)
                 figures[n] = d.evaluate(x, labels)
             io_utils.write_json(path, figures)
-        print(c, {n: round(figures[n]["auroc"], 4) for n in VALIDATION_CANDIDATES}, flush=True)
+        print(c, {n: round(figures[n]["auroc"], 4) for n in VALIDATION_CANDIDATES if n in figures},
+              flush=True)
 
     def mean(n, over):
         return float(np.mean([per_class[c][n]["auroc"] for c in over]))
 
-    means = {n: mean(n, classes) for n in VALIDATION_CANDIDATES
-             if all(n in per_class[c] for c in classes)}
-    shared = [c for c in classes if all(n in per_class[c] for n in VALIDATION_CANDIDATES)]
-    rows = [[c] + [_auroc_cell(per_class[c], n) for n in VALIDATION_CANDIDATES] for c in classes]
-    rows.append(["**mean**"] + [f"**{means[n]:.4f}**" if n in means else "n/a"
-                                for n in VALIDATION_CANDIDATES])
+    # A candidate not yet run on any class has no column.
+    present = [n for n in VALIDATION_CANDIDATES if any(n in per_class[c] for c in classes)]
+    means = {n: mean(n, classes) for n in present if all(n in per_class[c] for c in classes)}
+    shared = [c for c in classes if all(n in per_class[c] for n in present)]
+    rows = [[c] + [_auroc_cell(per_class[c], n) for n in present] for c in classes]
+    rows.append(["**mean**"] + [f"**{means[n]:.4f}**" if n in means else "n/a" for n in present])
     payload = {"mean_auroc": means}
     if shared and shared != classes:
-        shared_means = {n: mean(n, shared) for n in VALIDATION_CANDIDATES}
+        shared_means = {n: mean(n, shared) for n in present}
         rows.append([f"mean of classes {', '.join(map(str, shared))}"]
-                    + [f"{shared_means[n]:.4f}" for n in VALIDATION_CANDIDATES])
+                    + [f"{shared_means[n]:.4f}" for n in present])
         payload["mean_auroc_shared_classes"] = {"classes": shared, "mean_auroc": shared_means}
     command = "python benchmarks/anomaly_one_class.py " + " ".join(argv)
     # Every command whose figures the file keeps, oldest first.
@@ -337,9 +378,9 @@ def validate(args, argv, x_train, y_train, run_dir):
                      "class's calibrates, the second half is normal, the first half of each "
                      "other class's is anomalous (1 normal to 9 anomalous); no test images",
          "candidates": {n: dict(zip(("scores", "models", "knn"), spec(VALIDATION_CANDIDATES, n)))
-                        for n in VALIDATION_CANDIDATES},
+                        for n in present},
          **payload, "per_class": {str(c): per_class[c] for c in classes}},
-        rows, ["normal class"] + [VALIDATION_LABELS[n] for n in VALIDATION_CANDIDATES],
+        rows, ["normal class"] + [VALIDATION_LABELS[n] for n in present],
         command=command)
     return 0
 
@@ -358,6 +399,9 @@ def main(argv=None):
                         help="train nothing: add the baselines to the existing results")
     parser.add_argument("--validation", action="store_true",
                         help="compare the candidate detectors on held-out training images")
+    parser.add_argument("--candidates", nargs="+", default=None,
+                        choices=list(VALIDATION_CANDIDATES),
+                        help="--validation: compute only these candidates (default: all)")
     args = parser.parse_args(argv)
     x_train, y_train = zoo.data.load_numpy(args.dataset, "train")
     run_dir = os.path.join("runs", f"anomaly_{args.dataset}")
@@ -374,7 +418,7 @@ def main(argv=None):
     if previous:
         recorded = recorded_payload(name)
         scores_command = recorded.get("scores_command", recorded["command"])
-        scores_environment = recorded.get("scores_environment", recorded["environment"])
+        scores_environment = recorded.get("scores_environment") or recorded["environment"]
 
     # Classes recorded but not run are kept as they are, as in --validation.
     per_class = {int(c): figures for c, figures in previous.items()}
@@ -436,11 +480,13 @@ def main(argv=None):
                f"AUROC encoder-feature kNN (k={NEIGHBOURS})",
                "AUROC combined (feature kNN + latent kNN + reconstruction)",
                "AUROC encoder-feature kNN, residual encoder",
+               "AUROC encoder-feature kNN (k=5), residual encoder",
                f"AUROC pixel kNN (k={BASELINES['knn_pixels']}, no model)",
                f"FPR / TPR at the −ELBO threshold (target FPR {TARGET_FPR})",
                "FPR / TPR at the reconstruction threshold",
                "FPR / TPR at the combined threshold",
-               "FPR / TPR at the residual feature kNN threshold"],
+               "FPR / TPR at the residual feature kNN threshold",
+               "FPR / TPR at the residual feature kNN (k=5) threshold"],
         command="python benchmarks/anomaly_one_class.py " + " ".join(argv))
     return 0
 
