@@ -107,11 +107,11 @@ COMBINED = ["feature_knn", "latent_knn", "reconstruction"]  # the scores "combin
 # default, the one score of the base model, and KNN.
 DETECTORS = {"combined": (COMBINED, ["base"]), "feature_knn_res": (["feature_knn"], ["res"]),
              "feature_knn_res_k5": (["feature_knn"], ["res"], {"neighbours": 5})}
-# What --validation compares.
+# What --validation compares; a candidate that became a test column is that column.
 VALIDATION_CANDIDATES = {"feature_knn": (["feature_knn"], ["base"]),
-                         "feature_knn_res": (["feature_knn"], ["res"]),
+                         "feature_knn_res": DETECTORS["feature_knn_res"],
                          "feature_knn_ensemble": (["feature_knn"], ["base", "res"]),
-                         "combined": (COMBINED, ["base"]),
+                         "combined": DETECTORS["combined"],
                          "feature_knn_res_shift": (["feature_knn"], ["res_shift"]),
                          "feature_knn_res_long": (["feature_knn"], ["res_long"]),
                          "feature_knn_res_wide": (["feature_knn"], ["res_wide"]),
@@ -119,8 +119,8 @@ VALIDATION_CANDIDATES = {"feature_knn": (["feature_knn"], ["base"]),
                          # ones were trained with one TensorFlow thread each, these with the
                          # default threading, which is not bit-identical, so a candidate
                          # added later is compared with this column, on the same models.
-                         "feature_knn_res_rerun": (["feature_knn"], ["res"]),
-                         "feature_knn_res_k5": (["feature_knn"], ["res"], {"neighbours": 5}),
+                         "feature_knn_res_rerun": DETECTORS["feature_knn_res"],
+                         "feature_knn_res_k5": DETECTORS["feature_knn_res_k5"],
                          "feature_knn_res_k5_seuclidean": (["feature_knn"], ["res"],
                                                            {"neighbours": 5,
                                                             "metric": "seuclidean"}),
