@@ -51,8 +51,9 @@ of the model above, of the residual model, of both as an ensemble, and the combi
 score; three variants of the residual model: trained on images shifted by up to 2
 pixels, for twice the epochs, and with 64-128 channels; and the residual model's
 feature kNN with k = 5 neighbours, with the standardised ("seuclidean") distance, and
-with the left-right mirror images of the reference images added to the reference set,
-beside feature_knn_res_rerun, the residual model's k = 2 column again on the same
+with the left-right mirror images of the reference images added to the reference set;
+the 3-stage residual model (32-64-128 channels) with k = 2, k = 5 and k = 5
+standardised; beside feature_knn_res_rerun, the residual model's k = 2 column again on the same
 retrained models, since training with another thread count is not bit-identical)
 without touching the test set, to choose among them: on the held-out 10 % of the
 training images of every class. The first half of class c's share calibrates, the
