@@ -33,6 +33,11 @@ TPR it reaches on the test set are reported too). Scores, higher = more anomalou
     (below), not with test labels.
   - feature_knn_res_k5: feature_knn_res with the k = 5 nearest reference images instead
     of 2, the best of the candidates of `--validation` added after feature_knn_res.
+  - feature_knn_res_res3_long_k5_seuclidean: an ensemble of the residual model and a
+    3-stage residual model (32-64-128, twice the epochs), each model's k = 5 feature kNN
+    with the standardised distance, standardised on half of the normal validation data
+    and averaged: the best of the `--validation` candidates added after
+    feature_knn_res_k5.
 The baseline a user would otherwise try, no model at all:
   - knn_pixels: the mean Euclidean distance of a test image's grey levels to its k = 2
     nearest training images of the normal class (the same 90 %), with scikit-learn's
@@ -53,7 +58,9 @@ pixels, for twice the epochs, and with 64-128 channels; and the residual model's
 feature kNN with k = 5 neighbours, with the standardised ("seuclidean") distance, and
 with the left-right mirror images of the reference images added to the reference set;
 the 3-stage residual model (32-64-128 channels) with k = 2, k = 5 and k = 5
-standardised; beside feature_knn_res_rerun, the residual model's k = 2 column again on the same
+standardised, and trained for twice the epochs with k = 5 and k = 5 standardised; the
+ensemble of that model and the residual one, both with k = 5 and k = 5 standardised;
+beside feature_knn_res_rerun, the residual model's k = 2 column again on the same
 retrained models, since training with another thread count is not bit-identical)
 without touching the test set, to choose among them: on the held-out 10 % of the
 training images of every class. The first half of class c's share calibrates, the
@@ -102,12 +109,15 @@ SHIFTS = {"res_shift": 2}
 SCORES = {"elbo": 8, "iwae": 32, "reconstruction": None,
           "elbo_complexity": 8, "latent_knn": None, "feature_knn": None,
           "combined": None, "feature_knn_res": None,
-          "feature_knn_res_k5": None}  # score -> posterior samples
+          "feature_knn_res_k5": None,
+          "feature_knn_res_res3_long_k5_seuclidean": None}  # score -> posterior samples
 COMBINED = ["feature_knn", "latent_knn", "reconstruction"]  # the scores "combined" averages
 # Every column -> (the scores it averages, the models it uses[, kNN settings]); by
 # default, the one score of the base model, and KNN.
 DETECTORS = {"combined": (COMBINED, ["base"]), "feature_knn_res": (["feature_knn"], ["res"]),
-             "feature_knn_res_k5": (["feature_knn"], ["res"], {"neighbours": 5})}
+             "feature_knn_res_k5": (["feature_knn"], ["res"], {"neighbours": 5}),
+             "feature_knn_res_res3_long_k5_seuclidean": (
+                 ["feature_knn"], ["res", "res3_long"], {"neighbours": 5, "metric": "seuclidean"})}
 # What --validation compares; a candidate that became a test column is that column.
 VALIDATION_CANDIDATES = {"feature_knn": (["feature_knn"], ["base"]),
                          "feature_knn_res": DETECTORS["feature_knn_res"],
@@ -139,7 +149,13 @@ VALIDATION_CANDIDATES = {"feature_knn": (["feature_knn"], ["base"]),
                                                       {"neighbours": 5}),
                          "feature_knn_res3_long_k5_seuclidean": (["feature_knn"], ["res3_long"],
                                                                  {"neighbours": 5,
-                                                                  "metric": "seuclidean"})}
+                                                                  "metric": "seuclidean"}),
+                         # The 3-stage model is better on the upper-body garments and worse
+                         # on dresses and bags: an ensemble of it and the 2-stage model.
+                         "feature_knn_res_res3_long_k5": (["feature_knn"], ["res", "res3_long"],
+                                                          {"neighbours": 5}),
+                         "feature_knn_res_res3_long_k5_seuclidean":
+                             DETECTORS["feature_knn_res_res3_long_k5_seuclidean"]}
 VALIDATION_LABELS = {"feature_knn": "AUROC feature kNN",
                      "feature_knn_res": "AUROC feature kNN, residual encoder",
                      "feature_knn_ensemble": "AUROC feature kNN, ensemble of both models",
@@ -165,8 +181,17 @@ VALIDATION_LABELS = {"feature_knn": "AUROC feature kNN",
                                                  "encoder, twice the epochs",
                      "feature_knn_res3_long_k5_seuclidean": "AUROC feature kNN (k=5, "
                                                             "standardised distance), 3-stage "
-                                                            "residual encoder, twice the epochs"}
-THRESHOLD_COLUMNS = ("elbo", "reconstruction", "combined", "feature_knn_res", "feature_knn_res_k5")
+                                                            "residual encoder, twice the epochs",
+                     "feature_knn_res_res3_long_k5": "AUROC feature kNN (k=5), ensemble of the "
+                                                     "residual and the 3-stage (twice the "
+                                                     "epochs) models",
+                     "feature_knn_res_res3_long_k5_seuclidean": "AUROC feature kNN (k=5, "
+                                                                "standardised distance), "
+                                                                "ensemble of the residual and "
+                                                                "the 3-stage (twice the epochs) "
+                                                                "models"}
+THRESHOLD_COLUMNS = ("elbo", "reconstruction", "combined", "feature_knn_res", "feature_knn_res_k5",
+                     "feature_knn_res_res3_long_k5_seuclidean")
 BASELINES = {"knn_pixels": 2}  # baseline -> neighbours
 NEIGHBOURS = BASELINES["knn_pixels"]  # the kNN scores: the pixel baseline's k
 KNN = {"neighbours": NEIGHBOURS, "metric": "euclidean"}  # the kNN settings unless a column's
@@ -482,12 +507,14 @@ def main(argv=None):
                "AUROC combined (feature kNN + latent kNN + reconstruction)",
                "AUROC encoder-feature kNN, residual encoder",
                "AUROC encoder-feature kNN (k=5), residual encoder",
+               "AUROC encoder-feature kNN (k=5, standardised), residual + 3-stage encoders",
                f"AUROC pixel kNN (k={BASELINES['knn_pixels']}, no model)",
                f"FPR / TPR at the −ELBO threshold (target FPR {TARGET_FPR})",
                "FPR / TPR at the reconstruction threshold",
                "FPR / TPR at the combined threshold",
                "FPR / TPR at the residual feature kNN threshold",
-               "FPR / TPR at the residual feature kNN (k=5) threshold"],
+               "FPR / TPR at the residual feature kNN (k=5) threshold",
+               "FPR / TPR at the residual + 3-stage feature kNN threshold"],
         command="python benchmarks/anomaly_one_class.py " + " ".join(argv))
     return 0
 
