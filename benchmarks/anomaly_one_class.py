@@ -197,6 +197,27 @@ NEIGHBOURS = BASELINES["knn_pixels"]  # the kNN scores: the pixel baseline's k
 KNN = {"neighbours": NEIGHBOURS, "metric": "euclidean"}  # the kNN settings unless a column's
 PUBLISHED = {"mnist": [("Deep SVDD (Ruff et al. 2018)", 0.948)],
              "fashion_mnist": []}
+# The test table's headers: a column of SCORES or BASELINES -> its AUROC header, and a
+# column of THRESHOLD_COLUMNS -> its FPR / TPR header.
+TEST_LABELS = {"elbo": "AUROC −ELBO", "iwae": "AUROC −log p(x) (k=32)",
+               "reconstruction": "AUROC reconstruction",
+               "elbo_complexity": "AUROC −ELBO − PNG code length",
+               "latent_knn": f"AUROC latent kNN (k={NEIGHBOURS})",
+               "feature_knn": f"AUROC encoder-feature kNN (k={NEIGHBOURS})",
+               "combined": "AUROC combined (feature kNN + latent kNN + reconstruction)",
+               "feature_knn_res": "AUROC encoder-feature kNN, residual encoder",
+               "feature_knn_res_k5": "AUROC encoder-feature kNN (k=5), residual encoder",
+               "feature_knn_res_res3_long_k5_seuclidean": "AUROC encoder-feature kNN (k=5, "
+                                                          "standardised), residual + 3-stage "
+                                                          "encoders",
+               "knn_pixels": f"AUROC pixel kNN (k={BASELINES['knn_pixels']}, no model)"}
+THRESHOLD_LABELS = {"elbo": f"FPR / TPR at the −ELBO threshold (target FPR {TARGET_FPR})",
+                    "reconstruction": "FPR / TPR at the reconstruction threshold",
+                    "combined": "FPR / TPR at the combined threshold",
+                    "feature_knn_res": "FPR / TPR at the residual feature kNN threshold",
+                    "feature_knn_res_k5": "FPR / TPR at the residual feature kNN (k=5) threshold",
+                    "feature_knn_res_res3_long_k5_seuclidean": "FPR / TPR at the residual + "
+                                                               "3-stage feature kNN threshold"}
 
 
 def build_model(seed, **changes):
@@ -363,8 +384,10 @@ def validate(args, argv, x_train, y_train, run_dir):
         fit_x = split_normal(c, x_train, y_train)[0]
         missing = [n for n in args.candidates or VALIDATION_CANDIDATES if n not in figures]
         if missing:
-            models = {n: load_or_train(c, n, fit_x, args.epochs, run_dir)[0]
-                      for candidate in missing for n in spec(VALIDATION_CANDIDATES, candidate)[1]}
+            # Each model once, however many candidates share it.
+            names = dict.fromkeys(n for candidate in missing
+                                  for n in spec(VALIDATION_CANDIDATES, candidate)[1])
+            models = {n: load_or_train(c, n, fit_x, args.epochs, run_dir)[0] for n in names}
             calibrate, normal, anomalies = validation_split(c, x_train, y_train)
             x = np.concatenate([normal, anomalies])
             labels = np.r_[np.zeros(len(normal)), np.ones(len(anomalies))]
@@ -501,20 +524,8 @@ def main(argv=None):
          "scores_command": scores_command, "scores_environment": scores_environment,
          "mean_auroc": means, "per_class": {str(c): per_class[c] for c in classes},
          "published": dict(PUBLISHED[args.dataset])},
-        rows, ["normal class", "AUROC −ELBO", "AUROC −log p(x) (k=32)", "AUROC reconstruction",
-               "AUROC −ELBO − PNG code length", f"AUROC latent kNN (k={NEIGHBOURS})",
-               f"AUROC encoder-feature kNN (k={NEIGHBOURS})",
-               "AUROC combined (feature kNN + latent kNN + reconstruction)",
-               "AUROC encoder-feature kNN, residual encoder",
-               "AUROC encoder-feature kNN (k=5), residual encoder",
-               "AUROC encoder-feature kNN (k=5, standardised), residual + 3-stage encoders",
-               f"AUROC pixel kNN (k={BASELINES['knn_pixels']}, no model)",
-               f"FPR / TPR at the −ELBO threshold (target FPR {TARGET_FPR})",
-               "FPR / TPR at the reconstruction threshold",
-               "FPR / TPR at the combined threshold",
-               "FPR / TPR at the residual feature kNN threshold",
-               "FPR / TPR at the residual feature kNN (k=5) threshold",
-               "FPR / TPR at the residual + 3-stage feature kNN threshold"],
+        rows, ["normal class"] + [TEST_LABELS[s] for s in columns]
+              + [THRESHOLD_LABELS[s] for s in THRESHOLD_COLUMNS],
         command="python benchmarks/anomaly_one_class.py " + " ".join(argv))
     return 0
 
