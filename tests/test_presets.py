@@ -289,3 +289,19 @@ def test_fine_tuning_vae_mnist_on_a_slice_of_fashion_mnist_improves_its_fashion_
 def test_only_training_settings_can_be_overridden():
     with pytest.raises(ValueError, match="Only training settings can be overridden.*Received: latent_dim"):
         zoo.from_preset("vae_mnist", latent_dim=8)
+
+
+@pytest.mark.parametrize("name", sorted(name for name, _, _ in NLL_PRESETS) + FD_PRESETS)
+def test_each_builtin_preset_computes_exactly_what_it_did_when_recorded(data_dir, name):
+    # Restructuring the code must not move a number: samples from fixed noise, the ELBO,
+    # the importance-weighted bound, reconstructions and embeddings of fixed test images,
+    # against tests/data/preset_outputs.npz (see tests/preset_outputs.py). 1e-5 leaves
+    # room only for float32 reassociation, not for a changed computation.
+    from tests import preset_outputs
+
+    model = zoo.from_preset(name)
+    got = preset_outputs.outputs(model, *preset_outputs.inputs(model, name, data_dir))
+    with np.load(preset_outputs.PATH) as recorded:
+        for key, value in got.items():
+            np.testing.assert_allclose(value, recorded[f"{name}/{key}"], rtol=1e-5, atol=1e-5,
+                                       err_msg=f"{name} {key}")
