@@ -1,4 +1,4 @@
-"""The graphs every export target serves, built from a model's own methods.
+"""The graphs every export target serves, built from a model's public sampler contract.
 
 All targets (Keras, SavedModel, TFLite) run the same functions, so they can be compared
 on identical inputs:
@@ -12,11 +12,11 @@ and, for the full model (SavedModel only):
 import keras
 import tensorflow as tf
 
-from zoo.latent_variable_model import LatentVariableModel
+from zoo.model import LatentVariableModel
 
-# The score's posterior sample is drawn with this fixed stateless seed, so a served
-# model gives the same score for the same input on every call.
-SCORE_SEED = (20_240, 1)
+# The score's posterior sample is drawn with this fixed seed, so a served model gives the
+# same score for the same input on every call.
+SCORE_SEED = 20_240
 
 
 def check_model(model):
@@ -31,19 +31,17 @@ def check_model(model):
 
 
 def sampler_endpoints(model):
-    """Decoder-side graphs: `{name: (function, input_signature)}`."""
+    """Decoder-side graphs: `{name: (function, input_signature)}`, from `model.sampler_spec()`."""
+    spec = model.sampler_spec()
 
-    def sample_from_noise(noise):
-        return {"samples": model._sample_from_noise(noise)}
+    def sample_from_noise(noise, *extra):
+        return {"samples": spec.sample_from_noise(noise, *extra)}
 
-    def decode(z):
-        return {"mean": model._decode(z).mean()}
+    def decode(z, *extra):
+        return {"mean": spec.decode_mean(z, *extra)}
 
-    return {
-        "sample_from_noise": (sample_from_noise,
-                              [tf.TensorSpec([None, model.noise_dim], tf.float32, name="noise")]),
-        "decode": (decode, [tf.TensorSpec([None, *model.latent_shape], tf.float32, name="z")]),
-    }
+    return {"sample_from_noise": (sample_from_noise, spec.noise_signature()),
+            "decode": (decode, spec.latent_signature())}
 
 
 def encoder_endpoints(model):
@@ -51,12 +49,11 @@ def encoder_endpoints(model):
     x_spec = [tf.TensorSpec([None, *model.data_shape], tf.float32, name="x")]
 
     def encode(x):
-        posterior = model._encode(x)
+        posterior = model.encode(x)
         return {"loc": posterior.mean(), "scale": posterior.stddev()}
 
     def score(x):
-        terms = model._elbo_terms(x, tf.constant(SCORE_SEED, tf.int32))
-        return {"score": tf.reduce_sum(terms.kl_units, axis=-1) - terms.log_px}
+        return {"score": -model.elbo(x, seed=SCORE_SEED)}
 
     return {"encode": (encode, x_spec), "score": (score, x_spec)}
 

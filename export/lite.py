@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from export import QUANTIZATIONS, graphs
 from zoo import io_utils
-from zoo.latent_variable_model import LatentVariableModel
 
 METADATA_NAME = "vaezoo"
 
@@ -43,21 +42,11 @@ class ConversionError(RuntimeError):
         self.check, self.flatbuffer = check, flatbuffer
 
 
-def shares_one_graph(model):
-    """Whether `sample_from_noise` and `decode` are the same function for `model`.
-
-    True when the noise is the latent code (the prior is N(0, I): a VAE); then one
-    converted subgraph serves both signatures instead of two identical copies.
-    """
-    return (type(model)._latent_from_noise is LatentVariableModel._latent_from_noise
-            and tuple(model.latent_shape) == (model.noise_dim,))
-
-
-def _representative_dataset(model, num_samples, seed, signatures):
+def _representative_dataset(spec, num_samples, seed, signatures):
     """Calibration inputs from the model's own noise distribution, for each signature."""
     rng = np.random.default_rng(seed)
-    noise = rng.standard_normal((num_samples, model.noise_dim)).astype(np.float32)
-    latents = model._latent_from_noise(tf.constant(noise)).numpy().astype(np.float32)
+    noise = rng.standard_normal((num_samples, spec.noise_dim)).astype(np.float32)
+    latents = np.asarray(spec.latent_from_noise(tf.constant(noise)), np.float32)
 
     def generator():
         for i in range(num_samples):
@@ -82,7 +71,7 @@ def _configure(converter, quantization, model, signatures, int8_io, calibration_
         converter.target_spec.supported_types = [tf.float16]
     elif quantization == "int8":
         converter.representative_dataset = _representative_dataset(
-            model, calibration_samples, seed, signatures)
+            model.sampler_spec(), calibration_samples, seed, signatures)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if int8_io:
             converter.inference_input_type = tf.int8
@@ -223,7 +212,9 @@ def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500,
     """
     graphs.check_model(model)
     paths = _check_targets(paths, int8_io)
-    shared = shares_one_graph(model)
+    # A sampler whose noise is the latent is decode itself: one subgraph serves both
+    # signatures instead of two identical copies.
+    shared = model.sampler_spec().noise_is_latent
     endpoints = graphs.sampler_endpoints(model)
     if shared:
         del endpoints["sample_from_noise"]  # aliased onto decode's subgraph below

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 
 from export.edge import EdgeSampler
-from zoo import io_utils, speed
+from zoo import io_utils
+from zoo.evaluation import speed
 
 # Timed in a child process so TensorFlow can be held to one intra-op thread, which must
 # be set before it starts; the parent's TensorFlow is already running with all cores.

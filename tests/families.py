@@ -1,7 +1,8 @@
-"""Small, fast instances of every model family, for tests that run across the zoo.
+"""Small, fast instances of every registered model family, for tests across the zoo.
 
-Every public model class of `zoo` must appear here (`test_every_family_is_registered`
-enforces it), so a new family automatically goes through the export suite.
+`FAMILIES` is read from the registry (`zoo.families`): each family's small configs, named
+`<class>-<variant>`. A new family is in every suite that uses it (export parity, the
+harness, imputation, ...) by registering itself.
 """
 
 import keras
@@ -19,26 +20,12 @@ def binary_images(n=96, seed=0):
     return (rng.uniform(size=probs.shape) < probs).astype(np.float32)
 
 
-FAMILIES = {
-    "VAE-mlp": lambda: zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, hidden_dims=(64, 32), seed=0),
-    "VAE-conv": lambda: zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, network="conv",
-                                hidden_dims=(8, 16), num_res_blocks=1, seed=0),
-    "VAE-conv-transpose": lambda: zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, network="conv",
-                                          hidden_dims=(8, 16), upsampling="transpose", seed=0),
-    "HVAE-mlp": lambda: zoo.HVAE(input_shape=(28, 28, 1), latent_dims=(6, 4), hidden_dims=(48, 32),
-                                 seed=0),
-    "HVAE-conv": lambda: zoo.HVAE(input_shape=(28, 28, 1), network="conv", hidden_dims=(8, 16),
-                                  latent_dims=(2, 3), seed=0),
-    "FlowPriorVAE-realnvp": lambda: zoo.FlowPriorVAE(input_shape=(28, 28, 1), latent_dim=8,
-                                                     hidden_dims=(64, 32), flow="realnvp",
-                                                     num_flows=3, flow_hidden_units=(32,), seed=0),
-    "FlowPriorVAE-maf": lambda: zoo.FlowPriorVAE(input_shape=(28, 28, 1), latent_dim=8,
-                                                 network="conv", hidden_dims=(8, 16), flow="maf",
-                                                 num_flows=2, flow_hidden_units=(32,), seed=0),
-    "VAEGAN-conv": lambda: zoo.VAEGAN(input_shape=(28, 28, 1), latent_dim=8, network="conv",
-                                      hidden_dims=(8, 16), discriminator_dims=(8, 16),
-                                      spectral_norm=True, seed=0),
-}
+def _factory(family, variant):
+    return lambda: family.small_model(variant)
+
+
+FAMILIES = {f"{family.model_class.__name__}-{variant}": _factory(family, variant)
+            for family in zoo.families.all_families() for variant in family.small_configs}
 
 
 def trained(name, epochs=2):

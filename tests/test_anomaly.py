@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import anomaly
+from zoo.applications import anomaly
 
 
 def test_auroc_is_the_mann_whitney_statistic():

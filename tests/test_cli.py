@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import anomaly, cli, plotting
+from zoo import cli, plotting
+from zoo.applications import anomaly
 
 COMMANDS = ["presets", "train", "eval", "sample", "export", "score", "plot", "bench", "demo", "quickstart"]
 
@@ -184,11 +185,11 @@ def test_export_writes_each_quantization_asked_for_and_reports_them(tmp_path, ca
 
 
 def test_export_file_names_for_several_quantizations():
-    assert cli._tflite_paths("m.tflite", ["int8"]) == {"int8": "m.tflite"}
-    assert cli._tflite_paths("out/m.tflite", ["float32", "int8", "float32"]) == {
+    assert cli.export.tflite_files("m.tflite", ["int8"]) == {"int8": "m.tflite"}
+    assert cli.export.tflite_files("out/m.tflite", ["float32", "int8", "float32"]) == {
         "float32": "out/m_float32.tflite", "int8": "out/m_int8.tflite"}
-    assert cli._tflite_paths("{quantization}/m.tflite", ["float16"]) == {"float16": "float16/m.tflite"}
-    assert cli._tflite_paths("m", ["dynamic", "int8"]) == {"dynamic": "m_dynamic.tflite",
+    assert cli.export.tflite_files("{quantization}/m.tflite", ["float16"]) == {"float16": "float16/m.tflite"}
+    assert cli.export.tflite_files("m", ["dynamic", "int8"]) == {"dynamic": "m_dynamic.tflite",
                                                            "int8": "m_int8.tflite"}
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.applications import denoising
 from tests.families import FAMILIES, binary_images
 
 
@@ -62,21 +63,24 @@ def test_denoising_compiles_once_and_each_row_is_fitted_on_its_own():
     clean = np.asarray(model.sample(7, seed=0))
     noisy = np.clip(clean + 0.2 * np.random.default_rng(0).standard_normal(clean.shape), 0, 1)
     noisy = noisy.astype(np.float32)
-    together = np.asarray(model.denoise(noisy, noise_scale=0.2, num_steps=20, batch_size=3))
+    denoiser = denoising.Denoiser(model)  # what model.denoise runs, made once per model
+    together = np.asarray(denoiser(noisy, noise_scale=0.2, num_steps=20, batch_size=3))
+    np.testing.assert_array_equal(
+        model.denoise(noisy, noise_scale=0.2, num_steps=20, batch_size=3), together)
     # Batches of 3, 3 and 1 (padded), then again: one trace in all. Before, every batch
     # of every call traced a new graph.
-    (denoiser,) = model._denoisers.values()
-    assert denoiser._fit.experimental_get_tracing_count() == 1
-    again = np.asarray(model.denoise(noisy, noise_scale=0.2, num_steps=20, batch_size=3))
-    assert denoiser._fit.experimental_get_tracing_count() == 1
+    (fit,) = denoiser.fits.values()
+    assert fit._fit.experimental_get_tracing_count() == 1
+    again = np.asarray(denoiser(noisy, noise_scale=0.2, num_steps=20, batch_size=3))
+    assert fit._fit.experimental_get_tracing_count() == 1
     np.testing.assert_array_equal(again, together)  # the state is reset between calls
     # Another learning rate is the same graph with another value in the optimizer.
-    slower = np.asarray(model.denoise(noisy, noise_scale=0.2, num_steps=20, batch_size=3,
-                                      learning_rate=0.01))
-    assert denoiser._fit.experimental_get_tracing_count() == 1
+    slower = np.asarray(denoiser(noisy, noise_scale=0.2, num_steps=20, batch_size=3,
+                                 learning_rate=0.01))
+    assert fit._fit.experimental_get_tracing_count() == 1
     assert not np.allclose(slower, together)
     # A row's result does not depend on the rows batched with it.
-    alone = np.asarray(model.denoise(noisy[4:5], noise_scale=0.2, num_steps=20))
+    alone = np.asarray(denoiser(noisy[4:5], noise_scale=0.2, num_steps=20))
     np.testing.assert_allclose(alone, together[4:5], atol=1e-5)
     # The scratch state is not part of the model.
     assert not any("denoise" in w.path for w in model.weights)

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 import zoo
 from tests.families import FAMILIES, binary_images
-from zoo import imputation
+from zoo.applications import imputation
 
 
 @pytest.fixture(scope="module")

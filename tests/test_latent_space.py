@@ -5,7 +5,7 @@ import pytest
 
 import zoo
 from tests.families import FAMILIES, binary_images
-from zoo import latent_space
+from zoo.applications import latent_space
 
 
 def test_slerp_keeps_the_norm_and_hits_the_ends():

@@ -1,4 +1,4 @@
-"""zoo.metrics.TermMeans: one metric, the same numbers as one keras.metrics.Mean per term."""
+"""zoo.training.metrics.TermMeans: one metric, the same numbers as one keras.metrics.Mean per term."""
 
 import keras
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from zoo.metrics import TermMeans
+from zoo.training.metrics import TermMeans
 
 
 def test_matches_one_mean_per_term_with_batch_weights():

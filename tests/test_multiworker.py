@@ -12,7 +12,7 @@ than one worker, `reduce_per_replica(..., reduction="auto")` in
 keras/src/backend/tensorflow/trainer.py reduces every log with
 `strategy.reduce("MEAN", v, axis=0)`, and the logs are scalars ("Invalid reduction
 dimension 0 for input with 0 dimensions"; tensorflow/tensorflow#72388, any Keras model).
-Zoo models' `fit` installs `zoo.distribute.fix_multi_worker_logs` under such a
+Zoo models' `fit` installs `zoo.training.strategy.fix_multi_worker_logs` under such a
 strategy, which reduces scalars with `axis=None`.
 `test_keras_fit_still_needs_the_workaround` pins the bug (plain `keras.Model.fit` still
 fails) so the fix is dropped once Keras has its own.
@@ -265,7 +265,7 @@ def test_two_workers_follow_the_single_process_trajectory(workers, mirrored, dat
 
 def test_keras_fit_still_needs_the_workaround(workers):
     # Pins the Keras bug zoo works around (see the module docstring). When this fails,
-    # Keras fixed it: `zoo.distribute.fix_multi_worker_logs` can go.
+    # Keras fixed it: `zoo.training.strategy.fix_multi_worker_logs` can go.
     for result in workers:
         message = str(result["keras_fit_error"])
         assert "Invalid reduction dimension 0 for input with 0 dimensions" in message, (

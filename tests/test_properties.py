@@ -15,7 +15,8 @@ from hypothesis.extra import numpy as hnp
 
 import zoo
 from tests.families import FAMILIES
-from zoo import anomaly, distributions, likelihoods, validation
+from zoo import distributions, likelihoods, validation
+from zoo.applications import anomaly
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,

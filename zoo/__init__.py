@@ -12,18 +12,20 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from zoo import (anomaly, data, evaluation, fd, flows, imputation, latent_space, metrics,  # noqa: E402
-                 likelihoods, losses, networks, presets, priors, speed)
+from zoo import (applications, data, evaluation, families, flows, likelihoods, losses,  # noqa: E402
+                 networks, presets, priors, training)
 from zoo.evaluation import evaluate  # noqa: E402
-from zoo.flow_prior import FlowPriorVAE  # noqa: E402
-from zoo.hvae import HVAE  # noqa: E402
-from zoo.latent_variable_model import LatentVariableModel  # noqa: E402
+from zoo.model import LatentVariableModel  # noqa: E402
 from zoo.presets import from_preset, list_presets, load_model  # noqa: E402
-from zoo.vae import VAE  # noqa: E402
-from zoo.vaegan import VAEGAN  # noqa: E402
+
+# The built-in families, one line each: importing a family's package registers it.
+from zoo.vae import VAE  # noqa: E402, F401
+from zoo.hvae import HVAE  # noqa: E402, F401
+from zoo.flow_prior import FlowPriorVAE  # noqa: E402, F401
+from zoo.vaegan import VAEGAN  # noqa: E402, F401
 
 __all__ = [
-    "FlowPriorVAE", "HVAE", "VAE", "VAEGAN", "LatentVariableModel", "anomaly", "data", "evaluate",
-    "evaluation", "fd", "flows", "from_preset", "imputation", "latent_space", "likelihoods", "list_presets",
-    "load_model", "losses", "metrics", "networks", "presets", "priors", "speed",
+    "LatentVariableModel", "applications", "data", "evaluate", "evaluation", "families", "flows",
+    "from_preset", "likelihoods", "list_presets", "load_model", "losses", "networks", "presets",
+    "priors", "training", *(family.model_class.__name__ for family in families.all_families()),
 ]

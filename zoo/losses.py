@@ -5,10 +5,29 @@ Conventions: everything is in nats; `[batch]` tensors hold one value per example
 counts act on (latent dimensions for a VAE, groups for a hierarchical model).
 """
 
+import collections
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 tfd = tfp.distributions
+
+ElboTerms = collections.namedtuple("ElboTerms", ["log_px", "kl_units", "kl_dims", "posterior_mean"],
+                                   defaults=(None,))
+ElboTerms.__doc__ = """One-sample pieces of the ELBO for a batch.
+
+log_px: `[batch]`, log p(x|z) at a posterior sample.
+kl_units: `[batch, units]`, the KL split over the units free bits act on (latent
+  dimensions for a VAE, latent groups for a hierarchy); sums to the example's KL.
+kl_dims: `[batch, latent dims]`, the KL per latent dimension, for active-unit counts
+  (one column when the KL does not split by dimension, as with a flow prior).
+posterior_mean: `[batch, latent]` E_q[z|x] or None, for the covariance criterion.
+"""
+
+
+def tile_samples(t, k):
+    """`[batch, ...]` -> `[k * batch, ...]`, sample-major: row `i * batch + b` is `t[b]`."""
+    return tf.tile(t, tf.concat([[k], tf.ones_like(tf.shape(t)[1:])], 0))
 
 
 def kl_units(posterior, prior, z=None):
@@ -201,3 +220,25 @@ def equilibrium_gates(real_loss, fake_loss, equilibrium=0.68, margin=0.35):
     train_decoder = tf.logical_not(weak)
     both_paused = tf.logical_not(train_discriminator | train_decoder)
     return train_discriminator | both_paused, train_decoder | both_paused
+
+
+def example_weights(sample_weight):
+    """Per-example weights `[batch]` scaled to mean 1, so a weighted batch mean is
+    `reduce_mean(weights * values)`. All-zero weights give zeros, not NaN."""
+    weights = tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
+    return tf.math.divide_no_nan(weights, tf.reduce_mean(weights))
+
+
+def group_terms(kl_dims, groups, threshold):
+    """The KL and active units of each latent group, as `{kl_<name>, active_units_<name>}`.
+
+    Args:
+      kl_dims: `[batch, latent dims]` KL per dimension, groups side by side.
+      groups: `((name, size), ...)` in the order of `kl_dims`' columns.
+      threshold: float. KL (nats) above which a dimension counts as active.
+    """
+    result = {}
+    for (name, _), kl in zip(groups, tf.split(kl_dims, [size for _, size in groups], axis=-1)):
+        result[f"kl_{name}"] = tf.reduce_mean(tf.reduce_sum(kl, axis=-1))
+        result[f"active_units_{name}"] = active_units(kl, threshold)
+    return result

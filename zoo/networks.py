@@ -64,9 +64,8 @@ class NearestResize(keras.layers.Layer):
     is computed as f*f channel copies followed by `depth_to_space(f)`: the same values
     as `tf.image.resize(..., "nearest")`, but in ops TFLite's XNNPACK delegate runs.
     RESIZE_NEAREST_NEIGHBOR is not among them, so it split the exported sampler into
-    several delegate partitions with reference kernels between them (measured: the int8
-    vae_mnist sampler ~10 % faster at batch 1 without it). Other sizes fall back to the
-    resize op.
+    several delegate partitions with reference kernels between them, which made the int8
+    sampler slower at batch 1. Other sizes fall back to the resize op.
     """
 
     def __init__(self, height, width, **kwargs):

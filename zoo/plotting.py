@@ -138,7 +138,7 @@ def traversal_rows(model, x, units=None, values=(-3, -2, -1, 0, 1, 2, 3), num_un
     Returns:
       (`[len(units) * len(values), *input_shape]` images, the units).
     """
-    from zoo import latent_space
+    from zoo.applications import latent_space
 
     if units is None and not model.kl_splits_by_dimension:
         # No per-dimension KL to rank by (flow prior): the first units.

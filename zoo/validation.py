@@ -171,3 +171,48 @@ def check_mask(name, mask, shape):
         raise ValueError(f"{name} must hold only 0 (missing) and 1 (observed). Received: values "
                          f"{np.unique(values[(values != 0) & (values != 1)])[:5].tolist()}")
     return values.astype(bool)
+
+
+def seed_tensor(seed):
+    """A stateless seed `[2] int32` from an int, a seed tensor, or None (fresh entropy).
+
+    Integers are mapped directly: `tfp.random.sanitize_seed(int)` goes through a stateful
+    op, so the same integer would give a different seed on every eager call.
+    """
+    import tensorflow_probability as tfp
+
+    if seed is None or isinstance(seed, tf.Tensor):
+        return tfp.random.sanitize_seed(seed)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"seed must be a non-negative int or None. Received: seed={seed!r}")
+    seed = int(seed)
+    return tf.constant([seed % 2**31, (seed >> 31) % 2**31], dtype=tf.int32)
+
+
+def check_training_data(name, data, event_shape, check_array):
+    """Checks a `fit`/`evaluate` input before Keras sees it.
+
+    A `tf.data.Dataset` must yield numeric batches `[batch, *event_shape]` (or tuples
+    whose first element is) and must not be empty; an array goes through `check_array`
+    (`check_array(name, data)`). Generators, tuples and dicts are left to Keras.
+    """
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        x_spec = spec[0] if isinstance(spec, tuple) else spec
+        if not isinstance(x_spec, tf.TensorSpec):
+            raise TypeError(f"{name} must yield tensors or (x, y) tuples. Received element_spec={spec}")
+        if not (x_spec.dtype.is_floating or x_spec.dtype.is_integer or x_spec.dtype == tf.bool):
+            raise TypeError(f"{name} must yield numeric data. Received: dtype {x_spec.dtype.name}")
+        shape = tuple(x_spec.shape)
+        expected = (None, *event_shape)
+        if len(shape) != len(expected) or any(
+                s is not None and s != e for s, e in zip(shape[1:], expected[1:])):
+            raise ValueError(
+                f"{name} must yield batches of shape [batch, {', '.join(map(str, event_shape))}]. "
+                f"Received: element shape {list(shape)}. Batch the dataset with "
+                f"`.batch(n)` if it yields single examples.")
+        if data.cardinality() == 0:
+            raise ValueError(f"{name} is empty. Received: a dataset with 0 batches")
+    elif data is not None and not isinstance(data, (tuple, list, dict)) \
+            and not hasattr(data, "__next__"):
+        check_array(name, data)

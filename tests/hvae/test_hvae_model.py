@@ -20,14 +20,6 @@ def _mlp(**kwargs):
                     **kwargs)
 
 
-class TestMLPHVAE(ModelHarness):
-    def make_model(self):
-        return _mlp(kl_warmup_steps=4)
-
-    def make_data(self):
-        return binary_images()
-
-
 class TestConvHVAE(ModelHarness):
     """Odd image size, three groups (two on one stage), discretized logistic."""
 
@@ -48,7 +40,7 @@ def test_groups_noise_and_latents_line_up():
     assert model.latent_groups == (("z4", 147), ("z3", 147), ("z2", 392), ("z1", 392))
     assert model.noise_dim == 2 * 147 + 2 * 392 == model.latent_shape[0]
     eps = np.random.default_rng(0).standard_normal((3, model.noise_dim)).astype(np.float32)
-    z = model._latent_from_noise(eps)
+    z = model.latent_from_noise(eps)
     np.testing.assert_allclose(model.decode(z).mean(), model.sample_from_noise(eps), atol=1e-6)
     assert model.encode(binary_images(n=2)).event_shape == (147,)
     terms = model.elbo_terms(binary_images(n=5), seed=0)
@@ -70,7 +62,7 @@ def test_group_kl_is_the_closed_form_and_matches_the_importance_weights():
     x = binary_images(n=64)
     model.fit(x, batch_size=32, epochs=3, verbose=0)
     one = model.log_likelihood(x[:8], num_samples=1, seed=0)  # shape [8]
-    draws = np.stack([model._log_weights_fn(tf.constant(x[:8]), 500, tf.constant([s, 1]))
+    draws = np.stack([model.sample_log_weights(tf.constant(x[:8]), 500, tf.constant([s, 1]))
                       for s in range(8)]).reshape(-1, 8)  # 4,000 one-sample bounds
     elbo = np.stack([model.elbo(x[:8], seed=s) for s in range(200)])
     assert one.shape == (8,)
@@ -121,8 +113,8 @@ def test_kl_balancing_reweights_groups_only_during_warm_up():
     assert balanced > float(losses.kl_penalty(kl))  # the big group is pushed harder
     model = _mlp(kl_balancing=True, kl_warmup_steps=10)
     kl_groups = tf.constant([[3.0, 0.2]] * 4)
-    during = float(model._kl_term(kl_groups, step=4))  # weight 0.5
-    after = float(model._kl_term(kl_groups, step=50))  # weight 1: plain sum
+    during = float(model.kl_loss(kl_groups, step=4))  # weight 0.5
+    after = float(model.kl_loss(kl_groups, step=50))  # weight 1: plain sum
     assert after == pytest.approx(3.2)
     assert during == pytest.approx(0.5 * float(losses.balanced_kl_penalty(kl_groups, [4, 6])), rel=1e-5)
 

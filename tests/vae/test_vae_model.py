@@ -18,14 +18,6 @@ def _binary_images(n=96, shape=(28, 28, 1), seed=0):
     return (rng.uniform(size=probs.shape) < probs).astype(np.float32)
 
 
-class TestMLPBernoulliVAE(ModelHarness):
-    def make_model(self):
-        return zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, hidden_dims=(64, 32), seed=0)
-
-    def make_data(self):
-        return _binary_images()
-
-
 class TestConvDiscretizedLogisticVAE(ModelHarness):
     """Odd image size, three channels, residual blocks: the conv path at full generality."""
 

@@ -17,14 +17,6 @@ def _conv(**kwargs):
     return zoo.VAEGAN(**{**args, **kwargs})
 
 
-class TestConvVAEGAN(ModelHarness):
-    def make_model(self):
-        return _conv()
-
-    def make_data(self):
-        return binary_images()
-
-
 class TestMLPSpectralVAEGAN(ModelHarness):
     def make_model(self):
         return zoo.VAEGAN(input_shape=(28, 28, 1), latent_dim=6, hidden_dims=(48,),
@@ -122,3 +114,13 @@ def test_fit_without_compile_is_refused_clearly():
 def test_bad_arguments_are_named(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         _conv(**kwargs)
+
+
+def test_sample_weights_are_refused_by_name():
+    # Its adversarial losses are batch means: weights would be silently ignored.
+    model = _conv()
+    model.compile(optimizer="adam")
+    x = binary_images(n=32)
+    data = tf.data.Dataset.from_tensor_slices((x, np.zeros(32), np.ones(32, np.float32))).batch(16)
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.fit(data, epochs=1, verbose=0)

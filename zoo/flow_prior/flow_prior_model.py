@@ -70,10 +70,11 @@ class FlowPriorVAE(VAE):
     def _prior(self):
         return self.prior_flow.distribution()
 
-    def _latent_from_noise(self, eps):
+    def latent_from_noise(self, eps):
         return self.prior_flow.forward(eps)
 
     kl_splits_by_dimension = False
+    noise_is_latent = False
 
     def _active_units(self, terms):
         return losses.active_units_by_variance(terms.posterior_mean, self.active_unit_threshold)

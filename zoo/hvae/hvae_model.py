@@ -6,9 +6,11 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import losses, networks, validation
+from zoo import networks, validation
 from zoo.hvae.hvae_layers import GaussianHead, LearnedState, soft_clamp
-from zoo.latent_variable_model import ElboTerms, LatentVariableModel, tile_samples
+from zoo.losses import ElboTerms, tile_samples
+from zoo.model import LatentVariableModel
+from zoo.training import schedules
 
 tfd = tfp.distributions
 
@@ -37,7 +39,7 @@ class HVAE(LatentVariableModel):
 
     Stabilisers (each optional): KL warm-up (`kl_warmup_steps`), free bits per group
     (`free_bits`: the floor acts on each group's batch-mean KL), KL balancing across
-    groups during warm-up (`kl_balancing`, `zoo.losses.balanced_kl_penalty`), softly
+    groups during warm-up (`kl_balancing`, `zoo.training.schedules`), softly
     clamped means and log-scales (`soft_clamp`), gradient clipping with update skipping
     (`gradient_clip_norm`, `skip_threshold`, `max_consecutive_skips`, see
     `zoo.LatentVariableModel`), and EMA weights for evaluation through the optimizer
@@ -122,7 +124,6 @@ class HVAE(LatentVariableModel):
         self.min_scale = validation.positive_float("min_scale", min_scale)
         self._plan_groups()
         self._make_layers()
-        self._make_group_trackers()
         self.likelihood.build(self.data_shape)
         # One forward pass creates every weight (each layer builds from its input).
         self._elbo_terms(tf.zeros((1, *self.data_shape)), tf.constant([0, 0], tf.int32))
@@ -293,6 +294,9 @@ class HVAE(LatentVariableModel):
     def latent_shape(self):
         return (self.noise_dim,)
 
+    #: The noise becomes latents through the top-down path: not the identity.
+    noise_is_latent = False
+
     @property
     def latent_groups(self):
         return tuple((g["name"], g["size"]) for g in self._groups)
@@ -313,7 +317,7 @@ class HVAE(LatentVariableModel):
         params, _ = self._top_down(z, latents=self._split(tf.cast(z, tf.float32)), training=training)
         return self.likelihood.distribution(params)
 
-    def _latent_from_noise(self, eps):
+    def latent_from_noise(self, eps):
         _, info = self._top_down(eps, noise=self._split(eps))
         return self._flatten_groups(info["z"])
 
@@ -325,21 +329,21 @@ class HVAE(LatentVariableModel):
         _, info = self._top_down(x, features=self._bottom_up(x), use_mean=True)
         return self._flatten_groups(info["z"])
 
-    def _posterior_sample(self, x, seed):
+    def posterior_sample(self, x, seed):
         _, info = self._top_down(x, features=self._bottom_up(x), seed=seed)
         return self._flatten_groups(info["z"])
 
-    def _log_importance_weight(self, x, z):
+    def log_weight(self, x, z):
         params, info = self._top_down(x, features=self._bottom_up(x),
                                       latents=self._split(tf.cast(z, tf.float32)))
         return self.likelihood.distribution(params).log_prob(x) + tf.add_n(info["log_ratio"])
 
-    def _log_prior(self, z):
+    def log_prior(self, z):
         z = tf.cast(z, tf.float32)
         _, info = self._top_down(z, latents=self._split(z))
         return tf.add_n(info["log_prior"])
 
-    def _log_prior_ratio(self, x, z):
+    def log_prior_ratio(self, x, z):
         k, batch = tf.shape(z)[0], tf.shape(x)[0]
         features = [tile_samples(f, k) for f in self._bottom_up(x)]  # sample-major like z
         flat = tf.reshape(tf.cast(z, tf.float32), [k * batch, self.noise_dim])
@@ -359,7 +363,7 @@ class HVAE(LatentVariableModel):
         log_px = self.likelihood.distribution(params).log_prob(x)
         return ElboTerms(log_px, kl_groups, kl_dims)
 
-    def _log_importance_weights(self, x, num_samples, seed):
+    def sample_log_weights(self, x, num_samples, seed):
         batch = tf.shape(x)[0]
         # The bottom-up pass runs once; its features are tiled sample-major.
         features = [tile_samples(f, num_samples) for f in self._bottom_up(x)]
@@ -368,14 +372,10 @@ class HVAE(LatentVariableModel):
         log_w = self.likelihood.distribution(params).log_prob(tiled_x) + tf.add_n(info["log_ratio"])
         return tf.reshape(log_w, [num_samples, batch])
 
-    def _kl_term(self, kl_units, step):
-        weight = losses.kl_weight(step, self.beta, self.kl_warmup_steps)
-        plain = losses.kl_penalty(kl_units, self.free_bits)
-        if not (self.kl_balancing and self.kl_warmup_steps):
-            return weight * plain
-        balanced = losses.balanced_kl_penalty(kl_units, [g["size"] for g in self._groups],
-                                              self.free_bits)
-        return weight * tf.where(weight < self.beta, balanced, plain)
+    def kl_loss(self, kl_units, step):
+        groups = [g["size"] for g in self._groups] if self.kl_balancing else None
+        return schedules.kl_loss(kl_units, step, self.beta, self.kl_warmup_steps, self.free_bits,
+                                 balance_groups=groups)
 
     def get_config(self):
         config = super().get_config()

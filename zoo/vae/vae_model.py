@@ -5,7 +5,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from zoo import networks, priors, validation
-from zoo.latent_variable_model import LatentVariableModel
+from zoo.model import LatentVariableModel
 
 tfd = tfp.distributions
 

@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import losses, metrics, validation
+from zoo import losses, validation
+from zoo.training.step import TrainablePart, build_optimizers
 from zoo.vae.vae_model import VAE
 from zoo.vaegan.discriminator import Discriminator
 
@@ -89,9 +90,6 @@ class VAEGAN(VAE):
         self.discriminator.build((None, *self.data_shape))
         self.decoder_optimizer = None
         self.discriminator_optimizer = None
-        self.adversarial_tracker = metrics.TermMeans((
-            "feature_reconstruction", "discriminator_loss", "generator_loss",
-            "discriminator_trained", "decoder_adversarial"), name="adversarial_terms")
 
     # ------------------------------------------------------------------ parts
     @property
@@ -110,6 +108,7 @@ class VAEGAN(VAE):
                 **kwargs):
         """`optimizer` trains the encoder; the decoder's and discriminator's default to
         fresh copies of it (same class and settings, their own state)."""
+
         super().compile(optimizer=optimizer, **kwargs)
 
         def own(value):
@@ -119,14 +118,17 @@ class VAEGAN(VAE):
 
         self.decoder_optimizer = own(decoder_optimizer)
         self.discriminator_optimizer = own(discriminator_optimizer)
-        # Built now (super().compile built only the encoder's, the other two were not
-        # set yet), so checkpoints (BackupAndRestore, .keras) restore all three states.
-        self._build_optimizers()
+        # Built now (the base compile built only the encoder's; these two were not set
+        # yet), so checkpoints (BackupAndRestore, .keras) restore all three states.
+        build_optimizers(self.trainable_parts())
 
-    def _optimizers(self):
-        return [(self.optimizer, self.encoder_variables),
-                (self.decoder_optimizer, self.decoder_variables),
-                (self.discriminator_optimizer, self.discriminator_variables)]
+    def trainable_parts(self):
+        """The encoder, decoder and discriminator, each with its own optimizer and loss;
+        the discriminator pauses while the equilibrium gate says so."""
+        return [TrainablePart("encoder", self.optimizer, self.encoder_variables),
+                TrainablePart("decoder", self.decoder_optimizer, self.decoder_variables),
+                TrainablePart("discriminator", self.discriminator_optimizer,
+                              self.discriminator_variables, pause="discriminator_paused")]
 
     def get_compile_config(self):
         config = super().get_compile_config() or {}
@@ -138,12 +140,16 @@ class VAEGAN(VAE):
 
     # ------------------------------------------------------------------ training
     @property
-    def metrics(self):
-        return super().metrics + [self.adversarial_tracker]
+    def objective_terms(self):
+        return super().objective_terms + (
+            "feature_reconstruction", "discriminator_loss", "generator_loss",
+            "discriminator_trained", "decoder_adversarial")
 
-    def _objective(self, x, seed, step, training):
-        """Every loss of one VAE-GAN step, for a batch (see the class docstring); the
-        base class's test_step evaluates it as it is."""
+    def objective(self, x, y=None, sample_weight=None, *, seed, step, training):
+        """Every loss of one VAE-GAN step, for a batch (see the class docstring)."""
+        if sample_weight is not None:
+            raise ValueError("VAEGAN does not weigh examples: its adversarial losses are "
+                             "batch means. Received: sample_weight in the training data")
         posterior_seed, prior_seed = tfp.random.split_seed(seed, n=2)
         posterior = self._encode(x, training=training)
         z = posterior.sample(seed=posterior_seed)
@@ -166,13 +172,13 @@ class VAEGAN(VAE):
             train_discriminator, train_decoder = losses.equilibrium_gates(
                 real_loss, fake_loss, self.equilibrium, self.margin)
         generator = losses.generator_loss(rec_logits) + losses.generator_loss(gen_logits)
-        kl_term = self._kl_term(kl_units, step)
+        kl_term = self.kl_loss(kl_units, step)
         reconstruction_loss = feature_loss + self.pixel_weight * pixel_loss
         return {
             "encoder": kl_term + reconstruction_loss,
             "decoder": self.gamma * reconstruction_loss + tf.cast(train_decoder, tf.float32) * generator,
             "discriminator": real_loss + fake_loss,
-            "train_discriminator": train_discriminator,
+            "discriminator_paused": tf.logical_not(train_discriminator),
             "loss": kl_term + reconstruction_loss + generator,
             "reconstruction": pixel_loss,
             "kl": tf.reduce_mean(tf.reduce_sum(kl_units, axis=-1)),
@@ -183,28 +189,6 @@ class VAEGAN(VAE):
             "discriminator_trained": tf.cast(train_discriminator, tf.float32),
             "decoder_adversarial": tf.cast(train_decoder, tf.float32),
         }
-
-    def train_step(self, data):
-        if self.decoder_optimizer is None:
-            raise ValueError("VAEGAN needs compile() before fit(); it creates the decoder's "
-                             "and discriminator's optimizers.")
-        x = tf.cast(keras.utils.unpack_x_y_sample_weight(data)[0], tf.float32)
-        step = self.optimizer.iterations
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        with tf.GradientTape(persistent=True) as tape:
-            terms = self._objective(x, self._step_seed(step, 0), step, training=True)
-            scaled = {part: terms[part] / replicas for part in ("encoder", "decoder", "discriminator")}
-        parts = (("encoder", self.encoder_variables, self.optimizer, None),
-                 ("decoder", self.decoder_variables, self.decoder_optimizer, None),
-                 ("discriminator", self.discriminator_variables, self.discriminator_optimizer,
-                  tf.logical_not(terms["train_discriminator"])))
-        norms = []
-        for part, variables, optimizer, pause in parts:
-            gradients = tape.gradient(scaled[part], variables)
-            norms.append(self._guarded_update(gradients, variables, optimizer, pause=pause))
-        del tape
-        terms["grad_norm"] = tf.reduce_max(tf.stack(norms))
-        return self._update_metrics(terms, x)
 
     def get_config(self):
         config = super().get_config()

@@ -11,7 +11,7 @@ class TermMeans(keras.metrics.Metric):
     A model's step reports several scalars (loss, reconstruction, KL, active units, per
     group KLs, ...). One `keras.metrics.Mean` each costs a handful of graph ops per term
     and step; on a small model on CPU that is a measurable part of the step
-    (benchmarks/throughput.py). This keeps one vector of totals and one count, so a step
+    (see the throughput benchmark). This keeps one vector of totals and one count, so a step
     adds two variable updates however many terms there are.
 
     `result()` returns a dict name -> mean, which Keras merges into the logs (the

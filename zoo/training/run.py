@@ -20,7 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import io_utils, latent_space, plotting, validation
+from zoo import io_utils, plotting, validation
+from zoo.applications import latent_space
 
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"

@@ -29,9 +29,9 @@ A model trained on normal data assigns anomalies low likelihood. Six scores, all
 
 Scores can be combined: `AnomalyDetector(model, score=["feature_knn", "latent_knn",
 "reconstruction"], ...)` standardises each on normal data (its mean and standard
-deviation there) and averages them, so no one score's units dominate. In the one-class
-benchmarks (see README), feature kNN, latent kNN and reconstruction averaged beat each
-alone on MNIST, but not the feature kNN alone on Fashion-MNIST: measure on your data.
+deviation there) and averages them, so no one score's units dominate. Whether a
+combination beats its best member depends on the data (the one-class benchmarks record
+both outcomes): measure on yours.
 Models can be combined the same way: `AnomalyDetector([model_a, model_b, model_c],
 score="feature_knn", ...)` scores with each (the same recipe trained with other seeds,
 say) and averages the standardised scores, an ensemble.
@@ -120,7 +120,7 @@ def _check_scores(score):
 
 def _check_models(model):
     """`model` as a tuple of zoo models: one model, or a non-empty list of them."""
-    from zoo.latent_variable_model import LatentVariableModel  # TensorFlow: only here
+    from zoo.model import LatentVariableModel  # TensorFlow: only here
 
     models = tuple(model) if isinstance(model, (list, tuple)) else (model,)
     if not models:
@@ -301,7 +301,7 @@ class AnomalyDetector:
     """A score, or several combined, with a threshold calibrated on normal data.
 
     Example:
-        detector = zoo.anomaly.AnomalyDetector(model, score="elbo", target_fpr=0.05)
+        detector = zoo.applications.anomaly.AnomalyDetector(model, score="elbo", target_fpr=0.05)
         detector.calibrate(x_normal_validation)
         flags = detector.predict(x_new)                 # bool [n]
         report = detector.evaluate(x_test, is_anomaly)  # auroc, auprc, fpr, tpr, threshold
@@ -316,8 +316,7 @@ class AnomalyDetector:
     every score is computed with every model, and all of them are standardised and
     averaged the same way. Models that err on different examples can average out each
     other's mistakes (Lakshminarayanan et al., NeurIPS 2017, for predictive
-    uncertainty); models that err alike gain nothing. In the one-class Fashion-MNIST
-    benchmark (see README), ensembles scored between their members: measure on your data.
+    uncertainty); models that err alike gain nothing: measure on your data.
 
     Args:
       model: a trained zoo model, or a list of them to use as an ensemble.

@@ -27,7 +27,7 @@ import numpy as np
 
 from zoo import validation
 
-CLASSIFIER_DIR = os.path.join(os.path.dirname(__file__), "fd_classifiers")
+CLASSIFIER_DIR = os.path.join(os.path.dirname(__file__), "classifiers")
 
 
 def _sqrtm_psd(matrix):

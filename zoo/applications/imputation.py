@@ -1,0 +1,240 @@
+"""Missing-data imputation with a trained VAE: the chains behind `model.impute`.
+
+Both chains alternate between the latent code and the missing part of x, keeping the
+observed part fixed, so that they target p(z, x_mis | x_obs) under the model.
+
+Pseudo-Gibbs [1]: z ~ q(z | x_obs, x_mis), then x_mis ~ p(x_mis | z). Simple and
+usually good, but q is only an approximation of p(z | x), so the chain's stationary
+distribution is not exactly the model's conditional.
+
+Metropolis-within-Gibbs [2]: the z-step becomes an independence Metropolis-Hastings
+step with q as the proposal. With x = (x_obs, x_mis) and the importance weight
+w(z) = p(x | z) p(z) / q(z | x), a proposal z' ~ q(z | x) replaces the current z with
+probability min(1, w(z') / w(z)). That step leaves p(z | x) invariant, so (given a
+proposal that covers the posterior) the chain samples the model's exact conditional.
+
+Importance-weighted mean (the "importance" method): the chains find where the
+completions are, then E[x_mis | x_obs] is estimated by self-normalised importance
+sampling [3] with the exact likelihood of the observed part. Proposals z_k come from the
+mixture m(z) = 1/C sum_c q(z | x_hat_c) of the posteriors of the C chains' last fills
+(a mixture, because different chains settle on different completions, a 3 or an 8, and
+one q covers only one of them). With
+  log w_k = log p(x_obs | z_k) + log p(z_k) - log m(z_k),
+  E[x_mis | x_obs] ~= sum_k softmax(log w)_k E[x_mis | z_k],
+which is consistent as K grows for any proposal that covers the posterior, so the
+chains' own bias (pseudo-Gibbs does not target the exact conditional) does not carry
+over. See `importance_weighted_mean`.
+
+The chains use only a model's public building blocks: `posterior_sample(x, seed)`,
+`log_weight(x, z)` (log w(z), per example), `log_prior_ratio(x, z)` (log p(z) - log q(z|x)
+at `[batch]` or `[k, batch]` latents) and `decode(z)`, so every family imputes the same way.
+
+References:
+  [1] Rezende, Mohamed, Wierstra. Stochastic backpropagation and approximate inference
+      in deep generative models. ICML 2014.
+  [2] Mattei, Frellsen. Leveraging the exact likelihood of deep latent variable models.
+      NeurIPS 2018.
+  [3] Mattei, Frellsen. MIWAE: Deep generative modelling and imputation of incomplete
+      data sets. ICML 2019.
+"""
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from zoo import validation
+from zoo.losses import tile_samples
+
+METHODS = ("pseudo_gibbs", "metropolis_within_gibbs", "importance")
+#: Decoder evaluations per pass of importance-weighted imputation (memory bound).
+PASS_SIZE = 8192
+#: Importance proposals per chain when method="importance" gets no num_samples.
+PROPOSALS_PER_CHAIN = 16
+
+
+
+def merge(observed, x, filled):
+    """`x` where observed, `filled` elsewhere (observed values are copied exactly)."""
+    return tf.where(observed, x, filled)
+
+
+def initial_fill(x, observed):
+    """Starting values for the missing entries: each example's mean observed value
+    (0 for an example with nothing observed)."""
+    weight = tf.cast(observed, x.dtype)
+    axes = list(range(1, len(x.shape)))
+    count = tf.reduce_sum(weight, axis=axes, keepdims=True)
+    mean = tf.reduce_sum(x * weight, axis=axes, keepdims=True) / tf.maximum(count, 1.0)
+    return merge(observed, x, tf.broadcast_to(mean, tf.shape(x)))
+
+
+def metropolis_accept(log_w_proposal, log_w_current, seed):
+    """Boolean `[batch]`: accept with probability min(1, exp(log_w_proposal - log_w_current)).
+
+    A current state with weight 0 (log w = -inf) always moves; NaN never is accepted.
+    """
+    log_u = tf.math.log(tf.random.stateless_uniform(tf.shape(log_w_proposal), seed=seed,
+                                                    minval=1e-30, maxval=1.0))
+    return log_u < log_w_proposal - log_w_current
+
+
+def select(accept, new, old):
+    """Per-example choice between latent codes `[batch, ...]`."""
+    shape = tf.concat([tf.shape(accept), tf.ones([tf.rank(new) - 1], tf.int32)], 0)
+    return tf.where(tf.reshape(accept, shape), new, old)
+
+
+def mixture_log_weights(log_p_observed, log_prior_ratios):
+    """log w = log p(x_obs|z) + log p(z) - log m(z) for proposals from the mixture
+    m = 1/C sum_c q(z | x_hat_c), `[k, batch]`.
+
+    Args:
+      log_p_observed: `[k, batch]` log p(x_obs | z_k).
+      log_prior_ratios: `[C, k, batch]` log p(z_k) - log q(z_k | x_hat_c) for each chain c.
+
+    Math: log p(z) - log m(z) = -log (1/C sum_c exp(log q_c(z) - log p(z)))
+                             = -logmeanexp_c(-ratio_c).
+    """
+    return log_p_observed - tfp.math.reduce_logmeanexp(-log_prior_ratios, axis=0)
+
+
+def importance_weighted_mean(log_w, values):
+    """Self-normalised estimate sum_k softmax(log_w)_k values_k over axis 0.
+
+    Args:
+      log_w: `[k, batch]` log importance weights.
+      values: `[k, batch, ...]`.
+    """
+    weights = tf.nn.softmax(log_w, axis=0)
+    shape = tf.concat([tf.shape(weights), tf.ones([tf.rank(values) - 2], tf.int32)], 0)
+    return tf.reduce_sum(tf.reshape(weights, shape) * values, axis=0)
+
+
+def run_chains(model, x, observed, num_iterations, num_chains, metropolis, seed):
+    """Runs `num_chains` imputation chains per example as one batch (graph code).
+
+    Returns (the last x of every chain `[chains, batch, ...]`, the mean of the decoder
+    means over the chains' second halves `[batch, ...]`)."""
+    batch = tf.shape(x)[0]
+    x_all, observed_all = tile_samples(x, num_chains), tile_samples(observed, num_chains)
+    x_hat = initial_fill(x_all, observed_all)
+    z = model.posterior_sample(x_hat, tf.random.experimental.stateless_fold_in(seed, -1))
+    burn_in = num_iterations // 2
+    mean_sum = tf.zeros_like(x_all)
+    for i in tf.range(num_iterations):
+        seeds = tf.random.experimental.stateless_split(
+            tf.random.experimental.stateless_fold_in(seed, i), num=3)
+        proposal = model.posterior_sample(x_hat, seeds[0])
+        # Metropolis-within-Gibbs burns in with pseudo-Gibbs steps: from the crude
+        # initial fill, independence proposals are almost never accepted and the chain
+        # would sit where it started. Only the second half, all exact MH steps, counts.
+        if metropolis and i >= burn_in:
+            accept = metropolis_accept(model.log_weight(x_hat, proposal),
+                                       model.log_weight(x_hat, z), seeds[1])
+            z = select(accept, proposal, z)
+        else:
+            z = proposal
+        p_x = model.decode(z)
+        if i >= burn_in:
+            mean_sum += p_x.mean()
+        x_hat = merge(observed_all, x_all, p_x.sample(seed=seeds[2]))
+    steps = tf.cast((num_iterations - burn_in) * num_chains, x.dtype)
+    chain_shape = tf.concat([[num_chains, batch], tf.shape(x)[1:]], 0)
+    mean = tf.reduce_sum(tf.reshape(mean_sum, chain_shape), axis=0) / steps
+    return tf.reshape(x_hat, chain_shape), merge(observed, x, mean)
+
+
+def importance_estimate(model, x, observed, fills, num_samples, seed):
+    """Importance-weighted E[x_mis | x_obs] with the chains' posteriors as a mixture
+    proposal (graph code; see the module docstring).
+
+    Returns (the estimate, one draw per chain by sampling-importance-resampling,
+    `[chains, batch, ...]`)."""
+    num_chains, batch = tf.shape(fills)[0], tf.shape(x)[0]
+    per_chain = num_samples // num_chains
+    seeds = tf.random.experimental.stateless_split(seed, num=3)
+    # per_chain proposals from each chain's posterior: [chains * per_chain, batch, ...].
+    flat_fills = tf.reshape(fills, tf.concat([[num_chains * batch], tf.shape(x)[1:]], 0))
+    flat_z = model.posterior_sample(tile_samples(flat_fills, per_chain), seeds[0])
+    k = per_chain * num_chains
+    z = tf.reshape(flat_z, tf.concat([[k, batch], tf.shape(flat_z)[1:]], 0))
+    ratios = tf.map_fn(lambda fill: model.log_prior_ratio(fill, z), fills,
+                       fn_output_signature=tf.float32)  # [C, k, batch]
+    p_x = model.decode(flat_z)
+    # Element-wise log-probabilities of the observed entries only.
+    per_entry = p_x.distribution.log_prob(tile_samples(x, k))
+    weight = tf.cast(tile_samples(observed, k), per_entry.dtype)
+    axes = tf.range(1, tf.rank(per_entry))
+    log_p_obs = tf.reshape(tf.reduce_sum(per_entry * weight, axis=axes), [k, batch])
+    log_w = mixture_log_weights(log_p_obs, ratios)
+    means = tf.reshape(p_x.mean(), tf.concat([[k, batch], tf.shape(x)[1:]], 0))
+    estimate = importance_weighted_mean(log_w, means)
+    # Resampling: draw a proposal index per chain by weight, then x_mis ~ p(x | z).
+    picks = tf.random.stateless_categorical(tf.transpose(log_w), num_chains, seeds[1])  # [batch, C]
+    # chosen[c, b] = z[picks[b, c], b]
+    idx = tf.stack([tf.transpose(picks), tf.tile(tf.range(batch, dtype=picks.dtype)[None],
+                                                 [num_chains, 1])], axis=-1)  # [C, batch, 2]
+    chosen = tf.gather_nd(z, idx)
+    draws = model.decode(tf.reshape(chosen, tf.concat([[num_chains * batch], tf.shape(chosen)[2:]], 0)))
+    draws = tf.reshape(draws.sample(seed=seeds[2]), tf.shape(fills))
+    # tf.where broadcasts the observed entries `[batch, ...]` over the chains.
+    return merge(observed, x, estimate), merge(observed, x, draws)
+
+
+class Imputer:
+    """Imputation with one model, its chains compiled once (what `model.impute` runs).
+
+    Args:
+      model: a zoo model.
+
+    Call it as `model.impute` (same arguments); see that method for their meaning.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self._chains = tf.function(self._run_chains, reduce_retracing=True)
+        self._importance = tf.function(self._run_importance, reduce_retracing=True)
+
+    def _run_chains(self, x, observed, num_iterations, num_chains, metropolis, seed):
+        return run_chains(self.model, x, observed, num_iterations, num_chains, metropolis, seed)
+
+    def _run_importance(self, x, observed, num_iterations, num_chains, num_samples, seed):
+        chain_seed, importance_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        fills, _ = run_chains(self.model, x, observed, num_iterations, num_chains, False, chain_seed)
+        return importance_estimate(self.model, x, observed, fills, num_samples, importance_seed)
+
+    def __call__(self, x, mask, num_iterations=100, method="pseudo_gibbs", num_chains=8,
+                 seed=None, return_samples=False, num_samples=None):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}. Received: method={method!r}")
+        num_iterations = validation.positive_int("num_iterations", num_iterations)
+        num_chains = validation.positive_int("num_chains", num_chains)
+        observed = validation.check_mask("mask", mask, (None, *self.model.data_shape))
+        raw = validation.to_float_tensor("x", x).numpy()
+        if raw.shape != observed.shape:
+            raise ValueError(f"mask must have the shape of x. Received: mask.shape="
+                             f"{list(observed.shape)}, x.shape={list(raw.shape)}")
+        if num_samples is None:
+            num_samples = PROPOSALS_PER_CHAIN * num_chains
+        num_samples = validation.positive_int("num_samples", num_samples)
+        if method == "importance" and num_samples < num_chains:
+            raise ValueError(f"num_samples must be at least num_chains ({num_chains}) for "
+                             f"method='importance'. Received: num_samples={num_samples}")
+        # Missing entries are never read: zeroed, then checked like any input.
+        x = self.model.check_input("x", np.where(observed, raw, 0.0))
+        observed = tf.constant(observed)
+        args = (x, observed, tf.constant(num_iterations), tf.constant(num_chains))
+        seed = validation.seed_tensor(seed)
+        if method == "importance":
+            # Passes of at most PASS_SIZE decoder evaluations bound the memory, as in
+            # `log_likelihood`; each pass gets its own seed.
+            chunk = max(1, PASS_SIZE // num_samples)
+            parts = [self._importance(
+                x[start:start + chunk], observed[start:start + chunk], *args[2:],
+                tf.constant(num_samples), tf.random.experimental.stateless_fold_in(seed, start))
+                for start in range(0, int(x.shape[0]), chunk)]
+            mean = tf.concat([p[0] for p in parts], axis=0)
+            x_hat = tf.concat([p[1] for p in parts], axis=1)
+        else:
+            x_hat, mean = self._chains(*args, method == "metropolis_within_gibbs", seed)
+        return x_hat if return_samples else mean

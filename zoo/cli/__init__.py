@@ -1,0 +1,42 @@
+"""The `vaezoo` command line, one module per command.
+
+Each command module has `add_parser(subparsers)`, which adds its parser and sets
+`run(args)` as what runs it; `run` returns the exit code. Errors a user can fix
+(`ValueError`, `TypeError`, an existing output) are printed without a traceback, exit 2.
+"""
+
+import argparse
+import sys
+
+from zoo.cli import (bench, demo, evaluate, export, plot, presets, quickstart, sample, score,
+                     train)
+
+#: The commands, in the order `vaezoo --help` lists them.
+COMMANDS = (presets, train, evaluate, sample, export, score, plot, bench, demo, quickstart)
+
+
+def parser():
+    """The `vaezoo` argument parser with every command."""
+    import zoo
+
+    p = argparse.ArgumentParser(prog="vaezoo",
+                                description="Variational autoencoders: train, evaluate, sample, export.")
+    p.add_argument("--version", action="version", version=f"vaezoo {zoo.__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    from zoo.training import TrainingDiverged
+
+    try:
+        return args.run(args)
+    except (ValueError, TypeError, FileExistsError) as err:
+        print(f"vaezoo {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as err:  # the checkpoint is kept: the message says what to do
+        print(f"vaezoo {args.command}: {err}", file=sys.stderr)
+        return 1

@@ -1,0 +1,71 @@
+"""`vaezoo export`: export a model's sampler to SavedModel and/or TFLite."""
+
+import os
+
+import export
+from zoo.cli import common
+
+
+def add_parser(sub):
+    p = sub.add_parser("export", help="export a model's sampler to SavedModel and/or TFLite",
+                       description=(
+                           "Export the decoder as a sampler (noise in, samples out): a SavedModel "
+                           "laid out for TF Serving and/or a .tflite file for EdgeSampler. "
+                           "--report measures each target against the Keras model."))
+    common.add_model_arg(p)
+    p.add_argument("--saved-model", default=None, metavar="DIR",
+                   help="TF Serving model directory; the export goes to DIR/<version>")
+    p.add_argument("--version", type=int, default=1, help="SavedModel version (default: 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    p.add_argument("--tflite", default=None, metavar="FILE",
+                   help=".tflite file to write; with several quantizations, FILE may hold "
+                        "{quantization}, else each file is FILE with _<quantization> before "
+                        "the extension")
+    p.add_argument("--quantization", default=["float32"], nargs="+", choices=export.QUANTIZATIONS,
+                   help="TFLite quantization, one or more, converted from one traced graph "
+                        "(default: float32)")
+    p.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs (with int8)")
+    p.add_argument("--report", action="store_true",
+                   help="print size, error vs Keras on 1,000 noise vectors and 1-thread latency")
+    p.add_argument("--report-json", default=None, metavar="FILE", help="also write the report as JSON")
+    p.set_defaults(run=run)
+    return p
+
+
+def tflite_files(path, quantizations):
+    """{quantization: file} for `vaezoo export --tflite PATH --quantization Q [Q ...]`."""
+    quantizations = list(dict.fromkeys(quantizations))  # a repeated mode is one file
+    if "{quantization}" in path:
+        return {q: path.replace("{quantization}", q) for q in quantizations}
+    if len(quantizations) == 1:
+        return {quantizations[0]: path}
+    stem, ext = os.path.splitext(path)
+    return {q: f"{stem}_{q}{ext or '.tflite'}" for q in quantizations}
+
+
+def run(args):
+    import zoo
+    from export import report
+    from zoo import io_utils
+
+    if not args.saved_model and not args.tflite:
+        raise ValueError("Nothing to export: give --saved-model DIR and/or --tflite FILE.")
+    model = zoo.load_model(args.model)
+    version_dir = None
+    if args.saved_model:
+        version_dir = export.saved_model(model, args.saved_model, version=args.version,
+                                         overwrite=args.overwrite)
+        print(f"SavedModel written to {version_dir}")
+    tflite_paths = {}
+    if args.tflite:
+        tflite_paths = export.tflite_variants(model, tflite_files(args.tflite, args.quantization),
+                                              int8_io=args.int8_io)
+        for quantization, path in tflite_paths.items():
+            print(f"TFLite ({quantization}) written to {path}")
+    if args.report or args.report_json:
+        rows = report.build_report(model, saved_model_dir=version_dir,
+                                   tflite_paths=list(tflite_paths.values()))
+        print(report.format_report(rows))
+        if args.report_json:
+            io_utils.write_json(args.report_json, rows)
+    return 0

@@ -1,0 +1,102 @@
+"""`vaezoo train`: train a model."""
+
+import os
+
+from zoo import families
+from zoo.cli import common
+
+
+def add_parser(sub):
+    p = sub.add_parser("train", help="train a model", description=(
+        "Train a model with Keras fit. Re-running the same command resumes an interrupted "
+        "run from its last completed epoch. Model options left out take the family's own "
+        "defaults; an option the chosen family does not take is refused."))
+    p.add_argument("--model", default="vae", choices=families.names(),
+                   help="model family: " + "; ".join(
+                       f"{f.name}: {f.summary.rstrip('.')}" for f in families.all_families())
+                   + " (default: vae)")
+    common.add_data_args(p, "train", "dynamic")
+    p.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
+    group = p.add_argument_group("model options (the constructor arguments of each family)")
+    for option, takers in model_options().items():
+        group.add_argument(option.flag, dest=option.name, type=common.cli_type(option.type),
+                           choices=option.choices, default=None,
+                           help=f"{option.help} (default: {defaults_text(option, takers)})")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--skip-limit", type=int, default=100,
+                   help="stop, with the last good weights checkpointed, after this many updates "
+                        "in a row were skipped for a NaN/inf loss or gradient (default: 100)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, the data order and the training noise (default: 0)")
+    p.add_argument("--output-dir", required=True, help="run directory (checkpoints, logs, model)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+    return p
+
+
+def model_options():
+    """`{Option: [families that take it]}` over every registered family, in first-seen order."""
+    found = {}
+    for family in families.all_families():
+        for option in family.all_options:
+            found.setdefault(option.name, (option, []))[1].append(family)
+    return {option: takers for option, takers in found.values()}
+
+
+def defaults_text(option, takers):
+    """Each family's constructor default for `option`, e.g. "vae: 32; hvae: not taken"."""
+    values = {}
+    for family in takers:
+        default = family.defaults()[option.name]
+        text = "set by the model" if default is None else str(default)
+        values.setdefault(text, []).append(family.name)
+    if len(values) == 1 and len(takers) == len(families.all_families()):
+        return next(iter(values))
+    return "; ".join(f"{', '.join(names)}: {value}" for value, names in values.items())
+
+
+def model_kwargs(args, family):
+    """The constructor arguments given on the command line for `family`; refuses options
+    of other families, which would otherwise be silently ignored."""
+    taken = {option.name for option in family.all_options}
+    kwargs = {}
+    for option, takers in model_options().items():
+        value = getattr(args, option.name)
+        if value is None:
+            continue
+        if option.name not in taken:
+            raise ValueError(
+                f"{option.flag} is not an option of --model {family.name}; it applies to "
+                f"{', '.join(f.name for f in takers)}. Received: {option.flag} {value}")
+        kwargs[option.name] = value
+    return kwargs
+
+
+def run(args):
+    import keras
+
+    import zoo
+    from zoo import training
+
+    family = families.get(args.model)
+    kwargs = model_kwargs(args, family)  # before any data is read: a stray flag fails at once
+    # The model's `seed` covers its training noise; the initial weights come from Keras'
+    # global seed, which tf.data's seeded ops also combine with, so it is set first.
+    # Both from --seed: the same command trains the same weights.
+    keras.utils.set_random_seed(args.seed)
+    train = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
+                          batch_size=args.batch_size, binarize=common.binarize(args), seed=args.seed)
+    model = family.model_class(input_shape=tuple(train.element_spec.shape[1:]), seed=args.seed,
+                               **kwargs)
+    try:  # held-out examples for the TensorBoard plots, when the dataset has a test split
+        examples, labels = zoo.data.load_numpy(args.dataset, "test[:500]", data_dir=args.data_dir,
+                                               binarize=common.binarize(args) and "static",
+                                               seed=args.seed)
+    except ValueError:
+        examples, labels = None, None
+    model = training.train(model, train, epochs=args.epochs, output_dir=args.output_dir,
+                           optimizer=keras.optimizers.Adam(args.learning_rate),
+                           verbose=0 if args.quiet else "auto", plot_examples=examples,
+                           plot_labels=labels, skip_limit=args.skip_limit)
+    print(f"model saved to {os.path.join(args.output_dir, training.MODEL_FILE)}")
+    return 0

@@ -1,0 +1,350 @@
+"""The base class of every model in the zoo: a latent-variable model trained by the ELBO."""
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from zoo import likelihoods, losses, validation
+from zoo.applications import denoising, imputation
+from zoo.evaluation.likelihood import DEFAULT_MAX_ROWS_PER_PASS, ImportanceWeightedEstimator
+from zoo.losses import ElboTerms, tile_samples
+from zoo.sampler import SamplerSpec
+from zoo.training import guard, schedules
+from zoo.training.hooks import KerasTraining
+from zoo.training.step import StepSeeds, TrainablePart
+
+
+class LatentVariableModel(KerasTraining, keras.Model):
+    """A latent-variable model p(x, z) = p(z) p(x|z) with amortised posterior q(z|x).
+
+    The class is the probabilistic model: encoder, decoder and prior as TFP distributions,
+    the ELBO and importance weights, sampling from noise, serialization. Subclasses
+    implement `_encode`, `_decode`, `_prior`, `_features`, `noise_dim` and `latent_shape`;
+    hierarchies override the building blocks. Training (`zoo.training`), applications,
+    likelihood estimation and export (`sampler_spec`) use only the public methods.
+
+    Objective (per batch, minimised; `objective`):
+      loss = -E_batch[log p(x|z)] + w_t * sum_j max(lambda, E_batch[KL_j]),
+      z ~ q(z|x) reparameterised, w_t = beta * min(1, t / kl_warmup_steps), lambda =
+      free_bits (`zoo.training.schedules`). With beta = 1, no warm-up and no free bits,
+      loss = -ELBO. `sample_weight` in `fit` weighs each example's terms.
+
+    `fit` reports `loss`, `reconstruction` (-log p(x|z)), `kl` (unweighted), `active_units`
+    (dimensions with batch-mean KL > `active_unit_threshold`) and `skipped_steps`
+    (`zoo.training.guard`); hierarchies add `kl_<group>`, `active_units_<group>`, and
+    clipping or skipping adds `grad_norm`.
+
+    Args:
+      input_shape: tuple of ints. Shape of one example, e.g. (28, 28, 1) or (n_features,).
+      likelihood: str or `zoo.likelihoods.Likelihood`. "bernoulli", "gaussian" or
+        "discretized_logistic". Defaults to "bernoulli".
+      beta: float. Weight of the KL term (beta-VAE [1]). Defaults to 1.
+      kl_warmup_steps: int. Optimizer steps over which the KL weight rises linearly from
+        ~0 to `beta`. Defaults to 0 (no warm-up).
+      free_bits: float. Nats per unit below which the KL is not penalised [2]. Defaults to 0.
+      active_unit_threshold: float. KL (nats) above which a unit counts as active.
+        Defaults to 0.01.
+      seed: int or None. Seed of the training noise. Defaults to None (fresh entropy).
+        Initial weights follow Keras' global seed (`keras.utils.set_random_seed`).
+      gradient_clip_norm: float or None. Clip each step's gradients to this global norm
+        (under a distribution strategy, each replica's). Defaults to None.
+      skip_threshold: float or None. Skip steps whose gradient norm (before clipping)
+        exceeds this [3]. Defaults to None.
+      max_consecutive_skips: int. Threshold skips allowed in a row before an update is
+        forced. Defaults to 10.
+      skip_nonfinite: bool. Skip (and count) steps whose loss (or, with clipping or a
+        threshold, gradient norm) is NaN/inf. Defaults to True.
+
+    References:
+      [1] Higgins et al. beta-VAE. ICLR 2017.
+      [2] Kingma et al. Improved variational inference with inverse autoregressive flow.
+          NeurIPS 2016.
+      [3] Child. Very deep VAEs generalize autoregressive models. ICLR 2021.
+    """
+
+    #: Whether `kl_dims` holds one KL per latent dimension (not with a flow prior).
+    kl_splits_by_dimension = True
+    #: Whether the noise is the latent code: then sampler and `decode` are one graph.
+    noise_is_latent = True
+
+    def __init__(self, input_shape, likelihood="bernoulli", beta=1.0, kl_warmup_steps=0,
+                 free_bits=0.0, active_unit_threshold=0.01, seed=None, gradient_clip_norm=None,
+                 skip_threshold=None, max_consecutive_skips=10, skip_nonfinite=True, **kwargs):
+        super().__init__(**kwargs)
+        self.data_shape = validation.shape_tuple("input_shape", input_shape)
+        self.likelihood_arg = likelihood
+        self.likelihood = likelihoods.get(likelihood)
+        self.beta = validation.non_negative_float("beta", beta)
+        self.kl_warmup_steps = validation.non_negative_int("kl_warmup_steps", kl_warmup_steps)
+        self.free_bits = validation.non_negative_float("free_bits", free_bits)
+        self.active_unit_threshold = validation.non_negative_float(
+            "active_unit_threshold", active_unit_threshold)
+        self.seed = None if seed is None else validation.non_negative_int("seed", seed)
+        (self.gradient_clip_norm, self.skip_threshold, self.max_consecutive_skips,
+         self.skip_nonfinite) = guard.check_settings(gradient_clip_norm, skip_threshold,
+                                                     max_consecutive_skips, skip_nonfinite)
+        self.step_seeds = StepSeeds(seed)
+        self.update_guard = guard.UpdateGuardState(name="update_guard")
+        self.term_tracker = self.grad_norm_tracker = None  # made by `compile`
+        self._tools = {}  # compiled methods and helper objects, made on first use
+
+    # ------------------------------------------------------------------ to implement
+    @property
+    def noise_dim(self):
+        """Size of the standard-normal noise `sample_from_noise` turns into a sample."""
+        raise NotImplementedError
+
+    @property
+    def latent_shape(self):
+        """Shape of one latent code, as taken by `decode`."""
+        raise NotImplementedError
+
+    def _encode(self, x, training=False):
+        raise NotImplementedError
+
+    def _decode(self, z, training=False):
+        raise NotImplementedError
+
+    def _prior(self):
+        raise NotImplementedError
+
+    def _features(self, x):
+        """The encoder's deterministic features of `x`, flattened: `[batch, feature_dim]`."""
+        raise NotImplementedError
+
+    @property
+    def latent_groups(self):
+        """`((name, size), ...)` splitting `kl_dims` into reported groups, or None."""
+        return None
+
+    # ------------------------------------------------------------------ building blocks
+    # Tensors in and out, traceable, inputs unchecked: what the rest composes.
+    def latent_from_noise(self, eps):
+        """Latent codes distributed as p(z) from standard-normal noise `[n, noise_dim]`."""
+        return eps
+
+    def posterior_sample(self, x, seed):
+        """One z ~ q(z|x) per example, `[batch, *latent_shape]`, as `decode` takes it."""
+        return self._encode(x).sample(seed=seed)
+
+    def log_prior(self, z):
+        """log p(z) per latent code, `[batch]`."""
+        return self._prior().log_prob(z)
+
+    def log_prior_ratio(self, x, z):
+        """log p(z) - log q(z|x) for latents `z` `[batch, ...]` or `[k, batch, ...]`."""
+        return self.log_prior(z) - self._encode(x).log_prob(z)
+
+    def log_weight(self, x, z):
+        """log w(z) = log p(x|z) + log p(z) - log q(z|x) at given latents `z`, `[batch]`."""
+        return self._decode(z).log_prob(x) + self.log_prior_ratio(x, z)
+
+    def sample_log_weights(self, x, num_samples, seed):
+        """log w for `num_samples` fresh z ~ q(z|x) per example: `[k, batch]`."""
+        log_px, log_prior, log_q, _ = self._importance_terms(x, num_samples, seed)
+        return log_px + log_prior - log_q
+
+    def _importance_terms(self, x, num_samples, seed, training=False):
+        """log p(x|z), log p(z), log q(z|x) `[k, batch]` at `num_samples` z ~ q(z|x), and q."""
+        posterior = self._encode(x, training=training)
+        z = posterior.sample(num_samples, seed=seed)  # [k, batch, latent]
+        flat_z = tf.reshape(z, tf.concat([[-1], tf.shape(z)[2:]], 0))  # sample-major
+        log_px = self._decode(flat_z, training=training).log_prob(tile_samples(x, num_samples))
+        return (tf.reshape(log_px, tf.shape(z)[:2]), self._prior().log_prob(z),
+                posterior.log_prob(z), posterior)
+
+    def _elbo_terms(self, x, seed, training=False):
+        """One-sample ELBO pieces for a batch, as `ElboTerms`."""
+        posterior = self._encode(x, training=training)
+        z = posterior.sample(seed=seed)  # [batch, latent]
+        kl = losses.kl_units(posterior, self._prior(), z)
+        return ElboTerms(self._decode(z, training=training).log_prob(x), kl, kl, posterior.mean())
+
+    def _elbo(self, x, seed):
+        terms = self._elbo_terms(x, seed)
+        return losses.elbo(terms.log_px, tf.reduce_sum(terms.kl_units, axis=-1))
+
+    def _latent_mean(self, x):
+        """The posterior mean of `x` as a latent code `decode` takes (all groups)."""
+        return self._encode(x).mean()
+
+    def _reconstruct(self, x):
+        return self._decode(self._latent_mean(x)).mean()
+
+    def _embed(self, x):
+        return self._encode(x).mean()
+
+    def _sample_from_noise(self, eps):
+        return self._decode(self.latent_from_noise(eps)).mean()
+
+    def sampler_spec(self):
+        """What export builds serving and TFLite graphs from: `zoo.sampler.SamplerSpec`."""
+        return SamplerSpec(noise_dim=self.noise_dim, latent_shape=tuple(self.latent_shape),
+                           output_shape=self.data_shape, latent_from_noise=self.latent_from_noise,
+                           decode_mean=lambda z: self._decode(z).mean(),
+                           sample_from_noise=self._sample_from_noise,
+                           noise_is_latent=self.noise_is_latent)
+
+    # ------------------------------------------------------------------ training contract
+    @property
+    def objective_terms(self):
+        """Names of the scalar terms of `objective` that `fit` reports."""
+        names = ["loss", "reconstruction", "kl", "active_units"]
+        for name, _ in self.latent_groups or ():
+            names += [f"kl_{name}", f"active_units_{name}"]
+        return tuple(names)
+
+    def kl_loss(self, kl_units, step):
+        """The KL part of the loss at optimizer step `step` (`zoo.training.schedules`)."""
+        return schedules.kl_loss(kl_units, step, self.beta, self.kl_warmup_steps, self.free_bits)
+
+    def objective(self, x, y=None, sample_weight=None, *, seed, step, training):
+        """The training loss and the terms `fit` reports, for one batch (labels unused)."""
+        terms = self._elbo_terms(x, seed, training=training)
+        log_px, kl_units = terms.log_px, terms.kl_units
+        if sample_weight is not None:
+            weights = losses.example_weights(sample_weight)  # [batch], mean 1
+            log_px, kl_units = log_px * weights, kl_units * weights[:, None]
+        reconstruction = -tf.reduce_mean(log_px)
+        result = {"loss": reconstruction + self.kl_loss(kl_units, step),
+                  "reconstruction": reconstruction,
+                  "kl": tf.reduce_mean(tf.reduce_sum(terms.kl_units, axis=-1)),
+                  "active_units": self._active_units(terms)}
+        if self.latent_groups:
+            result.update(losses.group_terms(terms.kl_dims, self.latent_groups,
+                                             self.active_unit_threshold))
+        return result
+
+    def _active_units(self, terms):
+        """Latent dimensions in use in this batch: batch-mean KL above the threshold."""
+        return losses.active_units(terms.kl_dims, self.active_unit_threshold)
+
+    def trainable_parts(self):
+        """`zoo.training.TrainablePart`s: one optimizer minimising "loss" over every weight."""
+        return [TrainablePart("loss", self.optimizer, self.trainable_variables)]
+
+    # ------------------------------------------------------------------ Keras hooks
+    def call(self, inputs, training=False):
+        """Reconstruction of `inputs`: the decoder mean at the posterior mean."""
+        return self._reconstruct(tf.cast(inputs, tf.float32))
+
+    # ------------------------------------------------------------------ public API
+    def _tool(self, key, make):
+        """A helper of this model (a compiled method, an imputer, ...), made once."""
+        if key not in self._tools:
+            self._tools[key] = make()
+        return self._tools[key]
+
+    def _compiled(self, method):
+        # reduce_retracing: a varying last batch does not pile up traces.
+        return self._tool(method.__name__, lambda: tf.function(method, reduce_retracing=True))
+
+    def check_input(self, name, x):
+        """`x` as a checked float32 batch, or a `ValueError`/`TypeError` naming `name`."""
+        x = validation.check_data(name, x, self.data_shape, self.likelihood.support)
+        if tf.executing_eagerly():
+            self.likelihood.check_values(name, x.numpy())
+        return x
+
+    def encode(self, x):
+        """Returns q(z|x), a `tfd.Distribution` with batch shape `[batch]`."""
+        return self._encode(self.check_input("x", x))
+
+    def decode(self, z):
+        """Returns p(x|z), a `tfd.Distribution` with batch `[batch]` and event `input_shape`."""
+        return self._decode(validation.check_data("z", z, self.latent_shape))
+
+    def reconstruct(self, x):
+        """Decoder mean at the posterior mean of `x`, shape `[batch, *input_shape]`."""
+        return self._compiled(self._reconstruct)(self.check_input("x", x))
+
+    def embed(self, x):
+        """Posterior mean E_q[z|x] for downstream tasks, shape `[batch, *latent_shape]`."""
+        return self._compiled(self._embed)(self.check_input("x", x))
+
+    def features(self, x):
+        """The encoder's deterministic features (before the posterior), `[batch, dim]`."""
+        return self._compiled(self._features)(self.check_input("x", x))
+
+    def latent_code(self, x):
+        """Posterior means of `x` as codes for `decode` (all groups), `[batch, *latent_shape]`."""
+        return self._compiled(self._latent_mean)(self.check_input("x", x))
+
+    def sample_from_noise(self, eps):
+        """Decoder mean for standard-normal `eps` `[n, noise_dim]`: the graph export ships."""
+        eps = validation.check_vectors("eps", eps, self.noise_dim)
+        return self._compiled(self._sample_from_noise)(eps)
+
+    def sample(self, num_samples, seed=None, temperature=1.0):
+        """Draws `num_samples` examples: `sample_from_noise(temperature * eps)`, eps ~ N(0, I)."""
+        num_samples = validation.positive_int("num_samples", num_samples)
+        temperature = validation.non_negative_float("temperature", temperature)
+        eps = tf.random.stateless_normal([num_samples, self.noise_dim],
+                                         seed=validation.seed_tensor(seed))
+        return self._compiled(self._sample_from_noise)(eps * temperature)
+
+    def elbo(self, x, num_samples=1, seed=None):
+        """Per-example ELBO in nats, `[batch]`; averaged over `num_samples` posterior draws."""
+        x = self.check_input("x", x)
+        num_samples = validation.positive_int("num_samples", num_samples)
+        seeds = tfp.random.split_seed(validation.seed_tensor(seed), n=num_samples)
+        return tf.add_n([self._compiled(self._elbo)(x, s) for s in seeds]) / num_samples
+
+    def elbo_terms(self, x, seed=None):
+        """One-sample ELBO pieces in nats: `reconstruction`, `kl`, `kl_units`, `kl_dims`."""
+        terms = self._compiled(self._elbo_terms)(self.check_input("x", x),
+                                                 validation.seed_tensor(seed))
+        return {"reconstruction": -terms.log_px, "kl": tf.reduce_sum(terms.kl_units, axis=-1),
+                "kl_units": terms.kl_units, "kl_dims": terms.kl_dims}
+
+    def anomaly_score(self, x, num_samples=1, seed=None):
+        """Per-example anomaly score, higher = more anomalous: the negative ELBO in nats."""
+        return -self.elbo(x, num_samples=num_samples, seed=seed)
+
+    def log_likelihood(self, x, num_samples=1000, seed=None,
+                       max_rows_per_pass=DEFAULT_MAX_ROWS_PER_PASS):
+        """Importance-weighted log p(x) in nats, `[batch]` (`zoo.evaluation.likelihood`)."""
+        estimator = self._tool("estimator", lambda: ImportanceWeightedEstimator(self))
+        return estimator(self.check_input("x", x), num_samples, seed, max_rows_per_pass)
+
+    def bits_per_dim(self, x, num_samples=1000, seed=None):
+        """`log_likelihood` as a negative log-likelihood in bits per dimension, `[batch]`."""
+        nll = -self.log_likelihood(x, num_samples=num_samples, seed=seed)
+        return losses.bits_per_dim(nll, float(tf.reduce_prod(self.data_shape)))
+
+    def impute(self, x, mask, num_iterations=100, method="pseudo_gibbs", num_chains=8,
+               seed=None, return_samples=False, num_samples=None):
+        """`x` with the entries where `mask` is 0 filled in (`zoo.applications.imputation`)."""
+        return self._tool("imputer", lambda: imputation.Imputer(self))(
+            x, mask, num_iterations, method, num_chains, seed, return_samples, num_samples)
+
+    def denoise(self, y, noise="gaussian", noise_scale=0.1, num_steps=200, learning_rate=0.05,
+                batch_size=500):
+        """Denoised `y`: the decoder mean at the MAP code (`zoo.applications.denoising`)."""
+        return self._tool("denoiser", lambda: denoising.Denoiser(self))(
+            y, noise, noise_scale, num_steps, learning_rate, batch_size)
+
+    # ------------------------------------------------------------------ presets, config
+    def save_to_preset(self, directory, metadata=None, overwrite=False):
+        """Writes this model as a preset directory; see `zoo.presets`."""
+        from zoo import presets
+
+        return presets.save_to_preset(self, directory, metadata=metadata, overwrite=overwrite)
+
+    @classmethod
+    def from_preset(cls, preset, sha256=None, cache_dir=None, **overrides):
+        """Loads a preset of this class (name, directory or URL); see `zoo.presets`."""
+        from zoo import presets
+
+        return presets.from_preset(preset, cls=cls, sha256=sha256, cache_dir=cache_dir, **overrides)
+
+    def get_config(self):
+        likelihood = self.likelihood_arg
+        if not isinstance(likelihood, str):
+            likelihood = keras.saving.serialize_keras_object(self.likelihood)
+        return {"name": self.name, "trainable": self.trainable, "input_shape": self.data_shape,
+                "likelihood": likelihood, "beta": self.beta, "kl_warmup_steps": self.kl_warmup_steps,
+                "free_bits": self.free_bits, "active_unit_threshold": self.active_unit_threshold,
+                "seed": self.seed, "gradient_clip_norm": self.gradient_clip_norm,
+                "skip_threshold": self.skip_threshold,
+                "max_consecutive_skips": self.max_consecutive_skips, "skip_nonfinite": self.skip_nonfinite}

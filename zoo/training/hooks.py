@@ -1,0 +1,61 @@
+"""The Keras training hooks of every zoo model, mixed into `zoo.LatentVariableModel`.
+
+Keras calls these methods on the model; each hands over to the training machinery
+(`zoo.training.step`), which uses the model's public training contract only:
+`objective`, `objective_terms`, `trainable_parts`, `step_seeds`, `update_guard`.
+"""
+
+import keras
+import tensorflow as tf
+
+from zoo import validation
+from zoo.training import step, strategy
+
+
+class KerasTraining:
+    """`compile`, `fit`, `evaluate`, `train_step`, `test_step` and `metrics` of a zoo model."""
+
+    @property
+    def metrics(self):
+        trackers = [self.term_tracker] if self.term_tracker is not None else []
+        if self.gradient_clip_norm or self.skip_threshold:
+            trackers.append(self.grad_norm_tracker)
+        return trackers
+
+    def train_step(self, data):
+        return step.train_step(self, data)
+
+    def test_step(self, data):
+        return step.test_step(self, data)
+
+    def compile(self, *args, **kwargs):
+        """Keras' `compile`, then the trackers of `objective_terms` and every optimizer's
+        slots are made (see `zoo.training.step.build_optimizers`)."""
+        super().compile(*args, **kwargs)
+        if self.term_tracker is None:
+            with self.distribute_strategy.scope():
+                self.term_tracker, self.grad_norm_tracker = step.make_trackers(self.objective_terms)
+        step.build_optimizers(self.trainable_parts())
+
+    def compile_from_config(self, config):
+        """Recompiles a loaded model, its optimizers built, so their state loads next.
+
+        Keras skips this step for models that override `compile`, as these do."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+
+    def fit(self, x=None, *args, **kwargs):
+        """Keras' `fit`, with the data checked first; datasets are not reshuffled."""
+        validation.check_training_data("x", x, self.data_shape, self.check_input)
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # datasets shuffle themselves (zoo.data does)
+        if kwargs.get("validation_data") is not None:
+            validation.check_training_data("validation_data", kwargs["validation_data"],
+                                           self.data_shape, self.check_input)
+        strategy.prepare_for(getattr(self, "distribute_strategy", None))
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        """Keras' `evaluate`, with the data checked first."""
+        validation.check_training_data("x", x, self.data_shape, self.check_input)
+        strategy.prepare_for(getattr(self, "distribute_strategy", None))
+        return super().evaluate(x, *args, **kwargs)
