@@ -109,24 +109,41 @@ def test_train_stops_on_a_run_of_nan_batches_and_keeps_the_checkpoint(tmp_path, 
     assert "skip_limit" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("family,extra,cls", [
-    ("hvae", ["--latent-dims", "4,2", "--groups-per-stage", "1"], "HVAE"),
-    ("flow_vae", ["--flow", "maf", "--num-flows", "2"], "FlowPriorVAE"),
-    ("vaegan", ["--gamma", "0.01", "--pixel-weight", "1"], "VAEGAN"),
-])
-def test_train_builds_every_family(data_dir, tmp_path, family, extra, cls):
+def _option_args(family):
+    """`--flag value` for each of the family's own options its first small config sets."""
+    config = next(iter(family.small_configs.values()))
+    args, expected = [], {}
+    for option in family.options:
+        if option.name in config:
+            value = config[option.name]
+            text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            args += [option.flag, text]
+            expected[option.name] = value
+    return args, expected
+
+
+@pytest.mark.parametrize("name", zoo.families.names())
+def test_train_builds_every_registered_family_with_its_options(data_dir, tmp_path, name):
     import keras
 
-    run = str(tmp_path / family)
-    assert cli.main(["train", "--model", family, "--split", "train[:256]", "--epochs", "1",
-                     "--hidden-dims", "32,16", "--output-dir", run, "--data-dir", data_dir,
-                     "--quiet", *extra]) == 0
+    family = zoo.families.get(name)
+    extra, expected = _option_args(family)
+    run = str(tmp_path / name)
+    assert cli.main(["train", "--model", name, "--split", "train[:256]", "--epochs", "1",
+                     "--output-dir", run, "--data-dir", data_dir, "--quiet", *extra]) == 0
     model = keras.saving.load_model(os.path.join(run, "model.keras"))
-    assert type(model).__name__ == cls
-    if family == "vaegan":  # the options reach the model, and its three optimizers trained
-        assert (model.gamma, model.pixel_weight) == (0.01, 1.0)
-        for optimizer in (model.optimizer, model.decoder_optimizer, model.discriminator_optimizer):
-            assert int(optimizer.iterations) > 0
+    assert type(model) is family.model_class
+    config = model.get_config()
+    for key, value in expected.items():  # every option reached the constructor
+        assert tuple(config[key]) == value if isinstance(value, tuple) else config[key] == value, key
+    for part in model.trainable_parts():  # and every optimizer trained (a VAE-GAN has three)
+        assert int(part.optimizer.iterations) > 0, part.loss
+
+
+def test_train_refuses_an_option_of_another_family(tmp_path, capsys):
+    assert cli.main(["train", "--model", "vae", "--flow", "maf", "--output-dir",
+                     str(tmp_path)]) == 2
+    assert "--flow is not an option of --model vae" in capsys.readouterr().err
 
 
 def test_eval_reports_fd_for_any_model(data_dir, tmp_path, capsys):
