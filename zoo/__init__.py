@@ -23,6 +23,7 @@ from zoo.vae import VAE  # noqa: E402, F401
 from zoo.hvae import HVAE  # noqa: E402, F401
 from zoo.flow_prior import FlowPriorVAE  # noqa: E402, F401
 from zoo.vaegan import VAEGAN  # noqa: E402, F401
+from zoo.iwae import IWAE  # noqa: E402, F401
 
 __all__ = [
     "LatentVariableModel", "applications", "data", "evaluate", "evaluation", "families", "flows",
