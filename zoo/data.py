@@ -19,7 +19,6 @@ channels]`. Binarization for binary-likelihood models:
 
 import difflib
 import gzip
-import hashlib
 import os
 import re
 import socket
@@ -28,7 +27,7 @@ import struct
 import numpy as np
 import tensorflow as tf
 
-from zoo import validation
+from zoo import io_utils, validation
 
 ENV_VAR = "VAEZOO_DATA_DIR"
 BINARIZATIONS = (None, "dynamic", "static")
@@ -80,14 +79,6 @@ def _read_idx(path, expected_magic):
     return body.reshape(dims)
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _idx_dir(name, root):
     """The folder under `root` holding `name`'s IDX files, or None."""
     if root is None:
@@ -106,7 +97,7 @@ def _read_idx_split(folder, split, dataset_name=None):
         path = os.path.join(folder, filename)
         if not os.path.isfile(path):
             raise ValueError(f"data_dir is missing {filename}. Received: data_dir={folder!r}")
-        if filename in known and _sha256(path) != known[filename]:
+        if filename in known and io_utils.sha256(path) != known[filename]:
             raise ValueError(
                 f"{path} does not match the official {dataset_name} file (SHA-256 differs); "
                 "it is corrupt or a different dataset.")

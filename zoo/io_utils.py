@@ -7,6 +7,7 @@ one, never a half-written file that would later load.
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -102,3 +103,12 @@ def atomic_directory(path, overwrite=False):
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sha256(path):
+    """The hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -18,7 +18,6 @@ pickles), the weights must match the sha256 recorded in `metadata.json`, and an 
 may hold only the preset's own files (no paths, no links).
 """
 
-import hashlib
 import json
 import os
 import platform
@@ -40,14 +39,6 @@ CACHE_SUBDIR = "vaezoo_presets"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 BUILTIN_DIR = os.path.join(os.path.dirname(__file__), "presets")
 _PACKAGE = "vaezoo"
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def list_presets():
@@ -96,7 +87,7 @@ def save_to_preset(model, directory, metadata=None, overwrite=False):
         meta = {
             "class_name": type(model).__name__,
             "parameter_count": int(model.count_params()),
-            "weights_sha256": _sha256(os.path.join(tmp, WEIGHTS_FILE)),
+            "weights_sha256": io_utils.sha256(os.path.join(tmp, WEIGHTS_FILE)),
             "versions": _versions(),
         }
         meta.update(metadata or {})
@@ -179,7 +170,7 @@ def archive_preset(directory, path):
             for name in PRESET_FILES:
                 if os.path.isfile(os.path.join(directory, name)):
                     archive.add(os.path.join(directory, name), arcname=name)
-    return _sha256(path)
+    return io_utils.sha256(path)
 
 
 def _unpack(archive_path, target):
@@ -300,7 +291,7 @@ def from_preset(preset, cls=None, sha256=None, cache_dir=None, **overrides):
                 f"{cls.__name__}. Load it with zoo.from_preset or "
                 f"zoo.{registered.split('>')[-1]}.from_preset.")
     expected = metadata.get("weights_sha256")
-    if not expected or _sha256(paths[WEIGHTS_FILE]) != expected:
+    if not expected or io_utils.sha256(paths[WEIGHTS_FILE]) != expected:
         raise ValueError(
             f"Weights of preset {directory!r} do not match the sha256 in its metadata.json; "
             "the file is corrupt or was modified.")

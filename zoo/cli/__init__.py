@@ -1,8 +1,9 @@
 """The `vaezoo` command line, one module per command.
 
-Each command module has `add_parser(subparsers)`, which adds its parser and sets
-`run(args)` as what runs it; `run` returns the exit code. Errors a user can fix
-(`ValueError`, `TypeError`, an existing output) are printed without a traceback, exit 2.
+Each command module has `NAME`, `HELP` (its line in `vaezoo --help`), a docstring (its
+`--help` description), `add_arguments(parser)` and `run(args)`, which returns the exit
+code. Errors a user can fix (`ValueError`, `TypeError`, an existing output) are printed
+without a traceback, exit 2.
 """
 
 import argparse
@@ -24,7 +25,9 @@ def parser():
     p.add_argument("--version", action="version", version=f"vaezoo {zoo.__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        command.add_parser(sub)
+        parser_ = sub.add_parser(command.NAME, help=command.HELP, description=command.__doc__)
+        command.add_arguments(parser_)
+        parser_.set_defaults(run=command.run)
     return p
 
 

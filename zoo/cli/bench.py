@@ -1,17 +1,19 @@
-"""`vaezoo bench`: measure training throughput and sampling latency."""
+"""Measure a model on this machine and print JSON: training throughput of Keras fit (images/s,
+from the median step time of short chunks, so stalls do not decide it) and p50/p95 latency
+of sample_from_noise at batch 1 and 64. The loaded model is trained for the measurement but
+never saved. For the repository's benchmark tables (NLL, FD, export), see benchmarks/ in the
+source tree.
+"""
 
 import json
 
 from zoo.cli import common
 
+NAME = "bench"
+HELP = "measure training throughput and sampling latency"
 
-def add_parser(sub):
-    p = sub.add_parser("bench", help="measure training throughput and sampling latency", description=(
-        "Measure a model on this machine and print JSON: training throughput of Keras fit "
-        "(images/s, from the median step time of short chunks, so stalls do not decide it) "
-        "and p50/p95 latency of sample_from_noise at batch 1 and 64. The loaded model is "
-        "trained for the measurement but never saved. For the repository's benchmark "
-        "tables (NLL, FD, export), see benchmarks/ in the source tree."))
+
+def add_arguments(p):
     common.add_model_arg(p)
     common.add_data_args(p, "train", "dynamic")
     p.add_argument("--steps", type=int, default=100, help="training steps per round (default: 100)")
@@ -19,8 +21,6 @@ def add_parser(sub):
     p.add_argument("--repeats", type=int, default=100, help="timed sampling calls (default: 100)")
     p.add_argument("--seed", type=int, default=0, help="data seed (default: 0)")
     p.add_argument("--output", default=None, help="also write the JSON to this file")
-    p.set_defaults(run=run)
-    return p
 
 
 def run(args):

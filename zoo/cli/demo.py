@@ -1,26 +1,24 @@
-"""`vaezoo demo`: a built-in preset end to end: samples, export, edge sampling."""
+"""Loads a built-in preset (offline), writes a PNG grid of samples, measures its test NLL on
+1,000 images, exports its decoder to a SavedModel and an int8 TFLite file, samples the
+TFLite file with EdgeSampler and prints a table of NLL, sizes and parity error.
+"""
 
 import os
 
 import export
 from zoo.cli import common
 
+NAME = "demo"
+HELP = "a built-in preset end to end: samples, export, edge sampling"
 
-def add_parser(sub):
-    p = sub.add_parser("demo", help="a built-in preset end to end: samples, export, edge sampling",
-                       description=(
-                           "Loads a built-in preset (offline), writes a PNG grid of samples, "
-                           "measures its test NLL on 1,000 images, exports its decoder to a "
-                           "SavedModel and an int8 TFLite file, samples the TFLite file with "
-                           "EdgeSampler and prints a table of NLL, sizes and parity error."))
+
+def add_arguments(p):
     p.add_argument("--preset", default="vae_mnist", help="preset name or directory (default: vae_mnist)")
     p.add_argument("--dataset", default="mnist", help="test data for the NLL (default: mnist)")
     p.add_argument("--binarize", default="static", choices=["none", "dynamic", "static"],
                    help="binarization of the test images (default: static)")
     p.add_argument("--output-dir", default="demo_output", help="(default: demo_output)")
     p.add_argument("--data-dir", default=None, help="folder with local dataset files")
-    p.set_defaults(run=run)
-    return p
 
 
 def run(args):

@@ -1,15 +1,17 @@
-"""`vaezoo eval`: evaluate a model; prints JSON."""
+"""Evaluate a model on a dataset split and print JSON: ELBO, importance-weighted NLL with k
+samples, bits/dim, KL and active units.
+"""
 
 import argparse
 import json
 
 from zoo.cli import common
 
+NAME = "eval"
+HELP = "evaluate a model; prints JSON"
 
-def add_parser(sub):
-    p = sub.add_parser("eval", help="evaluate a model; prints JSON", description=(
-        "Evaluate a model on a dataset split and print JSON: ELBO, importance-weighted NLL "
-        "with k samples, bits/dim, KL and active units."))
+
+def add_arguments(p):
     common.add_model_arg(p)
     common.add_data_args(p, "test", "static")
     p.add_argument("--num-samples", "-k", type=int, default=1000,
@@ -27,8 +29,6 @@ def add_parser(sub):
                         "sample quality, the figure that matters for a VAE-GAN")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--output", default=None, help="also write the JSON to this file")
-    p.set_defaults(run=run)
-    return p
 
 
 def run(args):

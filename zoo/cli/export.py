@@ -1,17 +1,18 @@
-"""`vaezoo export`: export a model's sampler to SavedModel and/or TFLite."""
+"""Export the decoder as a sampler (noise in, samples out): a SavedModel laid out for TF
+Serving and/or a .tflite file for EdgeSampler. --report measures each target against the
+Keras model.
+"""
 
 import os
 
 import export
 from zoo.cli import common
 
+NAME = "export"
+HELP = "export a model's sampler to SavedModel and/or TFLite"
 
-def add_parser(sub):
-    p = sub.add_parser("export", help="export a model's sampler to SavedModel and/or TFLite",
-                       description=(
-                           "Export the decoder as a sampler (noise in, samples out): a SavedModel "
-                           "laid out for TF Serving and/or a .tflite file for EdgeSampler. "
-                           "--report measures each target against the Keras model."))
+
+def add_arguments(p):
     common.add_model_arg(p)
     p.add_argument("--saved-model", default=None, metavar="DIR",
                    help="TF Serving model directory; the export goes to DIR/<version>")
@@ -28,8 +29,6 @@ def add_parser(sub):
     p.add_argument("--report", action="store_true",
                    help="print size, error vs Keras on 1,000 noise vectors and 1-thread latency")
     p.add_argument("--report-json", default=None, metavar="FILE", help="also write the report as JSON")
-    p.set_defaults(run=run)
-    return p
 
 
 def tflite_files(path, quantizations):

@@ -1,18 +1,18 @@
-"""`vaezoo plot`: PNG plots: samples, reconstructions, interpolations, ...."""
+"""Writes PNG plots of a model on a dataset: a grid of samples, inputs above their
+reconstructions, interpolation strips, latent traversals, a 2-D map of the latent space
+coloured by label and the KL per latent dimension.
+"""
 
 import os
 
 from zoo import plotting
 from zoo.cli import common
 
+NAME = "plot"
+HELP = "PNG plots: samples, reconstructions, interpolations, ..."
 
-def add_parser(sub):
-    p = sub.add_parser("plot", help="PNG plots: samples, reconstructions, interpolations, ...",
-                       description=(
-                           "Writes PNG plots of a model on a dataset: a grid of samples, "
-                           "inputs above their reconstructions, interpolation strips, latent "
-                           "traversals, a 2-D map of the latent space coloured by label and "
-                           "the KL per latent dimension."))
+
+def add_arguments(p):
     common.add_model_arg(p)
     p.add_argument("--kinds", nargs="+", default=None, choices=plotting.PLOT_KINDS,
                    help="plots to write (default: all that apply to the model: latent_map "
@@ -20,8 +20,6 @@ def add_parser(sub):
     common.add_data_args(p, "test[:2000]", "static")
     p.add_argument("--output-dir", default="plots", help="(default: plots)")
     p.add_argument("--seed", type=int, default=0, help="seed of samples and examples (default: 0)")
-    p.set_defaults(run=run)
-    return p
 
 
 def run(args):

@@ -1,15 +1,14 @@
-"""`vaezoo quickstart`: train a small VAE on MNIST, evaluate it, sample it."""
+"""The first thing to run: trains a small VAE on dynamically binarized MNIST for a couple of
+epochs, prints its test ELBO and NLL, and writes a PNG grid of samples.
+"""
 
 import os
 
+NAME = "quickstart"
+HELP = "train a small VAE on MNIST, evaluate it, sample it"
 
 
-def add_parser(sub):
-    p = sub.add_parser("quickstart", help="train a small VAE on MNIST, evaluate it, sample it",
-                       description=(
-                           "The first thing to run: trains a small VAE on dynamically binarized "
-                           "MNIST for a couple of epochs, prints its test ELBO and NLL, and "
-                           "writes a PNG grid of samples."))
+def add_arguments(p):
     p.add_argument("--output-dir", default="quickstart_output", help="(default: quickstart_output)")
     p.add_argument("--epochs", type=int, default=2, help="(default: 2)")
     p.add_argument("--num-samples", "-k", type=int, default=100,
@@ -17,8 +16,6 @@ def add_parser(sub):
     p.add_argument("--data-dir", default=None, help="folder with local MNIST files")
     p.add_argument("--test-examples", type=int, default=None,
                    help="evaluate on the first N test images only (default: all 10,000)")
-    p.set_defaults(run=run)
-    return p
 
 
 def run(args):

@@ -1,18 +1,17 @@
-"""`vaezoo sample`: write a PNG grid of samples."""
+"""Sample from a model and write a PNG grid."""
 
 from zoo.cli import common
 
+NAME = "sample"
+HELP = "write a PNG grid of samples"
 
-def add_parser(sub):
-    p = sub.add_parser("sample", help="write a PNG grid of samples",
-                       description="Sample from a model and write a PNG grid.")
+
+def add_arguments(p):
     common.add_model_arg(p)
     p.add_argument("--num-samples", "-n", type=int, default=64, help="images (default: 64)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="noise scale (default: 1)")
     p.add_argument("--output", "-o", default="samples.png", help="PNG path (default: samples.png)")
-    p.set_defaults(run=run)
-    return p
 
 
 def run(args):

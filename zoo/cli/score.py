@@ -1,18 +1,19 @@
-"""`vaezoo score`: anomaly scores of a dataset split, optionally thresholded."""
+"""Score every example of a split for anomaly (higher = more anomalous) and write the scores as
+CSV (index, score[, flagged]). With --calibrate-split, a threshold is set on that split of
+normal data so that at most --target-fpr of it is flagged, and each scored example is
+flagged against it. Prints a JSON summary.
+"""
 
 import json
 
 from zoo.applications import anomaly
 from zoo.cli import common
 
+NAME = "score"
+HELP = "anomaly scores of a dataset split, optionally thresholded"
 
-def add_parser(sub):
-    p = sub.add_parser("score", help="anomaly scores of a dataset split, optionally thresholded",
-                       description=(
-        "Score every example of a split for anomaly (higher = more anomalous) and write the "
-        "scores as CSV (index, score[, flagged]). With --calibrate-split, a threshold is set on "
-        "that split of normal data so that at most --target-fpr of it is flagged, and each "
-        "scored example is flagged against it. Prints a JSON summary."))
+
+def add_arguments(p):
     common.add_model_arg(p)
     common.add_data_args(p, "test", "static")
     p.add_argument("--score", default=["elbo"], nargs="+", choices=anomaly.SCORES,
@@ -43,8 +44,6 @@ def add_parser(sub):
                    help="share of normal data allowed above the threshold (default: 0.05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the scores (default: 0)")
     p.add_argument("--output", "-o", default="scores.csv", help="CSV file (default: scores.csv)")
-    p.set_defaults(run=run)
-    return p
 
 
 def run(args):

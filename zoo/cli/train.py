@@ -1,16 +1,18 @@
-"""`vaezoo train`: train a model."""
+"""Train a model with Keras fit. Re-running the same command resumes an interrupted run from
+its last completed epoch. Model options left out take the family's own defaults; an option
+the chosen family does not take is refused.
+"""
 
 import os
 
 from zoo import families
 from zoo.cli import common
 
+NAME = "train"
+HELP = "train a model"
 
-def add_parser(sub):
-    p = sub.add_parser("train", help="train a model", description=(
-        "Train a model with Keras fit. Re-running the same command resumes an interrupted "
-        "run from its last completed epoch. Model options left out take the family's own "
-        "defaults; an option the chosen family does not take is refused."))
+
+def add_arguments(p):
     p.add_argument("--model", default="vae", choices=families.names(),
                    help="model family: " + "; ".join(
                        f"{f.name}: {f.summary.rstrip('.')}" for f in families.all_families())
@@ -30,8 +32,6 @@ def add_parser(sub):
                    help="seed of the weights, the data order and the training noise (default: 0)")
     p.add_argument("--output-dir", required=True, help="run directory (checkpoints, logs, model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=run)
-    return p
 
 
 def model_options():
