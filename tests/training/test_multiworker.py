@@ -33,7 +33,7 @@ import tensorflow as tf
 import zoo
 from tests.families import binary_images
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NUM_WORKERS = 2
 GLOBAL_BATCH = 64
 EPOCHS = 2

@@ -129,7 +129,7 @@ def test_knn_distance_is_the_mean_distance_to_the_nearest_reference_rows(monkeyp
     rng = np.random.default_rng(0)
     queries, reference = rng.normal(size=(25, 5)), rng.normal(size=(40, 5))
     # Small blocks, so the blocked computation is exercised across block edges.
-    monkeypatch.setattr(anomaly, "_KNN_BLOCK_ENTRIES", 7 * 40)  # blocks of 7 queries
+    monkeypatch.setattr(anomaly.scores, "_KNN_BLOCK_ENTRIES", 7 * 40)  # blocks of 7 queries
     for k in (1, 3, 40):
         expected = np.sort(cdist(queries, reference), axis=1)[:, :k].mean(axis=1)
         np.testing.assert_allclose(anomaly.knn_distance(queries, reference, k), expected, rtol=1e-9)
