@@ -1,4 +1,9 @@
-"""Helpers shared by the benchmark scripts: environment facts and result files."""
+"""Helpers shared by the benchmark scripts: environment facts and result files.
+
+The scripts live in benchmarks/<group>/ (recipes, quality, speed, experiments) and import
+this module after putting benchmarks/ on sys.path; their results go to
+benchmarks/results/<group>/.
+"""
 
 import datetime
 import json
@@ -10,7 +15,15 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
+GROUPS = ("recipes", "quality", "speed", "experiments")
 sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without installing
+
+
+def results_path(group, filename):
+    """benchmarks/results/<group>/<filename>, where the scripts of benchmarks/<group>/ write."""
+    if group not in GROUPS:
+        raise ValueError(f"group must be one of {GROUPS}. Received: {group!r}")
+    return os.path.join(RESULTS, group, filename)
 
 
 def environment():
@@ -30,17 +43,18 @@ def environment():
     }
 
 
-def write_results(name, payload, table_rows, header, command):
-    """Writes `results/<name>.json` and `results/<name>.md` (a markdown table) atomically."""
+def write_results(name, payload, table_rows, header, command, *, group):
+    """Writes `results/<group>/<name>.json` and `results/<group>/<name>.md` (a markdown
+    table) atomically."""
     from zoo import io_utils
 
     payload = {"benchmark": name, "command": command, "environment": environment(), **payload}
-    io_utils.write_json(os.path.join(RESULTS, f"{name}.json"), payload)
+    io_utils.write_json(results_path(group, f"{name}.json"), payload)
     lines = [f"<!-- written by: {command} -->",
              "| " + " | ".join(header) + " |",
              "| " + " | ".join("---" for _ in header) + " |"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table_rows]
-    io_utils.write_text(os.path.join(RESULTS, f"{name}.md"), "\n".join(lines) + "\n")
+    io_utils.write_text(results_path(group, f"{name}.md"), "\n".join(lines) + "\n")
     print("\n".join(lines[1:]))
     return payload
 
@@ -53,7 +67,8 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     dynamically binarized, no early stopping and no test-set use during training; the
     10,000 test images binarized once (static, seed 0); NLL by the importance-weighted
     bound with k samples. `--eval-only -k 5000` re-evaluates the trained model and adds
-    that row. Writes results/<name>.json and .md, and the built-in preset zoo/presets/<name>.
+    that row. Writes results/recipes/<name>.json and .md, and the built-in preset
+    zoo/presets/<name>. The script is benchmarks/recipes/<name>.py.
     """
     import argparse
 
@@ -73,7 +88,7 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     script = name
-    command = f"python benchmarks/{script}.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = f"python benchmarks/recipes/{script}.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.dataset != "mnist":
         name = name.replace("_mnist", f"_{args.dataset}")
         published = []  # the published figures are for MNIST
@@ -112,17 +127,17 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
                                                       f"eval_k{args.num_samples}.npz"))
     print(evaluation.summarize(figures), flush=True)
 
-    results_path = os.path.join(RESULTS, f"{name}.json")
+    path = results_path("recipes", f"{name}.json")
     previous = {}
-    if os.path.exists(results_path):
-        with open(results_path) as f:
+    if os.path.exists(path):
+        with open(path) as f:
             previous = json.load(f)
     if run is None:
         with open(summary_path) as f:
             run = json.load(f)
     # The command that reproduces the weights: the epoch count is part of it when it is not
     # the recipe's default (the cosine schedule's length depends on it).
-    train_command = f"python benchmarks/{script}.py --dataset {args.dataset}"
+    train_command = f"python benchmarks/recipes/{script}.py --dataset {args.dataset}"
     if run["epochs_completed"] != epochs:
         train_command += f" --epochs {run['epochs_completed']}"
     evaluations = dict(previous.get("evaluations", {}))
@@ -147,7 +162,8 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
                      f"{run['train_seconds'] / 3600:.1f} h, {run['epochs_completed']} epochs"])
     rows += [[label, f"{nll:.2f}", "", "", ""] for label, nll in published]
     write_results(name, payload, rows, [f"model (dynamic {args.dataset})", "test NLL (nats)", "test ELBO",
-                                        "active units", "training (2-core CPU)"], command)
+                                        "active units", "training (2-core CPU)"], command,
+                  group="recipes")
 
     metric = {f"test_nll_k{args.num_samples}": round(figures["nll"], 2)}
     if not args.eval_only or not os.path.exists(preset):

@@ -213,12 +213,12 @@ def _load_builtin(name, family):
     return model, meta, dataset
 
 
-# Each built-in preset scored by NLL, with its issue's target where one was set (none was
-# for binarized Fashion-MNIST, which has no standard published figure).
+# Each built-in preset scored by NLL, with the target its model card promises where one
+# was set (none for binarized Fashion-MNIST, which has no standard published figure).
 NLL_PRESETS = [
-    ("vae_mnist", "VAE", 86.0),           # issue 2's target
-    ("hvae_mnist", "HVAE", 81.5),         # issue 4's
-    ("flow_vae_mnist", "FlowPriorVAE", 84.0),  # issue 5's
+    ("vae_mnist", "VAE", 86.0),
+    ("hvae_mnist", "HVAE", 81.5),
+    ("flow_vae_mnist", "FlowPriorVAE", 84.0),
     ("vae_fashion_mnist", "VAE", None),
     ("flow_vae_fashion_mnist", "FlowPriorVAE", None),
     ("hvae_fashion_mnist", "HVAE", None),  # a 28-epoch schedule: no target
@@ -248,7 +248,7 @@ def test_each_builtin_preset_loads_offline_and_is_the_trained_model(data_dir, na
 
 @pytest.mark.parametrize("name", FD_PRESETS)
 def test_each_vaegan_preset_loads_offline_and_is_the_trained_model(data_dir, name):
-    # The VAE-GAN's headline is FD (recorded by benchmarks/vaegan.py, reproduced by
+    # The VAE-GAN's headline is FD (recorded by benchmarks/recipes/vaegan.py, reproduced by
     # `vaezoo eval --fd`, too slow for a test); here the recorded reconstruction error
     # must come back on real test images. The posterior-mean reconstruction is
     # deterministic, so only the 500-image subset separates it from the recorded

@@ -1,4 +1,4 @@
-"""Reliability (issue 9): crash and resume, concurrent serving, determinism.
+"""Reliability: crash and resume, concurrent serving, determinism.
 
 - A `zoo.training.train` run killed with SIGKILL in the middle of an epoch, then started
   again with the same command, loses at most that epoch and ends where an uninterrupted
@@ -249,7 +249,7 @@ def test_a_run_killed_after_its_last_epoch_does_not_train_again(tmp_path):
 
 # ------------------------------------------------------------------- concurrent serving
 
-THREADS, CALLS, BATCH = 8, 125, 4  # the issue's figure is 8 x 1,000: benchmarks/concurrency.py
+THREADS, CALLS, BATCH = 8, 125, 4  # the benchmark's figure is 8 x 1,000: benchmarks/experiments/concurrency.py
 
 
 @pytest.fixture(scope="module")

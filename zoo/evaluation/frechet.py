@@ -3,7 +3,7 @@
 FID (Heusel et al. 2017) compares the Gaussian fitted to Inception-v3 features of real
 images with the one fitted to generated images. Inception weights cannot be downloaded
 here, so the zoo ships small classifiers trained in-repo on each dataset
-(`benchmarks/fd_classifier.py`) and measures the same distance in their penultimate
+(`benchmarks/recipes/fd_classifier.py`) and measures the same distance in their penultimate
 layer. That "FD" ranks models on one dataset but is *not* comparable with Inception FID
 numbers. With a network, `inception_features` gives the standard features and the same
 `frechet_distance` computes FID.
