@@ -220,7 +220,8 @@ class ModelHarness:
         """(call, exception type, message fragment) triples every model must reject."""
         shape = model.data_shape
         nan = x[:2].copy()
-        nan[0].flat[0] = np.nan
+        # NaN marks a missing entry for a likelihood that takes them (tables): inf is bad.
+        nan[0].flat[0] = np.inf if model.likelihood.allows_missing else np.nan
         cases = [
             (lambda: model.elbo(x[0]), ValueError, "Add a batch axis"),
             (lambda: model.elbo(np.zeros((2, *shape, 1), np.float32)), ValueError, "x must have shape"),

@@ -13,7 +13,7 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __version__ = "0.1.0"
 
 from zoo import (applications, data, evaluation, families, flows, likelihoods, losses,  # noqa: E402
-                 networks, presets, priors, training)
+                 networks, presets, priors, tables, training)
 from zoo.evaluation import evaluate  # noqa: E402
 from zoo.model import LatentVariableModel  # noqa: E402
 from zoo.presets import from_preset, list_presets, load_model  # noqa: E402
@@ -28,5 +28,5 @@ from zoo.iwae import IWAE  # noqa: E402, F401
 __all__ = [
     "LatentVariableModel", "applications", "data", "evaluate", "evaluation", "families", "flows",
     "from_preset", "likelihoods", "list_presets", "load_model", "losses", "networks", "presets",
-    "priors", "training", *(family.model_class.__name__ for family in families.all_families()),
+    "priors", "tables", "training", *(family.model_class.__name__ for family in families.all_families()),
 ]

@@ -23,6 +23,7 @@ import os
 import re
 import socket
 import struct
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -114,10 +115,18 @@ def _read_npz(path, split):
             files = dict(f)
     except (OSError, ValueError) as err:
         raise ValueError(f"Cannot read {path} as a .npz file: {err}") from err
-    for x_key, y_key in ((f"x_{split}", f"y_{split}"), (split, None), ("x", "y")):
+    for x_key, y_key in ((f"x_{split}", f"y_{split}"), (split, None)):
         if x_key in files:
-            labels = files.get(y_key) if y_key else None
-            return files[x_key], labels
+            return files[x_key], files.get(y_key) if y_key else None
+    if "x" in files:
+        if split != "train":
+            # One array is one split: handing it out as "test" would score a model on the
+            # very rows it was trained on.
+            raise ValueError(
+                f"{path} holds one array 'x' and no {split!r} split. Hold rows out explicitly, "
+                f"e.g. split='train[:90%]' to train and split='train[90%:]' to evaluate "
+                f"(--split on the command line). Received: split={split!r}")
+        return files["x"], files.get("y")
     raise ValueError(
         f"{path} has no arrays for split {split!r}: expected 'x_{split}' (and 'y_{split}') "
         f"or 'x' (and 'y'). Found: {sorted(files)}")
@@ -214,7 +223,7 @@ def _binarize_batch(x, seed):
 def _check_binarizable(values, pixel_max, binarize):
     """Refuses binarization of values outside [0, 1] (after scaling by `pixel_max`):
     Bernoulli draws would silently turn them into ones."""
-    if binarize and (values.min() < 0 or values.max() > pixel_max):
+    if binarize and (np.nanmin(values) < 0 or np.nanmax(values) > pixel_max):
         raise ValueError(
             f"binarize needs pixel values in [0, 1]. Received: values in "
             f"[{values.min() / pixel_max:g}, {values.max() / pixel_max:g}]. For data that are "
@@ -224,6 +233,12 @@ def _check_binarizable(values, pixel_max, binarize):
 def _pipeline(ds, *, batch_size, binarize, shuffle, seed, with_labels, drop_remainder,
               pixel_max, size):
     """Batches `ds` of (index, image, label) into float images, binarized as asked."""
+    image_shape = ds.element_spec[1].shape
+    if binarize and image_shape.rank == 3 and image_shape[-1] not in (None, 1):
+        warnings.warn(f"binarize={binarize!r} turns each of the {image_shape[-1]} colour channels "
+                      "into random bits, which destroys colour images; binarize=None keeps the "
+                      "8-bit levels (a discretized logistic likelihood models them)",
+                      UserWarning, stacklevel=3)
     if shuffle:
         ds = ds.shuffle(min(size, 60_000), seed=seed, reshuffle_each_iteration=True)
     if binarize == "static":
@@ -257,34 +272,60 @@ def _check_options(split, batch_size, binarize, seed):
     _slice(split, 0)
 
 
+def check_labels(y, n):
+    """Class labels `y` as int64 `[n]`: integer ids >= 0 (whole-valued floats are taken),
+    or a `TypeError` / `ValueError` naming `y` and what was received."""
+    if isinstance(y, (str, bytes)):
+        raise TypeError(f"y must be an array of integer class ids. Received: y={y!r}")
+    labels = np.asarray(y)
+    if labels.dtype.kind not in "biuf":
+        raise TypeError(f"y must hold integer class ids (0, 1, ...), not {labels.dtype} values; "
+                        "map class names to ids first. Received: y with dtype "
+                        f"{labels.dtype}, e.g. {labels.flat[0]!r}" if labels.size else
+                        f"y must hold integer class ids. Received: y with dtype {labels.dtype}")
+    if labels.ndim != 1 or len(labels) != n:
+        raise ValueError(f"y must have one label per example of x ({n}). Received: "
+                         f"y.shape={list(labels.shape)}")
+    if labels.dtype.kind == "f":
+        bad = ~np.isfinite(labels) | (labels != np.round(labels))
+        if np.any(bad):
+            raise ValueError(f"y must hold integer class ids. Received: value {labels[bad][0].item()!r}")
+    if n and labels.min() < 0:
+        raise ValueError(f"y must hold class ids >= 0. Received: value {labels.min().item()!r}")
+    return labels.astype(np.int64)
+
+
 def from_arrays(x, y=None, *, batch_size=128, binarize=None, shuffle=False, seed=0,
-                drop_remainder=False):
+                drop_remainder=False, allow_missing=False):
     """A pipeline over in-memory arrays.
 
     Args:
-      x: array `[n, ...]`. Integer images are scaled from [0, 255] to [0, 1]; float data
-        is used as is (tabular features, images already in [0, 1]).
-      y: optional array `[n]` of labels; if given, the dataset yields `(x, y)`.
+      x: array `[n, ...]`. uint8 arrays are 8-bit pixels, scaled from [0, 255] to [0, 1]
+        (as every model method does with them); other numbers are used as they are
+        (tabular features, images already in [0, 1]).
+      y: optional array `[n]` of integer class ids; if given, the dataset yields `(x, y)`.
       batch_size, binarize, shuffle, seed, drop_remainder: as in `load`.
+      allow_missing: bool. NaN marks missing entries (tabular models train on incomplete
+        rows) rather than an error. Defaults to False.
     """
     _check_options("train", batch_size, binarize, seed)
     if isinstance(x, (str, bytes)):
         raise TypeError(f"x must be a numeric array. Received: x={x!r}")
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
-        raise TypeError(f"x must be a numeric array. Received: x with dtype {x.dtype}")
+        raise TypeError(f"x must be a numeric array. Received: x with dtype {x.dtype}. "
+                        "Tables with text columns: zoo.data.load(table) or zoo.tables")
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(f"x must be a non-empty array of shape [n, ...]. Received: x.shape={x.shape}")
-    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
-        raise ValueError("x must be finite. Received: x with NaN/inf values")
-    pixel_max = 255.0 if x.dtype.kind in "iu" else 1.0
-    if x.dtype.kind in "iu" and (x.min() < 0 or x.max() > 255):
-        raise ValueError(f"Integer x must hold 8-bit pixels in [0, 255]. "
-                         f"Received: values in [{x.min()}, {x.max()}]")
+    if x.dtype.kind == "f" and np.any(np.isinf(x) if allow_missing else ~np.isfinite(x)):
+        raise ValueError("x must be finite. Received: x with NaN/inf values" + (
+            "" if allow_missing else ". For rows with missing entries pass allow_missing=True "
+            "(tabular models)"))
+    pixel_max = 255.0 if x.dtype == np.uint8 else 1.0
+    if x.dtype.kind in "biu" and x.dtype != np.uint8:
+        x = x.astype(np.float32)
     _check_binarizable(x, pixel_max, binarize)
-    labels = np.zeros(len(x), np.int64) if y is None else np.asarray(y)
-    if len(labels) != len(x):
-        raise ValueError(f"x and y must have the same length. Received: {len(x)} and {len(labels)}")
+    labels = np.zeros(len(x), np.int64) if y is None else check_labels(y, len(x))
     ds = tf.data.Dataset.from_tensor_slices((np.arange(len(x)), x, labels))
     return _pipeline(ds, batch_size=batch_size, binarize=binarize, shuffle=shuffle, seed=seed,
                      with_labels=y is not None, drop_remainder=drop_remainder,
@@ -292,13 +333,15 @@ def from_arrays(x, y=None, *, batch_size=128, binarize=None, shuffle=False, seed
 
 
 def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, shuffle=None,
-         seed=0, with_labels=False, drop_remainder=False):
-    """Returns a batched, prefetched `tf.data.Dataset` of images in [0, 1].
+         seed=0, with_labels=False, drop_remainder=False, schema=None):
+    """Returns a batched, prefetched `tf.data.Dataset` of images in [0, 1] (or table rows).
 
     Args:
       name: str. A TFDS name ("mnist", "fashion_mnist", "binarized_mnist", "cifar10",
-        ...), a folder of IDX files, or a `.npz` file (keys `x_train`/`y_train`/...,
-        the `keras.datasets` layout, or `x`/`y`). For arrays use `from_arrays`.
+        ...), a folder of IDX files, a `.npz` file (keys `x_train`/`y_train`/..., the
+        `keras.datasets` layout, or `x`/`y`, which is one "train" split), or a table: a
+        `.csv` / `.parquet` file or a pandas DataFrame, whose rows come out encoded by
+        `schema` (categories as codes, missing cells as NaN). For arrays use `from_arrays`.
       split: str. "train", "test", or a slice such as "train[:55000]" / "test[:10%]".
         Defaults to "train".
       data_dir: str. Folder with local files (see the module docstring); also passed to
@@ -309,14 +352,25 @@ def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, s
       seed: int. Seed of shuffling and binarization. Defaults to 0.
       with_labels: bool. Yield `(x, label)` instead of `x`. Defaults to False.
       drop_remainder: bool. Drop the last incomplete batch. Defaults to False.
+      schema: `zoo.tables.TableSchema` for a table: pass the model's
+        (`model.likelihood.schema`) to score or evaluate it. Defaults to one inferred from
+        the selected rows, for training.
 
     Raises:
       ValueError: unknown name or split, bad options, missing or corrupt files, empty
         selection, or no local copy while offline (the message says how to provide one).
     """
+    from zoo import tables
+
+    if tables.is_table(name) or tables.is_table_path(name):
+        return _load_table(name, split, batch_size=batch_size, binarize=binarize, shuffle=shuffle,
+                           seed=seed, with_labels=with_labels, drop_remainder=drop_remainder,
+                           schema=schema)
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"name must be a dataset name or a path; use zoo.data.from_arrays for "
                         f"arrays. Received: name={type(name).__name__}")
+    if schema is not None:
+        raise ValueError(f"schema is for tables (.csv, .parquet, DataFrame). Received: name={str(name)!r}")
     _check_options(split, batch_size, binarize, seed)
     if data_dir is not None and not os.path.isdir(data_dir):
         raise ValueError(f"data_dir does not exist. Received: data_dir={data_dir!r}")
@@ -348,6 +402,91 @@ def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, s
     return _pipeline(ds, batch_size=batch_size, binarize=binarize, shuffle=shuffle, seed=seed,
                      with_labels=with_labels, drop_remainder=drop_remainder,
                      pixel_max=pixel_max, size=size)
+
+
+#: The likelihood that fits each kind of data (`data_kind`), as `vaezoo train` picks it.
+DEFAULT_LIKELIHOODS = {"binary": "bernoulli", "8bit": "discretized_logistic",
+                       "unit_interval": "gaussian", "real": "gaussian", "table": "tabular"}
+
+
+def data_kind(values):
+    """What numbers `values` hold: "binary" ({0, 1}), "8bit" (uint8, or floats on the 256
+    levels k/255), "unit_interval" (other values in [0, 1]) or "real"."""
+    values = np.asarray(values)
+    if values.dtype == np.uint8:
+        return "8bit"
+    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if values.size == 0:
+        return "real"
+    if np.all((values == 0) | (values == 1)):
+        return "binary"
+    if values.min() < 0 or values.max() > 1:
+        return "real"
+    levels = values.astype(np.float64) * 255.0
+    return "8bit" if np.allclose(levels, np.round(levels), atol=1e-3) else "unit_interval"
+
+
+def inspect(name, split="train", *, data_dir=None):
+    """`{"kind": ..., "channels": int or None}` of a dataset, from its files (local data)
+    or what TFDS names hold (8-bit images, except `binarized_mnist`), without a pipeline.
+
+    `kind` is a `data_kind` or "table"; `channels` is the image channel count (None for
+    tables and vectors)."""
+    from zoo import tables
+
+    if tables.is_table(name) or tables.is_table_path(name):
+        return {"kind": "table", "channels": None}
+    local = _local_arrays(name, split, data_dir) if isinstance(name, (str, os.PathLike)) else None
+    if local is None:
+        kind = "binary" if str(name) in _TFDS_PIXEL_MAX else "8bit"
+        return {"kind": kind, "channels": 3 if str(name) in ("cifar10", "cifar100", "svhn_cropped") else None}
+    images = local[0]
+    return {"kind": data_kind(images[:10_000]),
+            "channels": int(images.shape[-1]) if images.ndim == 4 else (1 if images.ndim == 3 else None)}
+
+
+def table_split(table, split="train"):
+    """The rows of a table (DataFrame or file) that `split` selects, as a DataFrame.
+
+    A table is one split, "train"; hold rows out with slices ("train[:80%]" to train,
+    "train[80%:]" to evaluate).
+    """
+    from zoo import tables
+
+    table = tables.read_table(table)
+    base, part = _slice(split, len(table))
+    if base != "train":
+        raise ValueError(
+            "A table is one split, 'train': hold rows out with slices, e.g. split='train[:80%]' "
+            f"to train and split='train[80%:]' to evaluate. Received: split={split!r}")
+    table = table.iloc[part]
+    if len(table) == 0:
+        raise ValueError(f"split {split!r} selects no rows of the table")
+    return table
+
+
+def read_table_split(table, split="train", schema=None):
+    """(rows float32 `[n, D]` with NaN for missing cells, schema) of a table's `split`
+    (`table_split`); the schema is inferred from the selected rows unless given."""
+    from zoo import tables
+
+    table = table_split(table, split)
+    schema = schema if schema is not None else tables.TableSchema.infer(table)
+    return schema.encode(table), schema
+
+
+def _load_table(table, split, *, batch_size, binarize, shuffle, seed, with_labels,
+                drop_remainder, schema):
+    if binarize is not None:
+        raise ValueError(f"binarize is for images, not tables. Received: binarize={binarize!r}")
+    if with_labels:
+        raise ValueError("with_labels is not available for tables: a label is one of the columns")
+    _check_options(split, batch_size, binarize, seed)
+    rows, _ = read_table_split(table, split, schema)
+    if shuffle is None:
+        shuffle = True  # a table is a training split
+    return from_arrays(rows, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                       drop_remainder=drop_remainder, allow_missing=True)
 
 
 def load_numpy(name, split="test", *, data_dir=None, binarize=None, seed=0):

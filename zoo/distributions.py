@@ -158,6 +158,9 @@ class MixedTabular(tfd.Distribution):
     Column j is categorical when `num_categories[j] > 0`, with values the integer codes
     0 .. K_j - 1, and Gaussian otherwise.
 
+    A NaN entry is missing: its log-probability is 0, so the log-probability of a row is
+    that of its observed entries (log p(x_obs | z)).
+
     Math:
       The network works in standardised units u = (x - mean) / std. A continuous column is
       u ~ N(loc, scale), so in the data's own units x ~ N(mean + std loc, std scale) and
@@ -224,10 +227,24 @@ class MixedTabular(tfd.Distribution):
         return tf.cast(tf.clip_by_value(tf.round(x), 0.0, top), tf.int32)
 
     def _log_prob(self, x):
+        # NaN marks a missing entry: it contributes 0, so a row's log-probability is that
+        # of its observed entries. NaN is replaced before scoring so that no NaN reaches
+        # the gradient through the unused branch of `tf.where`.
         x = tf.convert_to_tensor(x, dtype=self.dtype)
+        missing = tf.math.is_nan(x)
+        x = tf.where(missing, tf.zeros_like(x), x)
         continuous = self._continuous().log_prob(x)
         categorical = self._categorical().log_prob(self._codes(x))
-        return tf.where(self._is_categorical(), categorical, continuous)
+        log_prob = tf.where(self._is_categorical(), categorical, continuous)
+        return tf.where(missing, tf.zeros_like(log_prob), log_prob)
+
+    def continuous_mean(self):
+        """The continuous columns' means in the data's units, `[..., D]`."""
+        return self._mean_x + self._std_x * self._loc
+
+    def category_probs(self):
+        """Class probabilities `[..., D, P]` (zero past each column's classes)."""
+        return tf.nn.softmax(self._logits, axis=-1)
 
     def _sample_n(self, n, seed=None):
         seed_c, seed_k = tfp.random.split_seed(seed)

@@ -30,6 +30,10 @@ class Likelihood(keras.layers.Layer):
     num_params = 1
     #: Allowed data values: "real" or "unit_interval" (see `zoo.validation`).
     support = "real"
+    #: Whether NaN marks a missing entry (scored as unobserved) rather than bad input.
+    allows_missing = False
+    #: Whether uint8 input means 8-bit pixels, scaled to [0, 1] (not for tables).
+    takes_pixels = True
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -49,6 +53,34 @@ class Likelihood(keras.layers.Layer):
     def check_values(self, name, values):
         """Raises a `ValueError` naming `name` if numpy `values` are outside the support
         beyond what `support` says (e.g. categorical codes). Nothing to check by default."""
+
+    def prepare(self, name, x):
+        """`x` as the model takes it: a table becomes rows here (`Tabular`); arrays pass."""
+        from zoo import tables
+
+        if tables.is_table(x):
+            raise TypeError(f"{name} is a table, but this model was not trained on one (its "
+                            f"likelihood is {type(self).__name__}). Received: {name} with "
+                            f"columns {list(x.columns)[:8]}")
+        return x
+
+    def point_statistics(self, p_x):
+        """What imputation averages over draws of z, `[batch, *statistics_shape]`: the
+        decoder mean by default (see `point_estimate`)."""
+        return p_x.mean()
+
+    def statistics_shape(self, event_shape):
+        return tuple(event_shape)
+
+    def point_estimate(self, statistics):
+        """A value of the data from averaged `point_statistics`: the mean itself by default.
+        Categorical data take the most probable class of the averaged probabilities instead:
+        averaging class codes would give a code that is no class."""
+        return statistics
+
+    def valid_values(self, x):
+        """Imputed values snapped to what the data can hold: unchanged by default."""
+        return x
 
     def distribution(self, params):
         """Returns p(x | params): a distribution with batch `[batch]`, event `event_shape`."""
@@ -174,6 +206,18 @@ class Tabular(Likelihood):
       `num_params` outputs; `mean()` is the most probable code.
     - The encoder sees standardised continuous columns followed by one-hot categories,
       so a code's numeric value never acts as a magnitude.
+    - Missing entries are NaN: they are left out of log p(x | z) (the likelihood of the
+      observed entries, as in MIWAE [1] and HI-VAE [2]) and the encoder sees them as 0 (a
+      standardised column's mean) or an all-zero one-hot.
+    - Built from a table (`Tabular.from_table`), it holds the table's `zoo.tables.TableSchema`:
+      the model then takes DataFrames wherever it takes rows, and `impute` gives back a
+      DataFrame of the table's own values.
+
+    References:
+      [1] Mattei, Frellsen. MIWAE: Deep generative modelling and imputation of incomplete
+          data sets. ICML 2019.
+      [2] Nazábal, Olmos, Ghahramani, Valera. Handling incomplete heterogeneous data using
+          VAEs. Pattern Recognition 2020.
 
     Args:
       mean: sequence of D floats. Column means (ignored for categorical columns).
@@ -181,12 +225,23 @@ class Tabular(Likelihood):
       categorical: dict `{column: num_categories}` (or `[[column, K], ...]`), K >= 2.
         Defaults to none: all columns continuous, i.e. a standardised Gaussian.
       min_scale: float. Floor on the standardised scale. Defaults to 1e-3.
+      schema: `zoo.tables.TableSchema` or its config, or None. The table's columns; its
+        categorical columns must match `categorical`. Defaults to None (plain rows).
     """
 
     support = "real"
+    allows_missing = True
+    takes_pixels = False
 
-    def __init__(self, mean, std, categorical=None, min_scale=1e-3, **kwargs):
+    def __init__(self, mean, std, categorical=None, min_scale=1e-3, schema=None, **kwargs):
         super().__init__(**kwargs)
+        from zoo import tables
+
+        if isinstance(schema, dict):
+            schema = tables.TableSchema.from_config(schema)
+        if schema is not None and not isinstance(schema, tables.TableSchema):
+            raise TypeError(f"schema must be a zoo.tables.TableSchema. Received: schema={schema!r}")
+        self.schema = schema
         self.mean = [float(m) for m in validation.finite_vector("mean", mean)]
         self.std = [float(s) for s in validation.finite_vector("std", std)]
         if len(self.std) != len(self.mean):
@@ -199,19 +254,53 @@ class Tabular(Likelihood):
         self.num_categories = [self.categorical.get(j, 0) for j in range(len(self.mean))]
         self.num_params = max([1, *self.num_categories])
         self._continuous = [j for j, k in enumerate(self.num_categories) if k == 0]
+        if schema is not None:
+            if len(schema.columns) != len(self.mean) or schema.categorical != self.categorical:
+                raise ValueError(
+                    f"schema does not match the columns: {len(schema.columns)} columns with "
+                    f"categorical {schema.categorical}, against {len(self.mean)} with "
+                    f"categorical {self.categorical}")
 
     @classmethod
     def from_data(cls, x, categorical=None, **kwargs):
-        """A `Tabular` likelihood standardised with the column statistics of `x` `[n, D]`."""
-        x = np.asarray(validation.check_data("x", x, (None,)))
+        """A `Tabular` likelihood standardised with the column statistics of `x` `[n, D]`
+        (its observed entries: NaN marks a missing one)."""
+        x = np.asarray(validation.check_data("x", x, (None,), allow_missing=True))
         if x.shape[0] < 2:
             raise ValueError(f"x needs at least 2 rows to estimate a spread. Received: x.shape={list(x.shape)}")
-        std = x.std(axis=0)
+        with np.errstate(all="ignore"):
+            observed = np.sum(~np.isnan(x), axis=0)
+        if np.any(observed == 0):
+            raise ValueError(f"x has columns with no observed value: {np.flatnonzero(observed == 0).tolist()}")
+        mean, std = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
         # A constant column keeps unit spread: dividing by ~0 would blow its density up.
         std = np.where(std > 1e-8, std, 1.0)
-        layer = cls(x.mean(axis=0), std, categorical=categorical, **kwargs)
+        layer = cls(mean, std, categorical=categorical, **kwargs)
         layer.check_values("x", x)
         return layer
+
+    @classmethod
+    def from_table(cls, table, types=None, max_categories=None, **kwargs):
+        """A `Tabular` likelihood for a table (DataFrame, .csv or .parquet) with its schema
+        fitted on it (`zoo.tables.TableSchema.infer`) and its standardisation.
+
+        Returns the likelihood; `likelihood.schema.encode(table)` gives the model's rows.
+        """
+        from zoo import tables
+
+        schema = tables.TableSchema.infer(table, types=types,
+                                          max_categories=max_categories or tables.MAX_CATEGORIES)
+        rows = schema.encode(table)
+        mean, std = schema.statistics(rows)
+        return cls(mean, std, categorical=schema.categorical, schema=schema, **kwargs)
+
+    def prepare(self, name, x):
+        if self.schema is not None:
+            from zoo import tables
+
+            if tables.is_table(x):
+                return self.schema.encode(x)
+        return super().prepare(name, x)
 
     def build(self, event_shape):
         if tuple(event_shape) != (len(self.mean),):
@@ -230,21 +319,27 @@ class Tabular(Likelihood):
         return (len(self._continuous) + sum(self.num_categories),)
 
     def encoder_input(self, x):
+        # Missing (NaN) entries: 0 in standardised units (the column mean) or no category.
         x = tf.cast(x, tf.float32)
         parts = []
         if self._continuous:
             idx = self._continuous
             mean = tf.constant([self.mean[j] for j in idx], tf.float32)
             std = tf.constant([self.std[j] for j in idx], tf.float32)
-            parts.append((tf.gather(x, idx, axis=-1) - mean) / std)
+            standard = (tf.gather(x, idx, axis=-1) - mean) / std
+            parts.append(tf.where(tf.math.is_nan(standard), tf.zeros_like(standard), standard))
         for j, k in sorted(self.categorical.items()):
-            code = tf.cast(tf.clip_by_value(tf.round(x[..., j]), 0.0, k - 1.0), tf.int32)
-            parts.append(tf.one_hot(code, k, dtype=tf.float32))
+            column = x[..., j]
+            code = tf.cast(tf.clip_by_value(tf.round(tf.where(tf.math.is_nan(column), 0.0, column)),
+                                            0.0, k - 1.0), tf.int32)
+            one_hot = tf.one_hot(code, k, dtype=tf.float32)
+            parts.append(tf.where(tf.math.is_nan(column)[..., None], tf.zeros_like(one_hot), one_hot))
         return tf.concat(parts, axis=-1)
 
     def check_values(self, name, values):
         for j, k in sorted(self.categorical.items()):
             column = values[..., j]
+            column = column[~np.isnan(column)]
             bad = (column != np.round(column)) | (column < 0) | (column > k - 1)
             if np.any(bad):
                 raise ValueError(
@@ -260,10 +355,28 @@ class Tabular(Likelihood):
             num_categories=self.num_categories)
         return tfd.Independent(base, reinterpreted_batch_ndims=1)
 
+    def point_statistics(self, p_x):
+        # [batch, D, P + 1]: the continuous mean, then the class probabilities.
+        base = p_x.distribution
+        return tf.concat([base.continuous_mean()[..., None], base.category_probs()], axis=-1)
+
+    def statistics_shape(self, event_shape):
+        return (*event_shape, self.num_params + 1)
+
+    def point_estimate(self, statistics):
+        is_categorical = tf.constant([k > 0 for k in self.num_categories])
+        most_probable = tf.cast(tf.argmax(statistics[..., 1:], axis=-1), statistics.dtype)
+        return tf.where(is_categorical, most_probable, statistics[..., 0])
+
+    def valid_values(self, x):
+        """Imputed rows snapped to values the table can hold (see `TableSchema.valid_rows`)."""
+        return self.schema.valid_rows(np.asarray(x)) if self.schema is not None else x
+
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "std": self.std,
                 "categorical": [[j, k] for j, k in sorted(self.categorical.items())],
-                "min_scale": self.min_scale}
+                "min_scale": self.min_scale,
+                "schema": self.schema.get_config() if self.schema is not None else None}
 
 
 def _categorical_columns(categorical, num_columns):

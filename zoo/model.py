@@ -54,6 +54,9 @@ class LatentVariableModel(KerasTraining, keras.Model):
         forced. Defaults to 10.
       skip_nonfinite: bool. Skip (and count) steps whose loss (or, with clipping or a
         threshold, gradient norm) is NaN/inf. Defaults to True.
+      binarize: None, "dynamic" or "static". How the training images were binarized
+        (`zoo.data`), recorded so that evaluation and scoring binarize the same way (with
+        a fixed draw); the model itself never binarizes. Defaults to None.
 
     References:
       [1] Higgins et al. beta-VAE. ICLR 2017.
@@ -69,7 +72,8 @@ class LatentVariableModel(KerasTraining, keras.Model):
 
     def __init__(self, input_shape, likelihood="bernoulli", beta=1.0, kl_warmup_steps=0,
                  free_bits=0.0, active_unit_threshold=0.01, seed=None, gradient_clip_norm=None,
-                 skip_threshold=None, max_consecutive_skips=10, skip_nonfinite=True, **kwargs):
+                 skip_threshold=None, max_consecutive_skips=10, skip_nonfinite=True,
+                 binarize=None, **kwargs):
         super().__init__(**kwargs)
         self.data_shape = validation.shape_tuple("input_shape", input_shape)
         self.likelihood_arg = likelihood
@@ -83,6 +87,8 @@ class LatentVariableModel(KerasTraining, keras.Model):
         (self.gradient_clip_norm, self.skip_threshold, self.max_consecutive_skips,
          self.skip_nonfinite) = guard.check_settings(gradient_clip_norm, skip_threshold,
                                                      max_consecutive_skips, skip_nonfinite)
+        self.binarize = None if binarize is None else validation.one_of(
+            "binarize", binarize, ("dynamic", "static"))
         self.step_seeds = StepSeeds(seed)
         self.update_guard = guard.UpdateGuardState(name="update_guard")
         self.term_tracker = self.grad_norm_tracker = None  # made by `compile`
@@ -240,8 +246,13 @@ class LatentVariableModel(KerasTraining, keras.Model):
         return self._tool(method.__name__, lambda: tf.function(method, reduce_retracing=True))
 
     def check_input(self, name, x):
-        """`x` as a checked float32 batch, or a `ValueError`/`TypeError` naming `name`."""
-        x = validation.check_data(name, x, self.data_shape, self.likelihood.support)
+        """`x` as a checked float32 batch, or a `ValueError`/`TypeError` naming `name`.
+        8-bit images (uint8) are scaled to [0, 1], as `zoo.data` does; a tabular model
+        takes a DataFrame of its table's columns."""
+        x = self.likelihood.prepare(name, x)
+        x = validation.scale_pixels(x) if self.likelihood.takes_pixels else x
+        x = validation.check_data(name, x, self.data_shape, self.likelihood.support,
+                                  allow_missing=self.likelihood.allows_missing)
         if tf.executing_eagerly():
             self.likelihood.check_values(name, x.numpy())
         return x
@@ -312,11 +323,13 @@ class LatentVariableModel(KerasTraining, keras.Model):
         nll = -self.log_likelihood(x, num_samples=num_samples, seed=seed)
         return losses.bits_per_dim(nll, float(tf.reduce_prod(self.data_shape)))
 
-    def impute(self, x, mask, num_iterations=100, method="pseudo_gibbs", num_chains=8,
-               seed=None, return_samples=False, num_samples=None):
-        """`x` with the entries where `mask` is 0 filled in (`zoo.applications.imputation`)."""
+    def impute(self, x, mask=None, num_iterations=100, method="pseudo_gibbs", num_chains=8,
+               seed=None, return_samples=False, num_samples=None, num_draws=None):
+        """`x` with the entries where `mask` is 0 (default: where x is NaN) filled in; a
+        table's empty cells, in its own values (`zoo.applications.imputation`)."""
         return self._tool("imputer", lambda: imputation.Imputer(self))(
-            x, mask, num_iterations, method, num_chains, seed, return_samples, num_samples)
+            x, mask, num_iterations, method, num_chains, seed, return_samples, num_samples,
+            num_draws)
 
     def denoise(self, y, noise="gaussian", noise_scale=0.1, num_steps=200, learning_rate=0.05,
                 batch_size=500):
@@ -347,4 +360,5 @@ class LatentVariableModel(KerasTraining, keras.Model):
                 "free_bits": self.free_bits, "active_unit_threshold": self.active_unit_threshold,
                 "seed": self.seed, "gradient_clip_norm": self.gradient_clip_norm,
                 "skip_threshold": self.skip_threshold,
-                "max_consecutive_skips": self.max_consecutive_skips, "skip_nonfinite": self.skip_nonfinite}
+                "max_consecutive_skips": self.max_consecutive_skips,
+                "skip_nonfinite": self.skip_nonfinite, "binarize": self.binarize}

@@ -80,6 +80,18 @@ def shape_tuple(name, value):
     return tuple(int(d) for d in value)
 
 
+def scale_pixels(x):
+    """8-bit images (uint8 arrays or tensors) as float32 in [0, 1]; anything else as is.
+
+    The one rule for integer data across the zoo (`zoo.data.from_arrays`, `fit`, every
+    model method): uint8 means pixels in [0, 255].
+    """
+    dtype = x.dtype if isinstance(x, (np.ndarray, tf.Tensor)) else None
+    if dtype is not None and (dtype == np.uint8 or dtype == tf.uint8):
+        return tf.cast(x, tf.float32) / 255.0
+    return x
+
+
 def to_float_tensor(name, x):
     """`x` as a float32 tensor, or a `TypeError` naming `name` for non-numeric input
     (strings, objects, ragged lists). Shape and values are not checked."""
@@ -112,7 +124,7 @@ def finite_vector(name, value):
     return array
 
 
-def check_data(name, x, event_shape, support="real"):
+def check_data(name, x, event_shape, support="real", allow_missing=False):
     """Converts `x` to a float32 tensor of shape `[batch, *event_shape]`, or raises.
 
     Args:
@@ -120,6 +132,8 @@ def check_data(name, x, event_shape, support="real"):
       x: array-like. A batch of data.
       event_shape: tuple of ints. The shape of one example.
       support: str. `"real"` (any finite value) or `"unit_interval"` ([0, 1]).
+      allow_missing: bool. NaN marks a missing entry (tabular models) instead of an
+        error; infinities are still refused.
     """
     x = to_float_tensor(name, x)
     expected = (None, *event_shape)
@@ -138,9 +152,15 @@ def check_data(name, x, event_shape, support="real"):
         raise ValueError(f"{name} must contain at least one example. Received: {name}.shape={list(shape)}")
     if tf.executing_eagerly():
         values = x.numpy()
-        if not np.all(np.isfinite(values)):
+        if allow_missing:
+            if np.any(np.isinf(values)):
+                raise ValueError(f"{name} must be finite or NaN (missing). Received: {name} "
+                                 f"with {int(np.isinf(values).sum())} inf values")
+        elif not np.all(np.isfinite(values)):
             bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
-            raise ValueError(f"{name} must be finite. Received: {name} with {bad} NaN/inf values")
+            raise ValueError(f"{name} must be finite. Received: {name} with {bad} NaN/inf values. "
+                             "Missing entries are taken by tabular models (zoo.likelihoods."
+                             "Tabular) and by impute(x, mask)")
         if support == "unit_interval":
             lo, hi = float(values.min()), float(values.max())
             if lo < 0.0 or hi > 1.0:

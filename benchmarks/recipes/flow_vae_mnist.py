@@ -34,7 +34,8 @@ def build_model():
                             hidden_dims=(32, 64), num_res_blocks=1, upsampling="nearest",
                             likelihood="bernoulli", flow="maf", num_flows=4,
                             flow_hidden_units=(256, 256),
-                            kl_warmup_steps=5 * vae_mnist.STEPS_PER_EPOCH, seed=0)
+                            kl_warmup_steps=5 * vae_mnist.STEPS_PER_EPOCH, seed=0,
+                            binarize="dynamic")
 
 
 def _same_size_vae():

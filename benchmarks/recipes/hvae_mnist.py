@@ -40,7 +40,7 @@ def build_model():
                     latent_dims=(4, 8), groups_per_stage=2, num_res_blocks=1, activation="swish",
                     soft_clamp=5.0, kl_balancing=True, kl_warmup_steps=10 * STEPS_PER_EPOCH,
                     gradient_clip_norm=200.0, skip_threshold=1000.0, max_consecutive_skips=10,
-                    likelihood="bernoulli", seed=0)
+                    likelihood="bernoulli", seed=0, binarize="dynamic")
 
 
 def build_optimizer(epochs):

@@ -35,7 +35,7 @@ PUBLISHED = [
 def build_model():
     return zoo.VAE(input_shape=(28, 28, 1), latent_dim=32, network="conv", hidden_dims=(32, 64),
                    num_res_blocks=1, upsampling="nearest", likelihood="bernoulli",
-                   kl_warmup_steps=5 * STEPS_PER_EPOCH, seed=0)
+                   kl_warmup_steps=5 * STEPS_PER_EPOCH, seed=0, binarize="dynamic")
 
 
 def build_optimizer(epochs):

@@ -13,7 +13,8 @@ import zoo
 from zoo import cli, plotting
 from zoo.applications import anomaly
 
-COMMANDS = ["presets", "train", "eval", "sample", "export", "score", "plot", "bench", "demo", "quickstart"]
+COMMANDS = ["presets", "train", "eval", "sample", "export", "score", "impute", "plot", "bench", "demo",
+            "quickstart"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -334,3 +335,74 @@ def test_plot_writes_every_kind_as_a_png(data_dir, tmp_path, capsys):
     # Reconstructions: 2 rows of 16 tiles of 28 px, 1 px padding, scaled by 2.
     assert matplotlib.image.imread(os.path.join(out, "reconstructions.png")).shape[:2] == (
         2 * (2 * 29 + 1), 2 * (16 * 29 + 1))
+
+
+def _npz(tmp_path, name, x):
+    path = str(tmp_path / f"{name}.npz")
+    np.savez(path, x_train=x, x_test=x[:8])
+    return path
+
+
+def _trained_config(run):
+    import keras
+
+    model = keras.saving.load_model(os.path.join(run, "model.keras"))
+    return model.get_config()["likelihood"], model.binarize
+
+
+@pytest.mark.parametrize("name,make,args,likelihood,binarize", [
+    ("binary", lambda r: (r.random((32, 4, 4, 1)) > 0.5).astype(np.float32), [], "bernoulli", None),
+    ("grey8", lambda r: r.integers(0, 256, (32, 4, 4, 1)).astype(np.uint8), [],
+     "discretized_logistic", None),
+    ("grey8_bernoulli", lambda r: r.integers(0, 256, (32, 4, 4, 1)).astype(np.uint8),
+     ["--likelihood", "bernoulli"], "bernoulli", "dynamic"),
+    ("real", lambda r: r.normal(size=(32, 5)).astype(np.float32), [], "gaussian", None),
+])
+def test_train_picks_the_likelihood_and_binarization_from_the_data(tmp_path, capsys, name, make,
+                                                                     args, likelihood, binarize):
+    data = _npz(tmp_path, name, make(np.random.default_rng(0)))
+    run = str(tmp_path / "run")
+    assert cli.main(["train", "--data", data, "--epochs", "1", "--latent-dim", "2",
+                     "--hidden-dims", "8", "--output-dir", run, "--quiet", *args]) == 0
+    assert _trained_config(run) == (likelihood, binarize)
+    capsys.readouterr()
+    # eval follows what the model recorded: a fixed draw for a binarized model, none otherwise
+    assert cli.main(["eval", os.path.join(run, "model.keras"), "--data", data, "-k", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["binarize"] == ("static" if binarize else "none")
+
+
+def test_train_refuses_or_warns_where_a_choice_contradicts_the_data(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    real = _npz(tmp_path, "real", rng.normal(size=(16, 5)).astype(np.float32))
+    run = str(tmp_path / "run")
+    assert cli.main(["train", "--data", real, "--likelihood", "bernoulli", "--output-dir", run,
+                     "--quiet"]) == 2
+    assert "A Bernoulli likelihood needs values in [0, 1]" in capsys.readouterr().err
+    colour = _npz(tmp_path, "colour", rng.integers(0, 256, (16, 4, 4, 3)).astype(np.uint8))
+    with pytest.warns(UserWarning, match="turns each colour channel into random bits"):
+        assert cli.main(["train", "--data", colour, "--likelihood", "bernoulli", "--binarize",
+                         "dynamic", "--epochs", "1", "--latent-dim", "2", "--hidden-dims", "8",
+                         "--output-dir", str(tmp_path / "c"), "--quiet"]) == 0
+    # With auto binarization, colour is not binarized even for a Bernoulli likelihood.
+    with pytest.warns(UserWarning, match="relaxation"):
+        assert cli.main(["train", "--data", colour, "--likelihood", "bernoulli", "--epochs", "1",
+                         "--latent-dim", "2", "--hidden-dims", "8",
+                         "--output-dir", str(tmp_path / "c2"), "--quiet"]) == 0
+    assert _trained_config(str(tmp_path / "c2"))[1] is None
+
+
+def test_eval_of_an_npz_without_a_test_split_says_so(tmp_path, capsys):
+    path = str(tmp_path / "one.npz")
+    np.savez(path, x=(np.random.default_rng(0).random((16, 5)) > 0.5).astype(np.float32))
+    model = str(tmp_path / "m.keras")
+    zoo.VAE(input_shape=(5,), latent_dim=2, hidden_dims=(8,)).save(model)
+    assert cli.main(["eval", model, "--data", path, "-k", "2"]) == 2
+    assert "no 'test' split" in capsys.readouterr().err
+    assert cli.main(["eval", model, "--data", path, "--split", "train[8:]", "-k", "2"]) == 0
+
+
+def test_presets_evaluate_on_the_binarized_test_set_by_default(data_dir, tmp_path, capsys):
+    assert zoo.from_preset("vae_mnist").binarize == "dynamic"
+    assert cli.main(["eval", "vae_mnist", "--data-dir", data_dir, "--split", "test[:20]",
+                     "-k", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["binarize"] == "static"

@@ -58,9 +58,12 @@ def merge(observed, x, filled):
     return tf.where(observed, x, filled)
 
 
-def initial_fill(x, observed):
+def initial_fill(x, observed, allows_missing=False):
     """Starting values for the missing entries: each example's mean observed value
-    (0 for an example with nothing observed)."""
+    (0 for an example with nothing observed), or NaN for a likelihood that takes missing
+    entries (tables: the encoder then sees them as missing)."""
+    if allows_missing:
+        return merge(observed, x, tf.fill(tf.shape(x), tf.constant(float("nan"), x.dtype)))
     weight = tf.cast(observed, x.dtype)
     axes = list(range(1, len(x.shape)))
     count = tf.reduce_sum(weight, axis=axes, keepdims=True)
@@ -113,14 +116,18 @@ def importance_weighted_mean(log_w, values):
 def run_chains(model, x, observed, num_iterations, num_chains, metropolis, seed):
     """Runs `num_chains` imputation chains per example as one batch (graph code).
 
-    Returns (the last x of every chain `[chains, batch, ...]`, the mean of the decoder
-    means over the chains' second halves `[batch, ...]`)."""
+    Returns (the last x of every chain `[chains, batch, ...]`, the point estimate from the
+    chains' second halves `[batch, ...]`: the average decoder mean, or for categorical
+    entries the most probable class of the average probabilities; see
+    `Likelihood.point_statistics`)."""
+    likelihood = model.likelihood
     batch = tf.shape(x)[0]
     x_all, observed_all = tile_samples(x, num_chains), tile_samples(observed, num_chains)
-    x_hat = initial_fill(x_all, observed_all)
+    x_hat = initial_fill(x_all, observed_all, likelihood.allows_missing)
     z = model.posterior_sample(x_hat, tf.random.experimental.stateless_fold_in(seed, -1))
     burn_in = num_iterations // 2
-    mean_sum = tf.zeros_like(x_all)
+    stats_shape = likelihood.statistics_shape(model.data_shape)
+    mean_sum = tf.zeros(tf.concat([[num_chains * batch], stats_shape], 0))
     for i in tf.range(num_iterations):
         seeds = tf.random.experimental.stateless_split(
             tf.random.experimental.stateless_fold_in(seed, i), num=3)
@@ -136,11 +143,12 @@ def run_chains(model, x, observed, num_iterations, num_chains, metropolis, seed)
             z = proposal
         p_x = model.decode(z)
         if i >= burn_in:
-            mean_sum += p_x.mean()
+            mean_sum += likelihood.point_statistics(p_x)
         x_hat = merge(observed_all, x_all, p_x.sample(seed=seeds[2]))
     steps = tf.cast((num_iterations - burn_in) * num_chains, x.dtype)
     chain_shape = tf.concat([[num_chains, batch], tf.shape(x)[1:]], 0)
-    mean = tf.reduce_sum(tf.reshape(mean_sum, chain_shape), axis=0) / steps
+    stats = tf.reshape(mean_sum, tf.concat([[num_chains, batch], stats_shape], 0))
+    mean = likelihood.point_estimate(tf.reduce_sum(stats, axis=0) / steps)
     return tf.reshape(x_hat, chain_shape), merge(observed, x, mean)
 
 
@@ -167,8 +175,10 @@ def importance_estimate(model, x, observed, fills, num_samples, seed):
     axes = tf.range(1, tf.rank(per_entry))
     log_p_obs = tf.reshape(tf.reduce_sum(per_entry * weight, axis=axes), [k, batch])
     log_w = mixture_log_weights(log_p_obs, ratios)
-    means = tf.reshape(p_x.mean(), tf.concat([[k, batch], tf.shape(x)[1:]], 0))
-    estimate = importance_weighted_mean(log_w, means)
+    likelihood = model.likelihood
+    stats = tf.reshape(likelihood.point_statistics(p_x),
+                       tf.concat([[k, batch], likelihood.statistics_shape(model.data_shape)], 0))
+    estimate = likelihood.point_estimate(importance_weighted_mean(log_w, stats))
     # Resampling: draw a proposal index per chain by weight, then x_mis ~ p(x | z).
     picks = tf.random.stateless_categorical(tf.transpose(log_w), num_chains, seeds[1])  # [batch, C]
     # chosen[c, b] = z[picks[b, c], b]
@@ -203,8 +213,18 @@ class Imputer:
         fills, _ = run_chains(self.model, x, observed, num_iterations, num_chains, False, chain_seed)
         return importance_estimate(self.model, x, observed, fills, num_samples, importance_seed)
 
-    def __call__(self, x, mask, num_iterations=100, method="pseudo_gibbs", num_chains=8,
-                 seed=None, return_samples=False, num_samples=None):
+    def __call__(self, x, mask=None, num_iterations=100, method="pseudo_gibbs", num_chains=8,
+                 seed=None, return_samples=False, num_samples=None, num_draws=None):
+        from zoo import tables
+
+        if tables.is_table(x):
+            return self._impute_table(x, mask, num_iterations, method, num_chains, seed,
+                                      return_samples, num_samples, num_draws)
+        if num_draws is not None:
+            raise ValueError("num_draws is for tables (a list of completed DataFrames); for "
+                             f"arrays use return_samples=True. Received: num_draws={num_draws!r}")
+        if mask is None:
+            mask = self._missing_mask(x)
         if method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}. Received: method={method!r}")
         num_iterations = validation.positive_int("num_iterations", num_iterations)
@@ -220,8 +240,10 @@ class Imputer:
         if method == "importance" and num_samples < num_chains:
             raise ValueError(f"num_samples must be at least num_chains ({num_chains}) for "
                              f"method='importance'. Received: num_samples={num_samples}")
-        # Missing entries are never read: zeroed, then checked like any input.
-        x = self.model.check_input("x", np.where(observed, raw, 0.0))
+        # Missing entries are never read: zeroed (NaN for a likelihood that takes missing
+        # entries, so that its encoder sees them as missing), then checked like any input.
+        fill = np.nan if self.model.likelihood.allows_missing else 0.0
+        x = self.model.check_input("x", np.where(observed, raw, fill))
         observed = tf.constant(observed)
         args = (x, observed, tf.constant(num_iterations), tf.constant(num_chains))
         seed = validation.seed_tensor(seed)
@@ -237,4 +259,53 @@ class Imputer:
             x_hat = tf.concat([p[1] for p in parts], axis=1)
         else:
             x_hat, mean = self._chains(*args, method == "metropolis_within_gibbs", seed)
-        return x_hat if return_samples else mean
+        valid = self.model.likelihood.valid_values
+        return valid(x_hat) if return_samples else valid(mean)
+
+    def _missing_mask(self, x):
+        """The mask of observed entries when none is given: where `x` is not NaN."""
+        values = np.asarray(validation.to_float_tensor("x", x))
+        if not np.isnan(values).any():
+            raise ValueError("impute needs a mask (1 = observed, 0 = missing) or NaN at the "
+                             "missing entries of x. Received: x with no NaN and mask=None")
+        return ~np.isnan(values)
+
+    def _impute_table(self, table, mask, num_iterations, method, num_chains, seed,
+                      return_samples, num_samples, num_draws):
+        """A DataFrame with its missing cells filled (or `num_draws` completed DataFrames,
+        categories sampled rather than the most probable), in the table's own values."""
+        schema = getattr(self.model.likelihood, "schema", None)
+        if schema is None:
+            raise TypeError("x is a table, but this model was not trained on one (build it with "
+                            "likelihood=zoo.likelihoods.Tabular.from_table(...)). Received: "
+                            f"x with columns {list(table.columns)[:8]}")
+        if mask is not None or return_samples:
+            raise ValueError("A table's missing cells are its empty ones; ask for multiple "
+                             "imputations with num_draws. Received: "
+                             f"mask={'given' if mask is not None else None}, return_samples={return_samples}")
+        rows = schema.encode(table)
+        observed = ~np.isnan(rows)
+        if num_draws is None:
+            filled = self(rows, observed, num_iterations, method, num_chains, seed,
+                          num_samples=num_samples)
+            return _restore_observed(schema.decode(filled, index=table.index), table, schema)
+        num_draws = validation.positive_int("num_draws", num_draws)
+        draws = self(rows, observed, num_iterations, method, max(num_chains, num_draws), seed,
+                     return_samples=True, num_samples=num_samples)
+        return [_restore_observed(schema.decode(d, index=table.index), table, schema)
+                for d in draws[:num_draws]]
+
+
+def _restore_observed(filled, table, schema):
+    """`filled` with the user's own observed cells put back exactly (the schema's decoding
+    would clip or round them), and the table's other columns kept."""
+    out = table.copy()
+    for name in schema.names:
+        column = filled[name]
+        if out[name].isna().any():
+            merged = out[name].astype(object).where(out[name].notna(), column.astype(object))
+            try:  # the column's type once complete: Int64 for integers, bool, ...
+                out[name] = merged.astype(column.dtype)
+            except (TypeError, ValueError):
+                out[name] = merged.infer_objects()
+    return out

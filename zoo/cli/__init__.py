@@ -9,11 +9,11 @@ without a traceback, exit 2.
 import argparse
 import sys
 
-from zoo.cli import (bench, demo, evaluate, export, plot, presets, quickstart, sample, score,
-                     train)
+from zoo.cli import (bench, demo, evaluate, export, impute, plot, presets, quickstart, sample,
+                     score, train)
 
 #: The commands, in the order `vaezoo --help` lists them.
-COMMANDS = (presets, train, evaluate, sample, export, score, plot, bench, demo, quickstart)
+COMMANDS = (presets, train, evaluate, sample, export, score, impute, plot, bench, demo, quickstart)
 
 
 def parser():

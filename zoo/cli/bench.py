@@ -15,7 +15,7 @@ HELP = "measure training throughput and sampling latency"
 
 def add_arguments(p):
     common.add_model_arg(p)
-    common.add_data_args(p, "train", "dynamic")
+    common.add_data_args(p, "train", "as the model was trained")
     p.add_argument("--steps", type=int, default=100, help="training steps per round (default: 100)")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds (default: 3)")
     p.add_argument("--repeats", type=int, default=100, help="timed sampling calls (default: 100)")
@@ -34,7 +34,7 @@ def run(args):
         validation.positive_int(name, getattr(args, name))
     model = zoo.load_model(args.model)
     train = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
-                          batch_size=args.batch_size, binarize=common.binarize(args), seed=args.seed,
+                          batch_size=args.batch_size, binarize=common.binarize(args) if args.binarize != "auto" else model.binarize, seed=args.seed,
                           drop_remainder=True).repeat()
     latency = speed.sampling_latency(model, repeats=args.repeats)
     model.compile(optimizer=keras.optimizers.Adam(1e-4))  # training changes only this copy

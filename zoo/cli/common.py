@@ -24,17 +24,51 @@ def add_model_arg(p):
     p.add_argument("model", help="a .keras file, a preset directory or a built-in preset name")
 
 
-def add_data_args(p, split, binarize):
-    p.add_argument("--dataset", default="mnist",
-                   help="TFDS name (mnist, fashion_mnist, ...), IDX folder or .npz file (default: mnist)")
-    p.add_argument("--split", default=split, help=f"split or slice, e.g. test[:1000] (default: {split})")
+#: `--binarize auto` of the commands that read data for a trained model.
+MODEL_BINARIZE = "as the model was trained: a fixed draw for a model trained on binarized images"
+
+
+def add_data_args(p, split, binarize_help):
+    p.add_argument("--dataset", "--data", dest="dataset", default="mnist",
+                   help="TFDS name (mnist, fashion_mnist, ...), IDX folder, .npz file, or a "
+                        ".csv / .parquet table (default: mnist)")
+    p.add_argument("--split", default=split,
+                   help=f"split or slice, e.g. test[:1000]; a table or an .npz holding one 'x' is "
+                        f"one split, 'train': hold rows out with slices such as train[80%%:] "
+                        f"(default: {split})")
     p.add_argument("--data-dir", default=None,
                    help="folder with local dataset files (default: $VAEZOO_DATA_DIR)")
-    p.add_argument("--binarize", default=binarize, choices=["none", "dynamic", "static"],
-                   help=f"binarization of pixel intensities (default: {binarize})")
+    p.add_argument("--binarize", default="auto", choices=["auto", "none", "dynamic", "static"],
+                   help=f"binarization of pixel intensities (default: auto, {binarize_help})")
     p.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
 
 
 def binarize(args):
-    """`--binarize` as `zoo.data` takes it: None for "none"."""
+    """An explicit `--binarize` as `zoo.data` takes it: None for "none" (not for "auto")."""
     return None if args.binarize == "none" else args.binarize
+
+
+def model_binarize(args, model):
+    """`--binarize` for data a trained model scores: "auto" follows the model's record
+    (a fixed draw, "static", for a model trained on binarized images; none otherwise)."""
+    if args.binarize == "auto":
+        return "static" if getattr(model, "binarize", None) else None
+    return binarize(args)
+
+
+def model_data(args, model, split):
+    """The rows (a table, encoded by the model's schema) or images of `split` for `model`,
+    as numpy; images binarized as `model_binarize` says."""
+    import zoo
+    from zoo import tables
+
+    if tables.is_table_path(args.dataset):
+        schema = getattr(model.likelihood, "schema", None)
+        if schema is None:
+            raise ValueError(f"--dataset {args.dataset} is a table, but the model was not trained "
+                             "on one (it has no table schema)")
+        rows, _ = zoo.data.read_table_split(args.dataset, split, schema)
+        return rows
+    x, _ = zoo.data.load_numpy(args.dataset, split, data_dir=args.data_dir,
+                               binarize=model_binarize(args, model), seed=args.seed)
+    return x

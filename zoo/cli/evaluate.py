@@ -6,6 +6,7 @@ import argparse
 import json
 
 from zoo.cli import common
+from zoo.cli.common import MODEL_BINARIZE
 
 NAME = "eval"
 HELP = "evaluate a model; prints JSON"
@@ -13,7 +14,7 @@ HELP = "evaluate a model; prints JSON"
 
 def add_arguments(p):
     common.add_model_arg(p)
-    common.add_data_args(p, "test", "static")
+    common.add_data_args(p, "test", MODEL_BINARIZE)
     p.add_argument("--num-samples", "-k", type=int, default=1000,
                    help="importance samples for the NLL (default: 1000)")
     p.add_argument("--max-examples", type=int, default=None, help="evaluate only this many examples")
@@ -40,9 +41,13 @@ def run(args):
     model = zoo.load_model(args.model)
     figures = {}
     if args.nll:
-        ds = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
-                           batch_size=args.batch_size, binarize=common.binarize(args), shuffle=False,
-                           seed=args.seed)
+        if zoo.tables.is_table_path(args.dataset):  # rows encoded by the model's own schema
+            ds = zoo.data.from_arrays(common.model_data(args, model, args.split),
+                                      batch_size=args.batch_size, allow_missing=True)
+        else:
+            ds = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
+                               batch_size=args.batch_size, binarize=common.model_binarize(args, model),
+                               shuffle=False, seed=args.seed)
         figures = zoo.evaluate(model, ds, num_samples=args.num_samples, seed=args.seed,
                                max_examples=args.max_examples, progress_path=args.progress_file)
     if args.fd:
@@ -55,7 +60,8 @@ def run(args):
         figures["fd_note"] = "in-repo classifier features; not comparable with Inception FID"
     figures = {"model": args.model, "dataset": args.dataset, "split": args.split,
                # FD compares grey levels; binarization only concerns the likelihood
-               **({"binarize": args.binarize} if args.nll else {}), **figures}
+               **({"binarize": str(common.model_binarize(args, model)).lower()} if args.nll else {}),
+               **figures}
     text = json.dumps(figures, indent=2)
     print(text)
     if args.output:

@@ -17,7 +17,7 @@ def add_arguments(p):
     p.add_argument("--kinds", nargs="+", default=None, choices=plotting.PLOT_KINDS,
                    help="plots to write (default: all that apply to the model: latent_map "
                         "and kl for non-image data, no kl for a flow prior)")
-    common.add_data_args(p, "test[:2000]", "static")
+    common.add_data_args(p, "test[:2000]", common.MODEL_BINARIZE)
     p.add_argument("--output-dir", default="plots", help="(default: plots)")
     p.add_argument("--seed", type=int, default=0, help="seed of samples and examples (default: 0)")
 
@@ -35,7 +35,7 @@ def run(args):
         args.kinds = plotting.applicable_plots(model)
     plotting.check_plot_kinds(model, args.kinds)
     x, labels = zoo.data.load_numpy(args.dataset, args.split, data_dir=args.data_dir,
-                                    binarize=common.binarize(args), seed=args.seed)
+                                    binarize=common.model_binarize(args, model), seed=args.seed)
     pick = np.random.default_rng(args.seed).permutation(len(x))
     os.makedirs(args.output_dir, exist_ok=True)
     written = []

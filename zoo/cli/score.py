@@ -8,6 +8,7 @@ import json
 
 from zoo.applications import anomaly
 from zoo.cli import common
+from zoo.cli.common import MODEL_BINARIZE
 
 NAME = "score"
 HELP = "anomaly scores of a dataset split, optionally thresholded"
@@ -15,7 +16,7 @@ HELP = "anomaly scores of a dataset split, optionally thresholded"
 
 def add_arguments(p):
     common.add_model_arg(p)
-    common.add_data_args(p, "test", "static")
+    common.add_data_args(p, "test", MODEL_BINARIZE)
     p.add_argument("--score", default=["elbo"], nargs="+", choices=anomaly.SCORES,
                    help="negative ELBO, negative IWAE bound, reconstruction error, (images) "
                         "negative ELBO minus the PNG code length, or the distance to the nearest "
@@ -53,9 +54,7 @@ def run(args):
     from zoo import io_utils
 
     def split(name):
-        x, _ = zoo.data.load_numpy(args.dataset, name, data_dir=args.data_dir,
-                                   binarize=common.binarize(args), seed=args.seed)
-        return x
+        return common.model_data(args, models[0], name)
 
     # Checked before any data is read, so a missing or stray flag fails at once.
     if any(s in anomaly.REFERENCE_SCORES for s in args.score) != (args.reference_split is not None):
@@ -70,8 +69,8 @@ def run(args):
         raise ValueError(f"An ensemble's scores are combined by standardising them on normal "
                          f"data: pass --calibrate-split. Received: --ensemble "
                          f"{' '.join(args.ensemble)} without --calibrate-split")
-    reference = split(args.reference_split) if args.reference_split else None
     models = [zoo.load_model(m) for m in (args.model, *args.ensemble)]
+    reference = split(args.reference_split) if args.reference_split else None
     detector = anomaly.AnomalyDetector(models, score=args.score,
                                        target_fpr=args.target_fpr, num_samples=args.num_samples,
                                        seed=args.seed, reference=reference,

@@ -1,9 +1,15 @@
 """Train a model with Keras fit. Re-running the same command resumes an interrupted run from
 its last completed epoch. Model options left out take the family's own defaults; an option
 the chosen family does not take is refused.
+
+The likelihood and binarization follow the data unless given: Bernoulli for binary data,
+the discretized logistic for 8-bit images, Gaussian for other numbers, and for a table
+(.csv, .parquet) the tabular likelihood over its columns' types. A choice that contradicts
+the data (binarizing colour, Bernoulli on values outside [0, 1]) is refused or warned about.
 """
 
 import os
+import warnings
 
 from zoo import families
 from zoo.cli import common
@@ -17,7 +23,8 @@ def add_arguments(p):
                    help="model family: " + "; ".join(
                        f"{f.name}: {f.summary.rstrip('.')}" for f in families.all_families())
                    + " (default: vae)")
-    common.add_data_args(p, "train", "dynamic")
+    common.add_data_args(p, "train", "dynamic for a Bernoulli likelihood on grey-level "
+                                     "images, none otherwise")
     p.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
     group = p.add_argument_group("model options (the constructor arguments of each family)")
     for option, takers in model_options().items():
@@ -84,19 +91,74 @@ def run(args):
     # global seed, which tf.data's seeded ops also combine with, so it is set first.
     # Both from --seed: the same command trains the same weights.
     keras.utils.set_random_seed(args.seed)
-    train = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
-                          batch_size=args.batch_size, binarize=common.binarize(args), seed=args.seed)
+    kwargs["likelihood"], binarize = data_settings(args, kwargs.get("likelihood"))
+    if isinstance(kwargs["likelihood"], zoo.likelihoods.Tabular):
+        schema = kwargs["likelihood"].schema
+        train = zoo.data.load(args.dataset, args.split, batch_size=args.batch_size,
+                              seed=args.seed, schema=schema)
+        print(f"table: {len(schema.columns)} columns, " + ", ".join(
+            f"{c['name']} ({c['type']})" for c in schema.columns))
+    else:
+        train = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
+                              batch_size=args.batch_size, binarize=binarize, seed=args.seed)
     model = family.model_class(input_shape=tuple(train.element_spec.shape[1:]), seed=args.seed,
-                               **kwargs)
-    try:  # held-out examples for the TensorBoard plots, when the dataset has a test split
-        examples, labels = zoo.data.load_numpy(args.dataset, "test[:500]", data_dir=args.data_dir,
-                                               binarize=common.binarize(args) and "static",
-                                               seed=args.seed)
-    except ValueError:
-        examples, labels = None, None
+                               binarize=binarize, **kwargs)
+    examples = labels = None
+    if not isinstance(kwargs["likelihood"], zoo.likelihoods.Tabular):
+        try:  # held-out examples for the TensorBoard plots, when the dataset has a test split
+            examples, labels = zoo.data.load_numpy(args.dataset, "test[:500]", data_dir=args.data_dir,
+                                                   binarize=binarize and "static", seed=args.seed)
+        except ValueError:
+            pass
     model = training.train(model, train, epochs=args.epochs, output_dir=args.output_dir,
                            optimizer=keras.optimizers.Adam(args.learning_rate),
                            verbose=0 if args.quiet else "auto", plot_examples=examples,
                            plot_labels=labels, skip_limit=args.skip_limit)
     print(f"model saved to {os.path.join(args.output_dir, training.MODEL_FILE)}")
     return 0
+
+
+def data_settings(args, likelihood):
+    """(likelihood, binarize) for `--dataset`: the user's choice, else what fits the data
+    (`zoo.data.DEFAULT_LIKELIHOODS`); a `ValueError` or a warning where they disagree."""
+    import zoo
+
+    info = zoo.data.inspect(args.dataset, args.split, data_dir=args.data_dir)
+    kind, channels = info["kind"], info["channels"]
+    if kind == "table":
+        if likelihood is not None or args.binarize not in ("auto", "none"):
+            raise ValueError(
+                "A table's likelihood is zoo.likelihoods.Tabular, built from its columns' types, "
+                f"and tables are not binarized. Received: --likelihood {likelihood} "
+                f"--binarize {args.binarize} with --dataset {args.dataset}")
+        return zoo.likelihoods.Tabular.from_table(zoo.data.table_split(args.dataset, args.split)), None
+    likelihood = likelihood or zoo.data.DEFAULT_LIKELIHOODS[kind]
+    colour = channels is not None and channels > 1
+    binarize = args.binarize
+    if binarize == "auto":
+        binarize = "dynamic" if likelihood == "bernoulli" and kind in ("8bit", "unit_interval") \
+            and not colour else "none"
+    if likelihood == "bernoulli" and kind == "real":
+        raise ValueError(f"A Bernoulli likelihood needs values in [0, 1]; {args.dataset} holds "
+                         "other numbers. Use --likelihood gaussian. Received: --likelihood bernoulli")
+    if binarize != "none" and kind == "real":
+        raise ValueError(f"--binarize needs values in [0, 1]; {args.dataset} holds other numbers. "
+                         f"Received: --binarize {binarize}")
+    if binarize != "none" and colour:
+        warnings.warn(f"--binarize {binarize} turns each colour channel into random bits, "
+                      "which destroys colour images; --binarize none with --likelihood "
+                      "discretized_logistic models 8-bit colour", UserWarning, stacklevel=2)
+    elif binarize != "none" and likelihood != "bernoulli":
+        warnings.warn(f"--binarize {binarize} makes binary data, which a {likelihood} "
+                      "likelihood does not expect; --likelihood bernoulli models it",
+                      UserWarning, stacklevel=2)
+    elif likelihood == "bernoulli" and kind in ("8bit", "unit_interval") and binarize == "none":
+        warnings.warn("A Bernoulli likelihood on grey levels is a relaxation, not a normalized "
+                      "likelihood: its NLL is not comparable with published figures. "
+                      "--likelihood discretized_logistic models 8-bit images",
+                      UserWarning, stacklevel=2)
+    if likelihood == "discretized_logistic" and kind in ("unit_interval", "real"):
+        warnings.warn(f"The discretized logistic models 8-bit levels, but {args.dataset} holds "
+                      "other values, which it rounds to 256 levels; --likelihood gaussian "
+                      "models them as they are", UserWarning, stacklevel=2)
+    return likelihood, (None if binarize in ("none", None) or kind == "binary" else binarize)

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -103,6 +104,18 @@ def _save_progress(path, fingerprint, parts, seconds):
                      seconds=np.array(seconds), **arrays)
 
 
+def _check_binarization(model, x):
+    """Warns when a model trained on binarized images is scored on grey levels: its figures
+    would not be the ones its training protocol defines (nor comparable with them)."""
+    if getattr(model, "binarize", None) and not isinstance(x, dict):
+        values = np.asarray(x)
+        if not np.all((values == 0) | (values == 1)):
+            warnings.warn(
+                f"The model was trained on binarized images (binarize={model.binarize!r}) but is "
+                "evaluated on grey levels; load the data with binarize='static' for figures "
+                "comparable with its training protocol", UserWarning, stacklevel=3)
+
+
 def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples=None,
              progress_path=None):
     """Evaluates `model` on every example of `dataset` and returns a dict of figures.
@@ -147,6 +160,8 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
             continue
         if max_examples is not None:
             x = x[: max_examples - seen]
+        if i == done:
+            _check_binarization(model, x)
         terms = model.elbo_terms(x, seed=seed + 2 * i)
         recons.append(terms["reconstruction"].numpy())
         kls.append(terms["kl"].numpy())

@@ -6,6 +6,7 @@ Keras calls these methods on the model; each hands over to the training machiner
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from zoo import validation
@@ -21,6 +22,22 @@ class KerasTraining:
         if self.gradient_clip_norm or self.skip_threshold:
             trackers.append(self.grad_norm_tracker)
         return trackers
+
+    def _as_model_input(self, data):
+        """Training data as the model takes it: a table's rows, 8-bit pixels in [0, 1]."""
+        if isinstance(data, tf.data.Dataset):
+            spec = data.element_spec
+            x_spec = spec[0] if isinstance(spec, tuple) else spec
+            if self.likelihood.takes_pixels and getattr(x_spec, "dtype", None) == tf.uint8:
+                if isinstance(spec, tuple):
+                    return data.map(lambda x, *rest: (validation.scale_pixels(x), *rest))
+                return data.map(validation.scale_pixels)
+            return data
+        if data is None or isinstance(data, (tuple, list, dict)) or hasattr(data, "__next__"):
+            return data
+        data = self.likelihood.prepare("x", data)
+        return validation.scale_pixels(data).numpy() if self.likelihood.takes_pixels and \
+            getattr(data, "dtype", None) == np.uint8 else data
 
     def train_step(self, data):
         return step.train_step(self, data)
@@ -44,7 +61,11 @@ class KerasTraining:
         self.compile(**keras.saving.deserialize_keras_object(config))
 
     def fit(self, x=None, *args, **kwargs):
-        """Keras' `fit`, with the data checked first; datasets are not reshuffled."""
+        """Keras' `fit`, with the data checked first; datasets are not reshuffled. 8-bit
+        images (uint8 arrays or datasets) are scaled to [0, 1], as `zoo.data` does."""
+        x = self._as_model_input(x)
+        if kwargs.get("validation_data") is not None:
+            kwargs["validation_data"] = self._as_model_input(kwargs["validation_data"])
         validation.check_training_data("x", x, self.data_shape, self.check_input)
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)  # datasets shuffle themselves (zoo.data does)
@@ -56,6 +77,7 @@ class KerasTraining:
 
     def evaluate(self, x=None, *args, **kwargs):
         """Keras' `evaluate`, with the data checked first."""
+        x = self._as_model_input(x)
         validation.check_training_data("x", x, self.data_shape, self.check_input)
         strategy.prepare_for(getattr(self, "distribute_strategy", None))
         return super().evaluate(x, *args, **kwargs)
