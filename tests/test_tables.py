@@ -257,3 +257,23 @@ def test_the_command_line_trains_scores_and_imputes_a_csv(tmp_path, capsys):
     assert cli.main(["train", "--data", data, "--likelihood", "bernoulli", "--output-dir",
                      str(tmp_path / "r2"), "--quiet"]) == 2
     assert "A table's likelihood is zoo.likelihoods.Tabular" in capsys.readouterr().err
+
+
+def test_imputation_chains_stay_within_the_training_range():
+    # A heavy-tailed column and an untrained decoder: without constraining the draws fed
+    # back into the chains, a chain runs away (1e12 and then NaN weights in practice).
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"size": np.exp(rng.normal(0, 3, 300)), "group": rng.choice(["a", "b"], 300),
+                          "score": rng.normal(0, 1, 300)})
+    gaps = table.mask(rng.random(table.shape) < 0.5)
+    likelihood = likelihoods.Tabular.from_table(gaps)
+    keras.utils.set_random_seed(0)
+    model = zoo.VAE(input_shape=(3,), latent_dim=2, hidden_dims=(16,), likelihood=likelihood, seed=0)
+    lo, hi = gaps["size"].min(), gaps["size"].max()
+    clipped = likelihood.constrain(tf.constant([[1e12, 5.0, -1e9]], tf.float32)).numpy()
+    assert clipped[0, 0] == pytest.approx(hi, rel=1e-6) and clipped[0, 1] == 1.0
+    rows = likelihood.schema.encode(gaps)
+    for method in ("pseudo_gibbs", "importance"):
+        filled = np.asarray(model.impute(rows, method=method, num_iterations=30, seed=0))
+        assert np.all(np.isfinite(filled)), method
+        assert filled[:, 0].min() >= lo * (1 - 1e-6) and filled[:, 0].max() <= hi * (1 + 1e-6)

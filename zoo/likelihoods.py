@@ -82,6 +82,12 @@ class Likelihood(keras.layers.Layer):
         """Imputed values snapped to what the data can hold: unchanged by default."""
         return x
 
+    def constrain(self, x):
+        """Graph op: draws fed back into an imputation chain, kept where the data can be
+        (unchanged by default). Without it a chain on unbounded columns can run away: an
+        extreme draw gives an extreme code, whose decoder gives a more extreme draw."""
+        return x
+
     def distribution(self, params):
         """Returns p(x | params): a distribution with batch `[batch]`, event `event_shape`."""
         params = tf.cast(params, tf.float32)
@@ -367,6 +373,17 @@ class Tabular(Likelihood):
         is_categorical = tf.constant([k > 0 for k in self.num_categories])
         most_probable = tf.cast(tf.argmax(statistics[..., 1:], axis=-1), statistics.dtype)
         return tf.where(is_categorical, most_probable, statistics[..., 0])
+
+    def constrain(self, x):
+        # The training range of each column (codes 0..K-1 for categories); without a schema,
+        # ten standard deviations around the mean.
+        if self.schema is not None:
+            lo = [c.get("min", 0.0) for c in self.schema.columns]
+            hi = [c.get("max", len(c.get("categories", [])) - 1.0) for c in self.schema.columns]
+        else:
+            lo = [m - 10.0 * s if k == 0 else 0.0 for m, s, k in zip(self.mean, self.std, self.num_categories)]
+            hi = [m + 10.0 * s if k == 0 else k - 1.0 for m, s, k in zip(self.mean, self.std, self.num_categories)]
+        return tf.clip_by_value(x, tf.constant(lo, x.dtype), tf.constant(hi, x.dtype))
 
     def valid_values(self, x):
         """Imputed rows snapped to values the table can hold (see `TableSchema.valid_rows`)."""

@@ -98,7 +98,9 @@ def mixture_log_weights(log_p_observed, log_prior_ratios):
     Math: log p(z) - log m(z) = -log (1/C sum_c exp(log q_c(z) - log p(z)))
                              = -logmeanexp_c(-ratio_c).
     """
-    return log_p_observed - tfp.math.reduce_logmeanexp(-log_prior_ratios, axis=0)
+    log_w = log_p_observed - tfp.math.reduce_logmeanexp(-log_prior_ratios, axis=0)
+    # A proposal whose weight cannot be computed (inf - inf) gets none rather than NaN.
+    return tf.where(tf.math.is_nan(log_w), tf.constant(-float("inf"), log_w.dtype), log_w)
 
 
 def importance_weighted_mean(log_w, values):
@@ -144,7 +146,7 @@ def run_chains(model, x, observed, num_iterations, num_chains, metropolis, seed)
         p_x = model.decode(z)
         if i >= burn_in:
             mean_sum += likelihood.point_statistics(p_x)
-        x_hat = merge(observed_all, x_all, p_x.sample(seed=seeds[2]))
+        x_hat = merge(observed_all, x_all, likelihood.constrain(p_x.sample(seed=seeds[2])))
     steps = tf.cast((num_iterations - burn_in) * num_chains, x.dtype)
     chain_shape = tf.concat([[num_chains, batch], tf.shape(x)[1:]], 0)
     stats = tf.reshape(mean_sum, tf.concat([[num_chains, batch], stats_shape], 0))
@@ -186,7 +188,7 @@ def importance_estimate(model, x, observed, fills, num_samples, seed):
                                                  [num_chains, 1])], axis=-1)  # [C, batch, 2]
     chosen = tf.gather_nd(z, idx)
     draws = model.decode(tf.reshape(chosen, tf.concat([[num_chains * batch], tf.shape(chosen)[2:]], 0)))
-    draws = tf.reshape(draws.sample(seed=seeds[2]), tf.shape(fills))
+    draws = tf.reshape(likelihood.constrain(draws.sample(seed=seeds[2])), tf.shape(fills))
     # tf.where broadcasts the observed entries `[batch, ...]` over the chains.
     return merge(observed, x, estimate), merge(observed, x, draws)
 
