@@ -466,13 +466,12 @@ def table_split(table, split="train"):
 
 
 def read_table_split(table, split="train", schema=None):
-    """(rows float32 `[n, D]` with NaN for missing cells, schema) of a table's `split`
-    (`table_split`); the schema is inferred from the selected rows unless given."""
+    """Rows float32 `[n, D]` (NaN for missing cells) of a table's `split` (`table_split`),
+    encoded by `schema`, or by one inferred from the selected rows if none is given."""
     from zoo import tables
 
     table = table_split(table, split)
-    schema = schema if schema is not None else tables.TableSchema.infer(table)
-    return schema.encode(table), schema
+    return (schema if schema is not None else tables.TableSchema.infer(table)).encode(table)
 
 
 def _load_table(table, split, *, batch_size, binarize, shuffle, seed, with_labels,
@@ -482,7 +481,7 @@ def _load_table(table, split, *, batch_size, binarize, shuffle, seed, with_label
     if with_labels:
         raise ValueError("with_labels is not available for tables: a label is one of the columns")
     _check_options(split, batch_size, binarize, seed)
-    rows, _ = read_table_split(table, split, schema)
+    rows = read_table_split(table, split, schema)
     if shuffle is None:
         shuffle = True  # a table is a training split
     return from_arrays(rows, batch_size=batch_size, shuffle=shuffle, seed=seed,

@@ -19,6 +19,7 @@ likelihood scores observed entries only, and `model.impute` fills them in.
 
 import numbers
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -40,9 +41,10 @@ def _pandas():
 
 
 def is_table(value):
-    """Whether `value` is a pandas DataFrame."""
-    pandas = _pandas()
-    return isinstance(value, pandas.DataFrame)
+    """Whether `value` is a pandas DataFrame. Every model method asks this of its input, so
+    it does not import pandas: if pandas is not loaded, nothing can be a DataFrame."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame)
 
 
 def is_table_path(value):

@@ -276,16 +276,13 @@ class Imputer:
                       return_samples, num_samples, num_draws):
         """A DataFrame with its missing cells filled (or `num_draws` completed DataFrames,
         categories sampled rather than the most probable), in the table's own values."""
-        schema = getattr(self.model.likelihood, "schema", None)
-        if schema is None:
-            raise TypeError("x is a table, but this model was not trained on one (build it with "
-                            "likelihood=zoo.likelihoods.Tabular.from_table(...)). Received: "
-                            f"x with columns {list(table.columns)[:8]}")
         if mask is not None or return_samples:
             raise ValueError("A table's missing cells are its empty ones; ask for multiple "
                              "imputations with num_draws. Received: "
                              f"mask={'given' if mask is not None else None}, return_samples={return_samples}")
-        rows = schema.encode(table)
+        # The likelihood encodes the table by its schema, or refuses a model without one.
+        rows = self.model.likelihood.prepare("x", table)
+        schema = self.model.likelihood.schema
         observed = ~np.isnan(rows)
         if num_draws is None:
             filled = self(rows, observed, num_iterations, method, num_chains, seed,

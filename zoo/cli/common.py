@@ -67,8 +67,7 @@ def model_data(args, model, split):
         if schema is None:
             raise ValueError(f"--dataset {args.dataset} is a table, but the model was not trained "
                              "on one (it has no table schema)")
-        rows, _ = zoo.data.read_table_split(args.dataset, split, schema)
-        return rows
+        return zoo.data.read_table_split(args.dataset, split, schema)
     x, _ = zoo.data.load_numpy(args.dataset, split, data_dir=args.data_dir,
                                binarize=model_binarize(args, model), seed=args.seed)
     return x
