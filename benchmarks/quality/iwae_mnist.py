@@ -9,7 +9,7 @@ binarized once (static, seed 0). Burda et al. (2016, Table 1) report that the IW
 advantage comes with more active latent units; the table shows both.
 
     export VAEZOO_DATA_DIR=../shared/data
-    python benchmarks/quality/iwae_mnist.py           # both models (resumable), ~1.5 h on 2 cores
+    python benchmarks/quality/iwae_mnist.py           # both models (resumable), ~1 h on 2 cores
     python benchmarks/quality/iwae_mnist.py --epochs 2 --num-test 500 -k 100   # a quick look
 
 Writes benchmarks/results/quality/iwae_mnist.json and .md.
