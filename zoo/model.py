@@ -5,7 +5,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from zoo import likelihoods, losses, validation
-from zoo.applications import denoising, imputation
+from zoo.applications import anomaly, denoising, imputation
 from zoo.evaluation.likelihood import DEFAULT_MAX_ROWS_PER_PASS, ImportanceWeightedEstimator
 from zoo.losses import ElboTerms, tile_samples
 from zoo.sampler import SamplerSpec
@@ -308,9 +308,15 @@ class LatentVariableModel(KerasTraining, keras.Model):
         return {"reconstruction": -terms.log_px, "kl": tf.reduce_sum(terms.kl_units, axis=-1),
                 "kl_units": terms.kl_units, "kl_dims": terms.kl_dims}
 
-    def anomaly_score(self, x, num_samples=1, seed=None):
-        """Per-example anomaly score, higher = more anomalous: the negative ELBO in nats."""
-        return -self.elbo(x, num_samples=num_samples, seed=seed)
+    def anomaly_score(self, x, score=anomaly.DEFAULT_SCORE, **options):
+        """Per-example anomaly score of `x`, higher = more anomalous, numpy `[batch]`.
+
+        The default, "sample_knn", is the distance of the encoder features of `x` to those
+        of the model's own samples; it needs no data besides the model. "elbo" (the
+        negative ELBO in nats) ranks simple foreign inputs as *more* normal than the
+        training data: see `zoo.applications.anomaly` for every score and its options.
+        """
+        return anomaly.anomaly_scores(self, x, score, **options)
 
     def log_likelihood(self, x, num_samples=1000, seed=None,
                        max_rows_per_pass=DEFAULT_MAX_ROWS_PER_PASS):

@@ -46,7 +46,9 @@ def normal_reference(data_dir):
                                    binarize="static", seed=0))).numpy()
 
 
-@pytest.mark.parametrize("score", anomaly.SCORES)
+# "likelihood_ratio" needs a background model and "level_ratio" a hierarchy: tested below.
+@pytest.mark.parametrize("score", [s for s in anomaly.SCORES
+                                   if s not in ("likelihood_ratio", "level_ratio")])
 def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, normal_reference, score):
     calibration, digits, clothes = digits_and_clothes
     reference = normal_reference if score in anomaly.REFERENCE_SCORES else None
@@ -68,16 +70,48 @@ def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, normal_ref
     (lambda d, x: anomaly.AnomalyDetector(d.model, score="psnr"), ValueError, "score must be one of"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, target_fpr=1.5), ValueError, "target_fpr must be a number in"),
     (lambda d, x: d.predict(x), ValueError, "call calibrate"),
-    (lambda d, x: d.calibrate(x[:5]), ValueError, "x_normal is too small for target_fpr=0.05"),
     (lambda d, x: d.evaluate(x, np.zeros(len(x))), ValueError, "both normal .0. and anomalous"),
     (lambda d, x: d.evaluate(x, np.ones(3)), ValueError, r"is_anomaly must have one entry per example"),
     (lambda d, x: anomaly.anomaly_scores(d.model, x[:0]), ValueError, "at least one example"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, score="latent_knn"), ValueError,
      "pass reference=<normal data>.*Received: reference=None"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="elbo").calibrate(x[:5]), ValueError,
+     "x_normal is too small for target_fpr=0.05"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, score="feature_knn"), ValueError,
      "score='feature_knn' compares.*pass reference=<normal data>.*Received: reference=None"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, score="elbo", reference=x), ValueError,
-     "reference is only used by the scores .'latent_knn', 'feature_knn'.. Received: score='elbo'"),
+     "reference is only used by the scores .'latent_knn', 'feature_knn', 'typicality'.. "
+     "Received: score='elbo' with a reference set"),
+    (lambda d, x: anomaly.anomaly_scores(d.model, x, "typicality"), ValueError,
+     "score='typicality' compares .*Received: reference=None"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="elbo", neighbours=3), ValueError,
+     r"neighbours is only used by the scores \['sample_knn', 'latent_knn', 'feature_knn'\]. "
+     "Received: score='elbo' with neighbours=3"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, neighbours=5001), ValueError,
+     r"at most the number of reference examples \(5000\). Received: neighbours=5001"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="elbo", compressor="webp"), ValueError,
+     r"compressor is only used by the scores \['elbo_complexity'\]. Received: score='elbo' "
+     "with compressor='webp'"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="elbo_complexity", compressor="gif"),
+     ValueError, r"compressor must be one of \['png', 'webp'\]. Received: compressor='gif'"),
+    (lambda d, x: anomaly.input_complexity(np.zeros((1, 4, 4, 1)), compressor="jpeg"),
+     ValueError, "compressor must be one of .*Received: compressor='jpeg'"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="likelihood_ratio"), ValueError,
+     "pass background=<model>.*train_background.*Received: background=None"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="likelihood_ratio", background="bg.keras"),
+     TypeError, "background must be a zoo model .*Received: str 'bg.keras'"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="elbo", background=d.model), ValueError,
+     r"background is only used by the scores \['likelihood_ratio'\]. Received: score='elbo' "
+     "with a background model"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="level_ratio"), ValueError,
+     r"score='level_ratio' compares the levels of a hierarchical model \(zoo.HVAE\). "
+     "Received: a VAE"),
+    (lambda d, x: anomaly.AnomalyDetector(d.model, score="elbo", levels=2), ValueError,
+     "levels is only used by the scores .'level_ratio'.. Received: score='elbo' with levels=2"),
+    (lambda d, x: anomaly.fpr_at_tpr([0, 1], [0, 1], tpr=0), ValueError,
+     r"tpr must be a number in \(0, 1\]. Received: tpr=0"),
+    (lambda d, x: anomaly.perturb(x, rate=1.5), ValueError, r"rate must be in \[0, 1\]"),
+    (lambda d, x: anomaly.perturb(x * 2, rate=0.1), ValueError, r"values in \[0, 1\]"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, score="latent_knn", reference=x, neighbours=9),
      ValueError, r"neighbours must be at most the number of reference examples \(8\). Received: neighbours=9"),
     (lambda d, x: anomaly.AnomalyDetector(d.model, score="latent_knn", reference=x, neighbours=0),
@@ -321,3 +355,168 @@ def test_an_ensemble_averages_every_models_standardised_scores(digits_and_clothe
     one = anomaly.AnomalyDetector(models[:1], score="reconstruction")
     assert not one.combined and one.score_name == "reconstruction"
     np.testing.assert_array_equal(one.score(x), singles[1].score(x))
+
+
+def test_fpr_at_95_tpr_is_the_normal_share_above_the_threshold_that_keeps_95_percent():
+    normal, anomalies = np.arange(100.0), np.arange(50.0, 150.0)
+    scores, labels = np.r_[normal, anomalies], np.r_[np.zeros(100), np.ones(100)]
+    # The 95th highest anomaly is 55: normal scores 55..99 (45 of 100) are at least as high.
+    assert anomaly.fpr_at_tpr(scores, labels) == pytest.approx(0.45)
+    assert anomaly.fpr_at_tpr(scores, labels, tpr=1.0) == pytest.approx(0.5)
+    assert anomaly.fpr_at_tpr([0, 1, 2, 3], [0, 0, 1, 1]) == 0.0
+
+
+@pytest.fixture(scope="module")
+def clothes_and_digits(data_dir):
+    """Fashion-MNIST test images (normal for the Fashion preset) and MNIST digits (foreign),
+    binarized once as the preset's evaluation does."""
+    def first(name):
+        return zoo.data.load_numpy(name, "test[:300]", data_dir=data_dir, binarize="static",
+                                   seed=0)[0]
+
+    return first("fashion_mnist"), first("mnist")
+
+
+def test_the_default_score_survives_the_likelihood_trap(clothes_and_digits):
+    # Nalisnick et al. (2019): a model of clothes gives digits a *higher* likelihood than
+    # clothes, so the negative ELBO ranks digits as normal. The default score does not.
+    clothes, digits = clothes_and_digits
+    model = zoo.from_preset("vae_fashion_mnist")
+    labels = np.r_[np.zeros(len(clothes)), np.ones(len(digits))]
+    elbo = np.r_[anomaly.anomaly_scores(model, clothes, "elbo"), anomaly.anomaly_scores(model, digits, "elbo")]
+    assert anomaly.auroc(elbo, labels) < 0.5
+    default = np.r_[model.anomaly_score(clothes), model.anomaly_score(digits)]
+    assert anomaly.auroc(default, labels) > 0.95
+    assert anomaly.AnomalyDetector(model).score_name == anomaly.DEFAULT_SCORE == "sample_knn"
+    np.testing.assert_allclose(anomaly.AnomalyDetector(model).score(digits), default[300:], rtol=1e-6)
+    # The WebP code length corrects the ELBO too (the PNG one, a weaker compressor, less).
+    webp = np.r_[anomaly.anomaly_scores(model, clothes, "elbo_complexity", compressor="webp"),
+                 anomaly.anomaly_scores(model, digits, "elbo_complexity", compressor="webp")]
+    assert anomaly.auroc(webp, labels) > 0.95
+
+
+def test_sample_knn_is_the_feature_distance_to_the_models_own_samples(monkeypatch):
+    import tensorflow as tf
+
+    from tests.families import binary_images
+    from zoo.applications.anomaly import scores
+
+    model, x = zoo.from_preset("vae_mnist"), binary_images(n=20)
+    # The reference: decoder means at prior draws, stateless seed (0, batch index).
+    samples = anomaly.model_samples(model, 700)
+    expected_samples = np.concatenate([
+        model.sample_from_noise(tf.random.stateless_normal([n, model.noise_dim], seed=[0, i]))
+        for i, n in enumerate((500, 200))])
+    np.testing.assert_allclose(samples, expected_samples, rtol=1e-6)
+    monkeypatch.setattr(scores, "SAMPLE_REFERENCE_SIZE", 700)
+    features = lambda images: np.asarray(model.features(images), np.float64)  # noqa: E731
+    expected = anomaly.knn_distance(features(x), features(samples), 5)
+    np.testing.assert_allclose(model.anomaly_score(x), expected, rtol=1e-5)
+    np.testing.assert_allclose(anomaly.anomaly_scores(model, x, neighbours=2),
+                               anomaly.knn_distance(features(x), features(samples), 2), rtol=1e-5)
+    # Drawn once per model and weights: a fine-tuned model draws a new reference.
+    calls, original = [], scores.model_samples
+    monkeypatch.setattr(scores, "model_samples",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    model.anomaly_score(x)
+    assert calls == []
+    kernel = model.decoder.trainable_weights[0]
+    kernel.assign(kernel * 1.01)
+    model.anomaly_score(x)
+    assert calls == [1]
+
+
+def test_typicality_is_the_distance_of_the_elbo_from_its_mean_over_normal_data(digits_and_clothes):
+    calibration, digits, clothes = digits_and_clothes
+    model, reference, x = zoo.from_preset("vae_mnist"), calibration[:400], np.r_[digits[:50], clothes[:50]]
+    mean = np.mean(-np.asarray(model.elbo(reference, seed=0)))  # one batch: seed 0
+    expected = np.abs(-np.asarray(model.elbo(x, seed=0)) - mean)
+    detector = anomaly.AnomalyDetector(model, score="typicality", reference=reference)
+    np.testing.assert_allclose(detector.score(x), expected, rtol=1e-5)
+    assert anomaly.auroc(expected, np.repeat([0, 1], 50)) > 0.95
+
+
+def test_perturb_replaces_the_given_share_of_pixels_with_uniform_8_bit_values():
+    x = np.full((200, 28, 28, 1), 0.3, np.float32)
+    np.testing.assert_array_equal(anomaly.perturb(x, rate=0.0), x)
+    everything = anomaly.perturb(x, rate=1.0, seed=1)
+    np.testing.assert_allclose(everything * 255, np.round(everything * 255), atol=1e-4)
+    assert abs(everything.mean() - 0.5) < 0.01 and everything.min() == 0 and everything.max() == 1
+    # A replaced pixel keeps 0.3 only if the draw is 0.3*255 = 76.5: never an 8-bit value.
+    changed = np.mean(anomaly.perturb(x, rate=0.2, seed=2) != x)
+    assert abs(changed - 0.2) < 0.005  # 156,800 pixels: standard error 0.001
+
+
+def test_likelihood_ratio_subtracts_a_background_trained_on_perturbed_data():
+    from tests.families import FAMILIES, binary_images
+
+    model, x = FAMILIES["VAE-mlp"](), binary_images(n=64)
+    background = anomaly.train_background(model, x, rate=0.2, epochs=2, batch_size=32, seed=4)
+    assert type(background) is type(model) and background is not model
+    assert background.get_config() == dict(model.get_config(), seed=4)
+    assert int(background.optimizer.iterations) == 4  # 2 epochs of 2 batches
+    assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), background.get_weights()))
+    expected = -np.asarray(model.elbo(x, seed=7)) + np.asarray(background.elbo(x, seed=7))
+    np.testing.assert_allclose(anomaly.anomaly_scores(model, x, "likelihood_ratio", seed=7,
+                                                      background=background), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="needs an image model"):
+        anomaly.train_background(FAMILIES["VAE-mlp"]().__class__(
+            input_shape=(3,), likelihood="gaussian", network="mlp", hidden_dims=(8,), latent_dim=2),
+            np.zeros((4, 3)))
+
+
+def test_level_elbo_is_a_looser_bound_and_level_ratio_its_gap(digits_and_clothes):
+    _, digits, clothes = digits_and_clothes
+    model, x = zoo.from_preset("hvae_mnist"), digits[:50]
+    groups = len(model.latent_groups)
+    # No group from the prior: the ELBO (estimated with log p(z) - log q(z|x) at the draw
+    # where `elbo` uses the closed-form KL: equal means, 16 x 50 draws, ~0.2 nat error).
+    assert abs(np.mean(model.level_elbo(x, levels=0, num_samples=16, seed=3))
+               - np.mean(model.elbo(x, num_samples=16, seed=3))) < 1.0
+    # With the lowest groups from their conditional prior it is still a bound on log p(x),
+    # looser the more groups are left to the prior (means of 8 draws; gaps of many nats).
+    log_px = np.mean(model.log_likelihood(x, num_samples=200, seed=0))
+    bounds = [np.mean(model.level_elbo(x, levels=k, num_samples=8, seed=1)) for k in range(groups)]
+    assert bounds[0] < log_px and all(a > b + 1.0 for a, b in zip(bounds, bounds[1:])), (bounds, log_px)
+    np.testing.assert_allclose(
+        anomaly.anomaly_scores(model, x, "level_ratio", levels=2, seed=5),
+        np.asarray(model.level_elbo(x, levels=0, seed=5))
+        - np.asarray(model.level_elbo(x, levels=2, seed=5)), rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match=f"levels must be below the number of latent groups "
+                                         f"\\({groups}\\).*Received: levels={groups}"):
+        model.level_elbo(x, levels=groups)
+
+
+def test_webp_code_length_is_a_real_lossless_file_shorter_than_png(digits_and_clothes):
+    import io
+
+    from PIL import Image
+
+    _, digits, clothes = digits_and_clothes
+    x = np.r_[digits[:20], clothes[:20]]
+    webp = anomaly.input_complexity(x, compressor="webp")
+    png = anomaly.input_complexity(x, compressor="png")
+    assert np.mean(webp) < np.mean(png)
+    from zoo.applications.anomaly.scores import _webp_lossless
+    data = _webp_lossless(np.round(x[0] * 255).astype(np.uint8))
+    assert len(data) * 8 * np.log(2) == pytest.approx(webp[0])
+    decoded = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+    np.testing.assert_array_equal(decoded, np.round(x[0, ..., 0] * 255).astype(np.uint8))
+
+
+def test_tables_are_scored_in_their_own_values():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"size": rng.normal(10, 2, size=120),
+                          "city": rng.choice(["Lyon", "Oslo", "Rome"], size=120)})
+    likelihood = zoo.likelihoods.Tabular.from_table(table)
+    model = zoo.VAE(input_shape=(2,), latent_dim=2, hidden_dims=(16,), likelihood=likelihood, seed=0)
+    rows = np.asarray(likelihood.schema.encode(table))
+    # The reference of the default: valid rows (a class code per category), not class means.
+    samples = anomaly.model_samples(model, 50)
+    assert set(np.unique(samples[:, 1])) <= {0.0, 1.0, 2.0}
+    np.testing.assert_allclose(model.anomaly_score(table), model.anomaly_score(rows), rtol=1e-6)
+    detector = anomaly.AnomalyDetector(model, score="typicality", reference=table)
+    detector.calibrate(table)
+    np.testing.assert_array_equal(detector.predict(table), detector.predict(rows))

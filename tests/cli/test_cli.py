@@ -228,11 +228,21 @@ def test_bench_measures_training_and_sampling(data_dir, tmp_path, capsys):
 def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, tmp_path, capsys):
     out = str(tmp_path / "scores.csv")
     assert cli.main(["score", "vae_mnist", "--dataset", "fashion_mnist", "--split", "test[:50]",
-                     "--data-dir", data_dir, "--output", out]) == 0
+                     "--data-dir", data_dir, "--score", "elbo", "--output", out]) == 0
     rows = open(out).read().splitlines()
     assert rows[0] == "index,score" and len(rows) == 51
     summary = json.loads(capsys.readouterr().out)
     assert summary["num_examples"] == 50 and summary["mean_score"] > 150  # clothes: far from digits
+
+    # The default score is the library's: the feature distance to the model's own samples.
+    means = {}
+    for dataset in ("fashion_mnist", "mnist"):
+        assert cli.main(["score", "vae_mnist", "--dataset", dataset, "--split", "test[:50]",
+                         "--data-dir", data_dir, "--output", out]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["score"] == "sample_knn" and summary["neighbours"] == 5, summary
+        means[dataset] = summary["mean_score"]
+    assert means["fashion_mnist"] > 1.5 * means["mnist"], means
 
     # Threshold from digits (normal), applied to digits: about target_fpr of them flagged.
     assert cli.main(["score", "vae_mnist", "--split", "test[:400]", "--data-dir", data_dir,
@@ -267,10 +277,17 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
                                rtol=1e-5)
     assert not np.allclose(expected, distances, rtol=0.05)
     assert cli.main(["score", "vae_mnist", "--score", "latent_knn", "--data-dir", data_dir]) == 2
-    assert "--reference-split is needed by --score latent_knn/feature_knn" in capsys.readouterr().err
+    assert "--reference-split is needed by --score latent_knn/feature_knn/typicality" \
+        in capsys.readouterr().err
     assert cli.main(["score", "vae_mnist", "--reference-split", "train[:10]",
                      "--data-dir", data_dir]) == 2
-    assert "Received: --score elbo with --reference-split train[:10]" in capsys.readouterr().err
+    assert "Received: --score sample_knn with --reference-split train[:10]" \
+        in capsys.readouterr().err
+    assert cli.main(["score", "vae_mnist", "--score", "elbo", "--compressor", "webp",
+                     "--data-dir", data_dir]) == 2
+    assert "compressor is only used by the scores ['elbo_complexity']" in capsys.readouterr().err
+    assert cli.main(["score", "vae_mnist", "--score", "likelihood_ratio", "--data-dir", data_dir]) == 2
+    assert "pass background=<model>" in capsys.readouterr().err
 
     # Two scores combined: standardised and thresholded on the calibration split.
     assert cli.main(["score", "vae_mnist", "--split", "test[:400]", "--data-dir", data_dir,

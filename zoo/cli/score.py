@@ -17,22 +17,33 @@ HELP = "anomaly scores of a dataset split, optionally thresholded"
 def add_arguments(p):
     common.add_model_arg(p)
     common.add_data_args(p, "test", MODEL_BINARIZE)
-    p.add_argument("--score", default=["elbo"], nargs="+", choices=anomaly.SCORES,
-                   help="negative ELBO, negative IWAE bound, reconstruction error, (images) "
-                        "negative ELBO minus the PNG code length, or the distance to the nearest "
-                        "normal examples of --reference-split in latent space (latent_knn) or "
-                        "encoder-feature space (feature_knn) (default: elbo). Several scores "
-                        "are combined: each standardised on --calibrate-split, then averaged")
+    p.add_argument("--score", default=[anomaly.DEFAULT_SCORE], nargs="+", choices=anomaly.SCORES,
+                   help="sample_knn (default): distance of the encoder features to those of the "
+                        "model's own samples, needs no data; elbo / iwae: negative bounds on "
+                        "log p(x), which rate simple foreign images as normal; reconstruction; "
+                        "elbo_complexity: negative ELBO minus a lossless code length "
+                        "(--compressor); typicality: distance of the negative ELBO from its mean "
+                        "over --reference-split; likelihood_ratio: against a --background model; "
+                        "level_ratio: ELBO minus the bound with the lowest --levels groups from "
+                        "the prior (HVAE); latent_knn / feature_knn: distance to the nearest "
+                        "examples of --reference-split. Several scores are combined: each "
+                        "standardised on --calibrate-split, then averaged")
     p.add_argument("--reference-split", default=None,
-                   help="latent_knn, feature_knn: split of normal data to compare with, "
-                        "e.g. train[:50000]")
-    p.add_argument("--neighbours", type=int, default=2,
-                   help="latent_knn, feature_knn: nearest reference examples averaged "
-                        "(default: 2)")
+                   help=f"{', '.join(anomaly.REFERENCE_SCORES)}: split of normal data to compare "
+                        "with, e.g. train[:50000]")
+    p.add_argument("--neighbours", type=int, default=None,
+                   help="kNN scores: nearest reference examples averaged (default: 5 for "
+                        "sample_knn, 2 for latent_knn and feature_knn)")
     p.add_argument("--metric", default="euclidean", choices=anomaly.METRICS,
-                   help="latent_knn, feature_knn: euclidean, or seuclidean (each dimension "
-                        "divided by its standard deviation over --reference-split) "
-                        "(default: euclidean)")
+                   help="kNN scores: euclidean, or seuclidean (each dimension divided by its "
+                        "standard deviation over the reference) (default: euclidean)")
+    p.add_argument("--compressor", default="png", choices=anomaly.COMPRESSORS,
+                   help="elbo_complexity: lossless codec of the code length (default: png)")
+    p.add_argument("--background", default=None, metavar="MODEL",
+                   help="likelihood_ratio: the model trained on perturbed data "
+                        "(zoo.applications.anomaly.train_background), a .keras file or preset")
+    p.add_argument("--levels", type=int, default=1,
+                   help="level_ratio: lowest latent groups drawn from the prior (default: 1)")
     p.add_argument("--num-samples", "-k", type=int, default=None,
                    help="posterior samples (elbo: 1, iwae: 100 by default)")
     p.add_argument("--ensemble", default=[], nargs="+", metavar="MODEL",
@@ -71,18 +82,25 @@ def run(args):
                          f"{' '.join(args.ensemble)} without --calibrate-split")
     models = [zoo.load_model(m) for m in (args.model, *args.ensemble)]
     reference = split(args.reference_split) if args.reference_split else None
+    background = zoo.load_model(args.background) if args.background else None
     detector = anomaly.AnomalyDetector(models, score=args.score,
                                        target_fpr=args.target_fpr, num_samples=args.num_samples,
                                        seed=args.seed, reference=reference,
-                                       neighbours=args.neighbours, metric=args.metric)
+                                       neighbours=args.neighbours, metric=args.metric,
+                                       compressor=args.compressor, background=background,
+                                       levels=args.levels)
 
     summary = {"model": args.model, "dataset": args.dataset, "split": args.split,
                "score": detector.score_name}
     if args.ensemble:
         summary["ensemble"] = args.ensemble
     if reference is not None:
-        summary.update(reference_split=args.reference_split, neighbours=args.neighbours,
-                       metric=args.metric)
+        summary["reference_split"] = args.reference_split
+    if any(s in anomaly.KNN_SCORES for s in args.score):
+        summary.update(neighbours=detector.options.neighbours_for(
+            next(s for s in args.score if s in anomaly.KNN_SCORES)), metric=args.metric)
+    if args.background:
+        summary["background"] = args.background
     if args.calibrate_split:
         summary["threshold"] = detector.calibrate(split(args.calibrate_split))
         summary.update(calibrate_split=args.calibrate_split, target_fpr=args.target_fpr)

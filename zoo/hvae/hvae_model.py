@@ -225,7 +225,7 @@ class HVAE(LatentVariableModel):
         return mean, scale
 
     def _top_down(self, reference, features=None, latents=None, noise=None, seed=None,
-                  use_mean=False, training=False):
+                  use_mean=False, training=False, prior_groups=0):
         """Runs the top-down path and returns (likelihood parameters, per-group info).
 
         One source of z per group: the posterior (given `features`; sampled with
@@ -234,6 +234,8 @@ class HVAE(LatentVariableModel):
         Per-group info has "z", and with `features` also "kl" (closed form, per
         dimension) and "log_ratio" (log p - log q at z, per example); with `latents`
         and no `features`, "log_prior" (log p(z_l | z_<l), per example).
+        With `features` and a seed, the lowest `prior_groups` groups are drawn from their
+        conditional prior instead of the posterior (and add nothing to "kl"/"log_ratio").
         """
         state = self.top_state(reference)
         seeds = (tfp.random.split_seed(seed, n=len(self._groups))
@@ -247,7 +249,9 @@ class HVAE(LatentVariableModel):
                     state = layer(state)
             prior_mean, prior_scale = self._gaussian(*self.prior_heads[i](state))
             prior = tfd.Normal(prior_mean, prior_scale)
-            if features is not None:
+            if seeds is not None and i >= len(self._groups) - prior_groups:
+                z = prior.sample(seed=seeds[i])
+            elif features is not None:
                 delta_mean, delta_log_scale = self.posterior_heads[i](
                     tf.concat([state, tf.cast(features[stage], state.dtype)], axis=-1))
                 mean = prior_mean + soft_clamp(delta_mean, self.soft_clamp)
@@ -371,6 +375,36 @@ class HVAE(LatentVariableModel):
         params, info = self._top_down(tiled_x, features=features, seed=seed)
         log_w = self.likelihood.distribution(params).log_prob(tiled_x) + tf.add_n(info["log_ratio"])
         return tf.reshape(log_w, [num_samples, batch])
+
+    def _level_elbo(self, x, seed, prior_groups):
+        params, info = self._top_down(x, features=self._bottom_up(x), seed=seed,
+                                      prior_groups=prior_groups)
+        return self.likelihood.distribution(params).log_prob(x) + tf.add_n(info["log_ratio"])
+
+    def level_elbo(self, x, levels=1, num_samples=1, seed=None):
+        """The ELBO in nats with the lowest `levels` latent groups drawn from their
+        conditional prior p(z_l | z_<l) instead of the posterior, `[batch]`: the bound
+        L^{>k} of Havtorn et al. (2021), which only the upper groups fit to `x`.
+
+        `elbo(x) - level_elbo(x)` is what the lowest groups explain of `x` that the upper
+        ones do not; the "level_ratio" anomaly score uses it (see `zoo.applications.anomaly`).
+        `levels=0` is the ELBO itself. Averaged over `num_samples` draws.
+
+        References:
+          Havtorn, Frellsen, Hauberg, Maaløe. Hierarchical VAEs know what they don't know.
+          ICML 2021.
+        """
+        x = self.check_input("x", x)
+        levels = validation.non_negative_int("levels", levels)
+        if levels >= len(self._groups):
+            raise ValueError(f"levels must be below the number of latent groups "
+                             f"({len(self._groups)}): the top group always comes from the "
+                             f"posterior. Received: levels={levels}")
+        num_samples = validation.positive_int("num_samples", num_samples)
+        seeds = tfp.random.split_seed(validation.seed_tensor(seed), n=num_samples)
+        level_elbo = self._tool(f"level_elbo_{levels}", lambda: tf.function(
+            lambda x, s: self._level_elbo(x, s, levels), reduce_retracing=True))
+        return tf.add_n([level_elbo(x, s) for s in seeds]) / num_samples
 
     def kl_loss(self, kl_units, step):
         groups = [g["size"] for g in self._groups] if self.kl_balancing else None

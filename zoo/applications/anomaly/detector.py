@@ -5,16 +5,15 @@ import math
 import numpy as np
 
 from zoo.applications.anomaly.metrics import auprc, auroc, check_labels
-from zoo.applications.anomaly.scores import (REFERENCE_SCORES, _check_models, _check_reference,
-                                             _check_scores, _check_x, anomaly_scores,
-                                             embeddings, knn_distance, reference_scale)
+from zoo.applications.anomaly.scores import (DEFAULT_SCORE, _check_models, _check_scores,
+                                             _check_x, check_options, prepare, score_with)
 
 
 class AnomalyDetector:
     """A score, or several combined, with a threshold calibrated on normal data.
 
     Example:
-        detector = zoo.applications.anomaly.AnomalyDetector(model, score="elbo", target_fpr=0.05)
+        detector = zoo.applications.anomaly.AnomalyDetector(model, target_fpr=0.05)
         detector.calibrate(x_normal_validation)
         flags = detector.predict(x_new)                 # bool [n]
         report = detector.evaluate(x_test, is_anomaly)  # auroc, auprc, fpr, tpr, threshold
@@ -33,25 +32,25 @@ class AnomalyDetector:
 
     Args:
       model: a trained zoo model, or a list of them to use as an ensemble.
-      score: str, one of `SCORES`, or a list of them to combine. Defaults to "elbo".
+      score: str, one of `SCORES`, or a list of them to combine. Defaults to "sample_knn",
+        which needs nothing but the model and passes the out-of-distribution benchmark in
+        both directions (raw likelihood, "elbo", does not: see the package docstring).
       target_fpr: float in (0, 1). Largest share of normal data to flag. Defaults to 0.05.
-      num_samples: int or None. See `anomaly_scores` (used by "elbo", "iwae" and
-        "elbo_complexity").
-      seed: int. Seed of the scores and of the calibration split. Defaults to 0.
-      reference: array of normal examples, for the kNN scores only (see `anomaly_scores`);
-        embedded once, on first use.
-      neighbours: int. See `anomaly_scores`. Defaults to 2.
-      metric: str. See `anomaly_scores`. Defaults to "euclidean".
+      num_samples, seed, reference, neighbours, metric, compressor, background, levels:
+        see `anomaly_scores`; each may only be set for the scores that use it. The seed
+        also draws the calibration split. What a score computes before any example (the
+        reference embeddings, say) is computed once, on first use.
     """
 
-    def __init__(self, model, score="elbo", target_fpr=0.05, num_samples=None, seed=0,
-                 reference=None, neighbours=2, metric="euclidean"):
+    def __init__(self, model, score=DEFAULT_SCORE, target_fpr=0.05, num_samples=None, seed=0,
+                 reference=None, neighbours=None, metric="euclidean", compressor="png",
+                 background=None, levels=1):
         self.models = _check_models(model)
         self.scores = _check_scores(score)
-        self.reference, self.neighbours = _check_reference(score, reference, neighbours, metric)
-        self.metric = metric
-        # (model index, kind) -> (embeddings of the reference, their metric scale or None)
-        self._reference_embeddings = {}
+        self.options = check_options(score, self.models, num_samples, seed, reference=reference,
+                                     neighbours=neighbours, metric=metric, compressor=compressor,
+                                     background=background, levels=levels)
+        self._prepared = {}  # (model index, score) -> what `prepare` computed
         if isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float)) \
                 or not 0.0 < float(target_fpr) < 1.0:
             raise ValueError(f"target_fpr must be a number in (0, 1). Received: target_fpr={target_fpr!r}")
@@ -69,22 +68,14 @@ class AnomalyDetector:
 
     def _member_scores(self, x):
         """Each model's each score of `x`, shape `[len(models) * len(scores), n]`."""
-        x = _check_x("x", x)
+        x = _check_x("x", x, self.models[0])
         out = []
         for i, model in enumerate(self.models):
             for name in self.scores:
-                if name in REFERENCE_SCORES:
-                    key = (i, REFERENCE_SCORES[name])
-                    if key not in self._reference_embeddings:
-                        reference = embeddings(model, self.reference, kind=key[1])
-                        self._reference_embeddings[key] = (
-                            reference,
-                            reference_scale(reference) if self.metric == "seuclidean" else None)
-                    reference, scale = self._reference_embeddings[key]
-                    out.append(knn_distance(embeddings(model, x, kind=key[1]), reference,
-                                            self.neighbours, scale))
-                else:
-                    out.append(anomaly_scores(model, x, name, self.num_samples, self.seed))
+                if (i, name) not in self._prepared:
+                    self._prepared[i, name] = prepare(model, name, self.options)
+                out.append(score_with(model, x, name, self.options, self._prepared[i, name],
+                                      model_index=i))
         return np.stack(out)
 
     def _combine(self, members):

@@ -1,5 +1,7 @@
 """How well a score separates anomalies from normal data: AUROC and AUPRC."""
 
+import math
+
 import numpy as np
 
 
@@ -47,3 +49,16 @@ def auprc(scores, labels):
     positives_at_or_above = len(positive_sorted) - np.searchsorted(positive_sorted, scores[labels],
                                                                     side="left")
     return float(np.mean(positives_at_or_above / at_or_above))
+
+
+def fpr_at_tpr(scores, labels, tpr=0.95):
+    """False-positive rate at the highest threshold that flags at least `tpr` of the
+    anomalies ("FPR at 95 % TPR"): the share of normal examples scoring at least as high
+    as the ceil(tpr * anomalies)-th highest anomaly (ties count as flagged)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = check_labels("labels", labels, len(scores))
+    if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0.0 < tpr <= 1.0:
+        raise ValueError(f"tpr must be a number in (0, 1]. Received: tpr={tpr!r}")
+    anomalous = np.sort(scores[labels])[::-1]
+    threshold = anomalous[math.ceil(tpr * len(anomalous) - 1e-9) - 1]
+    return float(np.mean(scores[~labels] >= threshold))
