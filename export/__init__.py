@@ -14,7 +14,11 @@ QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 
 
 def saved_model(model, base_dir, version=1, overwrite=False, include_encoder=True):
-    """Writes `base_dir/<version>/` for TF Serving; see `export.serving.export_saved_model`."""
+    """Writes `base_dir/<version>/` for TF Serving and returns that directory.
+
+    The arguments, the signatures served and the errors are those of
+    `export.serving.export_saved_model`, which this calls (importing TensorFlow then).
+    """
     from export.serving import export_saved_model
 
     return export_saved_model(model, base_dir, version=version, overwrite=overwrite,
@@ -23,7 +27,18 @@ def saved_model(model, base_dir, version=1, overwrite=False, include_encoder=Tru
 
 def tflite(model, path, quantization="float32", int8_io=False, calibration_samples=500, seed=0,
            verify=True, per_channel_dense=False):
-    """Writes a `.tflite` sampler; see `export.lite.export_tflite`."""
+    """Writes a `.tflite` sampler; see `export.lite.export_tflite` for the arguments.
+
+    Args:
+      model: a built zoo model.
+      path: str. Destination `.tflite` file.
+      quantization: str. One of `QUANTIZATIONS`. Defaults to "float32".
+      int8_io, calibration_samples, seed, verify, per_channel_dense: as in
+        `export.lite.export_tflite`.
+
+    Returns:
+      str. `path`.
+    """
     from export.lite import export_tflite
 
     return export_tflite(model, path, quantization=quantization, int8_io=int8_io,
@@ -33,7 +48,17 @@ def tflite(model, path, quantization="float32", int8_io=False, calibration_sampl
 
 def tflite_variants(model, paths, int8_io=False, calibration_samples=500, seed=0, verify=True,
                     per_channel_dense=False):
-    """Writes `{quantization: path}` from one traced graph; see `export.lite.export_tflite_variants`."""
+    """Writes `{quantization: path}` from one traced graph; see `export.lite.export_tflite_variants`.
+
+    Args:
+      model: a built zoo model.
+      paths: dict. `{quantization: destination .tflite file}`.
+      int8_io, calibration_samples, seed, verify, per_channel_dense: as in
+        `export.lite.export_tflite`.
+
+    Returns:
+      dict. `{quantization: path}` of the files written.
+    """
     from export.lite import export_tflite_variants
 
     return export_tflite_variants(model, paths, int8_io=int8_io,

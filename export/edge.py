@@ -60,6 +60,12 @@ def read_tflite_metadata(buffer):
     Model.metadata = field 6; Metadata.name = 0, Metadata.buffer = 1; Buffer.data = 0,
     Buffer.offset = 1, Buffer.size = 2), so it works without the schema modules that the
     legacy runtime does not ship.
+
+    Args:
+      buffer: bytes. The whole `.tflite` file.
+
+    Returns:
+      dict. `{name: bytes}` of each metadata entry; empty if the file has none.
     """
     buf = memoryview(buffer)
 
@@ -118,8 +124,14 @@ class EdgeSampler:
       num_threads: int. Interpreter threads. Defaults to 1.
 
     Attributes:
+      path: str. The `.tflite` file.
       metadata: dict. What the exporter recorded (noise_dim, shapes, quantization, parity).
       noise_dim, latent_shape, output_shape, quantization: from `metadata`.
+
+    Raises:
+      ValueError: the file is missing, not a TFLite model, has no vaezoo metadata, or
+        the interpreter cannot load it.
+      ImportError: no TFLite interpreter is installed.
     """
 
     def __init__(self, path, num_threads=1):
@@ -187,12 +199,30 @@ class EdgeSampler:
         return np.asarray(result, dtype=np.float32)
 
     def sample_from_noise(self, eps):
-        """Samples (decoder means) for standard-normal noise `eps` `[n, noise_dim]`."""
+        """Samples (decoder means) for standard-normal noise.
+
+        Args:
+          eps: numeric array `[n, noise_dim]`, finite.
+
+        Returns:
+          numpy float32 `[n, *output_shape]`, in the units of the training data (pixels
+            in [0, 1] for images).
+        """
         eps = self._check("eps", eps, (self.noise_dim,))
         return self._run("sample_from_noise", "noise", "samples", eps)
 
     def sample(self, num_samples, seed=None, temperature=1.0):
-        """Draws `num_samples` samples from noise made with numpy (`default_rng(seed)`)."""
+        """Draws `num_samples` samples from noise made with numpy (`default_rng(seed)`).
+
+        Args:
+          num_samples: int. Number of samples, at least 1.
+          seed: int or None. Seed of the noise; None for fresh noise. Defaults to None.
+          temperature: float >= 0. Scale of the noise (0 decodes the zero noise vector).
+            Defaults to 1.0.
+
+        Returns:
+          numpy float32 `[num_samples, *output_shape]`, as `sample_from_noise`.
+        """
         if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) \
                 or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer. Received: num_samples={num_samples!r}")
@@ -203,6 +233,13 @@ class EdgeSampler:
         return self.sample_from_noise(eps * np.float32(temperature))
 
     def decode(self, z):
-        """Means of p(x|z) for latent codes `z` `[n, *latent_shape]`."""
+        """Means of p(x|z) for latent codes.
+
+        Args:
+          z: numeric array `[n, *latent_shape]`, finite.
+
+        Returns:
+          numpy float32 `[n, *output_shape]`.
+        """
         z = self._check("z", z, self.latent_shape)
         return self._run("decode", "z", "mean", z)

@@ -20,7 +20,15 @@ SCORE_SEED = 20_240
 
 
 def check_model(model):
-    """Raises unless `model` is a built zoo model."""
+    """Checks that `model` can be exported.
+
+    Returns:
+      `model` itself.
+
+    Raises:
+      TypeError: `model` is not a `zoo.LatentVariableModel`.
+      ValueError: `model` is not built (has no weights).
+    """
     if not isinstance(model, LatentVariableModel):
         raise TypeError(
             f"model must be a zoo model (zoo.LatentVariableModel). Received: model={type(model).__name__}")
@@ -31,7 +39,13 @@ def check_model(model):
 
 
 def sampler_endpoints(model):
-    """Decoder-side graphs: `{name: (function, input_signature)}`, from `model.sampler_spec()`."""
+    """Decoder-side graphs, from `model.sampler_spec()`.
+
+    Returns:
+      dict. `{"sample_from_noise": (fn, signature), "decode": (fn, signature)}`: each
+        function returns a dict of one float32 tensor (`samples` or `mean`,
+        `[batch, *data_shape]`); each signature is a list of `tf.TensorSpec`.
+    """
     spec = model.sampler_spec()
 
     def sample_from_noise(noise, *extra):
@@ -45,7 +59,15 @@ def sampler_endpoints(model):
 
 
 def encoder_endpoints(model):
-    """Data-side graphs of the full model: `{name: (function, input_signature)}`."""
+    """Data-side graphs of the full model.
+
+    Returns:
+      dict. `{"encode": (fn, signature), "score": (fn, signature)}`, both taking `x`
+        `[batch, *data_shape]` float32: `encode` returns `loc` and `scale` of q(z|x)
+        (`[batch, *latent_shape]`; of the top group only for a hierarchical model),
+        `score` returns `score`, the negative ELBO in nats (`[batch]`), with a fixed
+        posterior seed (`SCORE_SEED`).
+    """
     x_spec = [tf.TensorSpec([None, *model.data_shape], tf.float32, name="x")]
 
     def encode(x):
@@ -64,8 +86,17 @@ def archive(model, endpoints):
     The model is not passed to `track()`: the archive already saves every variable an
     endpoint uses, and on the TensorFlow backend `track()` adds the Keras wrappers of the
     same variables as separate objects, so each weight was written twice (twice the
-    SavedModel's size, and twice the variable memory in TF Serving; keras-team/keras
-    #23553). Our models hold no lookup tables or other assets that need `track()`."""
+    SavedModel's size, and twice the variable memory in TF Serving). Our models hold no
+    lookup tables or other assets that need `track()`.
+
+    Args:
+      model: a built zoo model.
+      endpoints: dict. `{name: (function, input_signature)}`, as from
+        `sampler_endpoints` and `encoder_endpoints`.
+
+    Returns:
+      A `keras.export.ExportArchive`, not yet written out.
+    """
     export_archive = keras.export.ExportArchive()
     for name, (fn, signature) in endpoints.items():
         export_archive.add_endpoint(name=name, fn=fn, input_signature=signature)
@@ -73,7 +104,13 @@ def archive(model, endpoints):
 
 
 def metadata(model):
-    """What a consumer needs to use an exported sampler without the zoo."""
+    """What a consumer needs to use an exported sampler without the zoo.
+
+    Returns:
+      dict, JSON-serialisable: `format`, `model_name`, `model_class`, `noise_dim` (int),
+        `latent_shape` and `output_shape` (lists of ints, without the batch axis),
+        `likelihood` (class name) and `vaezoo_version`.
+    """
     import zoo
 
     return {

@@ -87,6 +87,15 @@ def finalize(flatbuffer, metadata, alias_sampler=False):
     `.tflite` file alone tells a device what the sampler expects. With `alias_sampler`,
     also adds a `sample_from_noise` signature (`noise` -> `samples`) on the subgraph of
     `decode`: same tensors under the sampler's names.
+
+    Args:
+      flatbuffer: bytes. A converted `.tflite` model.
+      metadata: dict. JSON-serialisable; see `graphs.metadata`.
+      alias_sampler: bool. Add the `sample_from_noise` alias of `decode` (for a sampler
+        whose noise is the latent). Defaults to False.
+
+    Returns:
+      bytes. The new flatbuffer.
     """
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
@@ -112,7 +121,20 @@ def finalize(flatbuffer, metadata, alias_sampler=False):
 
 
 def parity(model, flatbuffer, num_vectors=64, seed=0, batch_size=64):
-    """Max and mean absolute error of the TFLite sampler against Keras on the same noise."""
+    """Max and mean absolute error of the TFLite sampler against Keras on the same noise.
+
+    Args:
+      model: the Keras model the flatbuffer was converted from.
+      flatbuffer: bytes. The `.tflite` model, with its vaezoo metadata.
+      num_vectors: int. Standard-normal noise vectors compared. Defaults to 64.
+      seed: int. Seed of the noise. Defaults to 0.
+      batch_size: int. Vectors per interpreter call. Defaults to 64.
+
+    Returns:
+      dict. `num_vectors`, `max_abs_error` and `mean_abs_error` (floats, in the units of
+        the samples; inf if any output is not finite), `finite` (bool) and `output_scale`
+        (float, max(1, max |Keras output|), which `PARITY_LIMITS` are relative to).
+    """
     from export.edge import EdgeSampler
 
     noise = np.random.default_rng(seed).standard_normal((num_vectors, model.noise_dim)).astype(np.float32)
@@ -158,6 +180,12 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
       per_channel_dense: bool. Quantize dense layers per output unit instead of per
         tensor (quantized modes only): slightly more accurate, much larger file.
         Defaults to False.
+
+    Returns:
+      str. `path`.
+
+    Raises:
+      ConversionError: with `verify`, the converted file does not reproduce the model.
     """
     return export_tflite_variants(
         model, {quantization: path}, int8_io=int8_io, calibration_samples=calibration_samples,
@@ -209,6 +237,9 @@ def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500,
 
     Returns:
       dict {quantization: path}.
+
+    Raises:
+      ConversionError: with `verify`, a converted file does not reproduce the model.
     """
     graphs.check_model(model)
     paths = _check_targets(paths, int8_io)

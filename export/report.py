@@ -66,7 +66,7 @@ def build_report(model, saved_model_dir=None, tflite_paths=(), num_vectors=1000,
 
     Returns:
       A list of dicts, one per target: `target`, `size_bytes`, `max_abs_error`,
-      `mean_abs_error`, and `p50_ms_b<batch>` / `p95_ms_b<batch>` per batch size.
+        `mean_abs_error`, and `p50_ms_b<batch>` / `p95_ms_b<batch>` per batch size.
     """
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal((num_vectors, model.noise_dim)).astype(np.float32)
@@ -107,7 +107,16 @@ def build_report(model, saved_model_dir=None, tflite_paths=(), num_vectors=1000,
 
 
 def format_report(rows, batch_sizes=(1, 64)):
-    """The report as a markdown table."""
+    """The report as a markdown table.
+
+    Args:
+      rows: the list returned by `build_report`.
+      batch_sizes: the batch sizes the rows were timed at. Defaults to (1, 64).
+
+    Returns:
+      str. One row per target: size in KiB, max and mean absolute error against Keras,
+        and p50 / p95 latency in milliseconds per batch size.
+    """
     header = ["target", "size", "max abs err", "mean abs err"]
     for batch in batch_sizes:
         header += [f"p50 ms (b={batch})", f"p95 ms (b={batch})"]

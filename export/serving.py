@@ -29,6 +29,12 @@ def export_saved_model(model, base_dir, version=1, overwrite=False, include_enco
       version: int. The version number (a positive integer). Defaults to 1.
       overwrite: bool. Replace an existing version. Defaults to False.
       include_encoder: bool. Also serve `encode` and `score`. Defaults to True.
+
+    Returns:
+      str. The version directory, `base_dir/<version>`.
+
+    Raises:
+      ArtifactExistsError: the version exists and `overwrite` is False.
     """
     graphs.check_model(model)
     if isinstance(version, bool) or not isinstance(version, numbers.Integral) or version <= 0:
@@ -58,6 +64,13 @@ def export_saved_model(model, base_dir, version=1, overwrite=False, include_enco
 
 
 def read_metadata(version_dir):
-    """The `assets.extra/vaezoo.json` of an exported version, as a dict."""
+    """The `assets.extra/vaezoo.json` of an exported version, as a dict.
+
+    Args:
+      version_dir: str. A `base_dir/<version>` directory written by `export_saved_model`.
+
+    Returns:
+      dict. The metadata of `graphs.metadata` plus `signatures`, the list of served names.
+    """
     with open(os.path.join(version_dir, METADATA_FILE)) as f:
         return json.load(f)

@@ -273,8 +273,20 @@ def _check_options(split, batch_size, binarize, seed):
 
 
 def check_labels(y, n):
-    """Class labels `y` as int64 `[n]`: integer ids >= 0 (whole-valued floats are taken),
-    or a `TypeError` / `ValueError` naming `y` and what was received."""
+    """Class labels `y` as int64 `[n]`: integer ids >= 0 (whole-valued floats are taken).
+
+    Args:
+      y: array-like of class ids, one per example.
+      n: int. The number of examples `y` must label.
+
+    Returns:
+      numpy int64 `[n]`.
+
+    Raises:
+      TypeError: `y` is not numeric.
+      ValueError: wrong shape, non-integer or negative values; the message names `y`
+        and what was received.
+    """
     if isinstance(y, (str, bytes)):
         raise TypeError(f"y must be an array of integer class ids. Received: y={y!r}")
     labels = np.asarray(y)
@@ -307,6 +319,14 @@ def from_arrays(x, y=None, *, batch_size=128, binarize=None, shuffle=False, seed
       batch_size, binarize, shuffle, seed, drop_remainder: as in `load`.
       allow_missing: bool. NaN marks missing entries (tabular models train on incomplete
         rows) rather than an error. Defaults to False.
+
+    Returns:
+      A batched, prefetched `tf.data.Dataset` of float32 `[batch, ...]` (`x`'s shape
+        after the first axis), or of `(x, y)` with `y` int64 `[batch]` if `y` is given.
+
+    Raises:
+      TypeError: `x` is not numeric.
+      ValueError: empty or non-finite `x`, bad labels or options.
     """
     _check_options("train", batch_size, binarize, seed)
     if isinstance(x, (str, bytes)):
@@ -355,6 +375,11 @@ def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, s
       schema: `zoo.tables.TableSchema` for a table: pass the model's
         (`model.likelihood.schema`) to score or evaluate it. Defaults to one inferred from
         the selected rows, for training.
+
+    Returns:
+      A `tf.data.Dataset` of float32 batches: images `[batch, height, width, channels]`
+        with pixels in [0, 1] ({0, 1} when binarized), or table rows `[batch, columns]`;
+        with `with_labels`, of `(x, label)` pairs with int64 labels `[batch]`.
 
     Raises:
       ValueError: unknown name or split, bad options, missing or corrupt files, empty
@@ -410,8 +435,16 @@ DEFAULT_LIKELIHOODS = {"binary": "bernoulli", "8bit": "discretized_logistic",
 
 
 def data_kind(values):
-    """What numbers `values` hold: "binary" ({0, 1}), "8bit" (uint8, or floats on the 256
-    levels k/255), "unit_interval" (other values in [0, 1]) or "real"."""
+    """What numbers `values` hold, ignoring NaN and infinities.
+
+    Args:
+      values: array-like of numbers.
+
+    Returns:
+      str. "binary" ({0, 1}), "8bit" (uint8, or floats on the 256 levels k/255),
+        "unit_interval" (other values in [0, 1]) or "real" (anything else, or no finite
+        values); a key of `DEFAULT_LIKELIHOODS`.
+    """
     values = np.asarray(values)
     if values.dtype == np.uint8:
         return "8bit"
@@ -427,11 +460,17 @@ def data_kind(values):
 
 
 def inspect(name, split="train", *, data_dir=None):
-    """`{"kind": ..., "channels": int or None}` of a dataset, from its files (local data)
-    or what TFDS names hold (8-bit images, except `binarized_mnist`), without a pipeline.
+    """What kind of data a dataset holds, from its files (local data) or what TFDS
+    names hold (8-bit images, except `binarized_mnist`), without a pipeline.
 
-    `kind` is a `data_kind` or "table"; `channels` is the image channel count (None for
-    tables and vectors)."""
+    Args:
+      name, split, data_dir: as in `load`.
+
+    Returns:
+      dict. `{"kind": str, "channels": int or None}`: `kind` is a `data_kind` (of the
+        first 10,000 local examples) or "table"; `channels` is the image channel count,
+        None for tables and vectors, and for TFDS names other than the colour ones.
+    """
     from zoo import tables
 
     if tables.is_table(name) or tables.is_table_path(name):
@@ -450,6 +489,16 @@ def table_split(table, split="train"):
 
     A table is one split, "train"; hold rows out with slices ("train[:80%]" to train,
     "train[80%:]" to evaluate).
+
+    Args:
+      table: a pandas DataFrame or a `.csv` / `.parquet` path.
+      split: str. "train" or a slice of it. Defaults to "train".
+
+    Returns:
+      A pandas DataFrame, the selected rows with their original index.
+
+    Raises:
+      ValueError: a split other than "train", or one that selects no rows.
     """
     from zoo import tables
 
@@ -466,8 +515,16 @@ def table_split(table, split="train"):
 
 
 def read_table_split(table, split="train", schema=None):
-    """Rows float32 `[n, D]` (NaN for missing cells) of a table's `split` (`table_split`),
-    encoded by `schema`, or by one inferred from the selected rows if none is given."""
+    """A table's `split` (see `table_split`), encoded as numbers.
+
+    Args:
+      table: a pandas DataFrame or a `.csv` / `.parquet` path.
+      split: str. "train" or a slice of it. Defaults to "train".
+      schema: `zoo.tables.TableSchema`. Defaults to one inferred from the selected rows.
+
+    Returns:
+      numpy float32 `[n, D]`, NaN for missing cells (see `TableSchema.encode`).
+    """
     from zoo import tables
 
     table = table_split(table, split)
@@ -489,7 +546,15 @@ def _load_table(table, split, *, batch_size, binarize, shuffle, seed, with_label
 
 
 def load_numpy(name, split="test", *, data_dir=None, binarize=None, seed=0):
-    """The whole split as numpy: `(x float32 [n, ...] in [0, 1], labels int64 [n])`."""
+    """The whole split as numpy, unshuffled.
+
+    Args:
+      name, split, data_dir, binarize, seed: as in `load`; `split` defaults to "test".
+
+    Returns:
+      A tuple `(x, labels)`: `x` numpy float32 `[n, height, width, channels]` with
+        pixels in [0, 1], `labels` numpy int64 `[n]`.
+    """
     ds = load(name, split, data_dir=data_dir, batch_size=4096, binarize=binarize,
               shuffle=False, seed=seed, with_labels=True)
     xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])

@@ -15,6 +15,12 @@ def log_prob_between(upper, lower):
       centre (a + b > 0) the difference of the two survival terms is taken instead. Both
       operands are then small and their logs are exact, which avoids the catastrophic
       cancellation of `1 - 1e-9` style differences in the tails.
+
+    Args:
+      upper, lower: float tensors of one shape (or broadcastable), logistic arguments.
+
+    Returns:
+      float tensor of their broadcast shape: the log-probability, in nats.
     """
     right = upper + lower > 0.0
     a = tf.where(right, -lower, upper)
@@ -76,14 +82,17 @@ class DiscretizedLogistic(tfd.Distribution):
 
     @property
     def loc(self):
+        """Location of the underlying logistic, on the [0, 1] scale (a float tensor)."""
         return self._loc
 
     @property
     def scale(self):
+        """Scale of the underlying logistic, on the [0, 1] scale (a float tensor)."""
         return self._scale
 
     @property
     def num_bins(self):
+        """int. Number of levels."""
         return self._num_bins
 
     def _event_shape(self):
@@ -141,10 +150,17 @@ class DiscretizedLogistic(tfd.Distribution):
 
 
 def mask_logits(logits, num_categories):
-    """Logits `[..., D, P]` with the entries past each column's `num_categories` pushed to
-    a large negative value, so column j is a categorical over its own K_j classes.
+    """Logits with the entries past each column's `num_categories` pushed to a large
+    negative value, so column j is a categorical over its own K_j classes.
 
     A finite floor rather than -inf keeps `log_softmax` and its gradient free of `0 * inf`.
+
+    Args:
+      logits: float tensor `[..., D, P]`.
+      num_categories: int32 tensor `[D]`, K_j per column (0 for a continuous column).
+
+    Returns:
+      float tensor `[..., D, P]`, of `logits`' dtype.
     """
     classes = tf.range(tf.shape(logits)[-1])  # [P]
     valid = classes < num_categories[:, tf.newaxis]  # [D, P]
@@ -243,7 +259,12 @@ class MixedTabular(tfd.Distribution):
         return self._mean_x + self._std_x * self._loc
 
     def category_probs(self):
-        """Class probabilities `[..., D, P]` (zero past each column's classes)."""
+        """Class probabilities of the categorical columns.
+
+        Returns:
+          float tensor `[..., D, P]`, summing to 1 over the last axis (zero past each
+            column's classes; uniform and meaningless for a continuous column).
+        """
         return tf.nn.softmax(self._logits, axis=-1)
 
     def _sample_n(self, n, seed=None):

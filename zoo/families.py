@@ -19,7 +19,17 @@ from collections.abc import Callable, Mapping
 
 
 def dims(text):
-    """Comma-separated integers, e.g. "512,256" -> (512, 256): the CLI type of size lists."""
+    """Comma-separated integers, e.g. "512,256" -> (512, 256): the CLI type of size lists.
+
+    Args:
+      text: str (or anything whose `str` is the list).
+
+    Returns:
+      tuple of int, at least one.
+
+    Raises:
+      ValueError: an entry is not an integer, or there is none.
+    """
     try:
         values = tuple(int(v) for v in str(text).split(",") if v.strip())
     except ValueError:
@@ -47,6 +57,7 @@ class Option:
 
     @property
     def flag(self):
+        """str. The command-line flag, `--<name with dashes>`."""
         return "--" + self.name.replace("_", "-")
 
 
@@ -97,14 +108,18 @@ class Family:
 
     @property
     def all_options(self):
-        """`MODEL_OPTIONS` and the family's own, without repeats."""
+        """tuple of `Option`: `MODEL_OPTIONS` and the family's own, without repeats."""
         seen = {}
         for option in (*MODEL_OPTIONS, *self.options):
             seen.setdefault(option.name, option)
         return tuple(seen.values())
 
     def defaults(self):
-        """`{argument: default}` of the model's constructor, through its base classes."""
+        """The defaults of the model's constructor, through its base classes.
+
+        Returns:
+          dict `{argument name: default}`; arguments without a default are left out.
+        """
         found = {}
         for cls in self.model_class.__mro__:
             init = cls.__dict__.get("__init__")
@@ -116,7 +131,19 @@ class Family:
         return found
 
     def small_model(self, variant=None, input_shape=(28, 28, 1), **overrides):
-        """A small instance: the `variant` (default: the first) of `small_configs`."""
+        """A small instance: the `variant` (default: the first) of `small_configs`.
+
+        Args:
+          variant: str or None. A key of `small_configs`. Defaults to the first.
+          input_shape: tuple of int. Defaults to (28, 28, 1).
+          **overrides: constructor arguments replacing the config's.
+
+        Returns:
+          A new, unbuilt instance of `model_class`.
+
+        Raises:
+          ValueError: unknown `variant`.
+        """
         variant = next(iter(self.small_configs)) if variant is None else variant
         if variant not in self.small_configs:
             raise ValueError(f"variant must be one of {list(self.small_configs)}. "
@@ -129,7 +156,13 @@ _REGISTRY = {}
 
 
 def register(family):
-    """Adds `family` to the registry and returns it; its name and class must be new."""
+    """Adds `family` to the registry and returns it; its name and class must be new.
+
+    Raises:
+      TypeError: `family` is not a `Family`, or its class not a `zoo.LatentVariableModel`.
+      ValueError: no small config, an option that is not a constructor argument with a
+        default, or a name or class already registered.
+    """
     if not isinstance(family, Family):
         raise TypeError(f"family must be a zoo.families.Family. Received: family={family!r}")
     from zoo.model import LatentVariableModel
@@ -154,12 +187,12 @@ def register(family):
 
 
 def all_families():
-    """Every registered family, in registration order."""
+    """Every registered family, in registration order, as a tuple of `Family`."""
     return tuple(_REGISTRY.values())
 
 
 def names():
-    """The registered families' names."""
+    """The registered families' names, a tuple of str in registration order."""
     return tuple(_REGISTRY)
 
 

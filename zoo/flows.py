@@ -38,12 +38,27 @@ def bounded_log_scale(raw, bound):
 
     An unbounded log-scale lets one step multiply by e^50 early in training, the usual
     way a flow produces inf and NaN.
+
+    Args:
+      raw: float tensor, the network's unbounded log-scales.
+      bound: float > 0.
+
+    Returns:
+      float tensor shaped like `raw`, in (-bound, bound); close to `raw` near 0.
     """
     return bound * tf.tanh(raw / bound)
 
 
 def made_degrees(event_size, hidden_units):
-    """MADE connectivity degrees: inputs 1..D, hidden units cycling over 1..D-1."""
+    """MADE connectivity degrees: inputs 1..D, hidden units cycling over 1..D-1.
+
+    Args:
+      event_size: int. D.
+      hidden_units: sequence of int. Widths of the hidden layers.
+
+    Returns:
+      list of numpy int arrays: `[D]` for the inputs, then one `[units]` per hidden layer.
+    """
     degrees = [np.arange(1, event_size + 1)]
     for units in hidden_units:
         span = max(event_size - 1, 1)
@@ -57,6 +72,14 @@ def made_masks(event_size, hidden_units):
     A hidden unit of degree k may see inputs of degree <= k; output i (shift and
     log-scale of dimension i) may see hidden units of degree < i, so it depends on
     dimensions < i only: the autoregressive property.
+
+    Args:
+      event_size: int. D.
+      hidden_units: sequence of int. Widths of the hidden layers.
+
+    Returns:
+      list of numpy float32 0/1 arrays, one per layer: `[fan_in, units]` for the hidden
+        layers, then `[last width, 2 D]` (shifts, then log-scales).
     """
     degrees = made_degrees(event_size, hidden_units)
     masks = [(d_in[:, None] <= d_out[None, :]).astype(np.float32)
@@ -89,21 +112,23 @@ class MaskedDense(keras.layers.Layer):
         self._act = keras.activations.get(activation)
 
     def build(self, input_shape):
+        """Creates the kernel `[fan_in, units]` and bias `[units]`."""
         self.kernel = self.add_weight(
             name="kernel", shape=self.mask.shape,
             initializer="zeros" if self.zero_init else "glorot_uniform")
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
     def call(self, x):
+        """`activation(x @ (kernel * mask) + bias)`: `[batch, fan_in]` -> `[batch, units]`."""
         return self._act(tf.matmul(x, self.kernel * self._mask_tensor()) + self.bias)
 
     def _mask_tensor(self):
         """The mask as one eager constant, made once and captured by every graph.
 
         A numpy mask would become a new graph constant at each use; the unrolled MAF
-        sampler calls this layer D times per step, which put 4 x 32 copies of the masks
-        into an exported SavedModel (98 MB of graph for 3.6 MB of weights). A captured
-        eager tensor is stored once per function. `init_scope` keeps it eager when the
+        sampler calls this layer D times per step, which put a copy of the masks into an
+        exported SavedModel for every call, a graph many times the size of the weights.
+        A captured eager tensor is stored once per function. `init_scope` keeps it eager when the
         layer is first called inside a traced function."""
         if getattr(self, "_mask_constant", None) is None:
             with tf.init_scope():
@@ -111,9 +136,11 @@ class MaskedDense(keras.layers.Layer):
         return self._mask_constant
 
     def compute_output_shape(self, input_shape):
+        """`input_shape` with the last axis replaced by `units`."""
         return (*input_shape[:-1], self.units)
 
     def get_config(self):
+        """The constructor arguments (the mask as nested lists), for saving."""
         return {**super().get_config(), "units": self.units, "mask": self.mask.tolist(),
                 "activation": self.activation, "zero_init": self.zero_init}
 
@@ -141,6 +168,9 @@ class MADE(_AffineParameters):
     """Masked autoencoder for distribution estimation [3]: shift and log-scale of each
     dimension from the dimensions before it.
 
+    Called on `x` `[batch, D]`, it returns `(shift, log_scale)`, each float32
+    `[batch, D]`; both start at zero, so a flow of MADEs starts as the identity.
+
     Args:
       event_size: int. D.
       hidden_units: list of ints. Defaults to (128, 128).
@@ -159,12 +189,16 @@ class MADE(_AffineParameters):
         self.stack.append(MaskedDense(2 * self.event_size, masks[-1], zero_init=True, name="output"))
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "event_size": self.event_size}
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
 class CouplingNetwork(_AffineParameters):
     """The MLP of one RealNVP coupling: shift and log-scale of the transformed half.
+
+    Called on the conditioning half `[batch, d]`, it returns `(shift, log_scale)`, each
+    float32 `[batch, output_units]`; both start at zero (the identity coupling).
 
     Args:
       output_units: int. Size of the transformed half.
@@ -183,6 +217,7 @@ class CouplingNetwork(_AffineParameters):
                                              name="output"))
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "output_units": self.output_units}
 
 
@@ -201,7 +236,14 @@ def _shift_and_log_scale_fn(network):
 
 def reverse_permutation(event_size):
     """The permutation between flow steps: reverse the order, so every dimension is
-    transformed by (RealNVP) or conditions (MAF) the others across two steps."""
+    transformed by (RealNVP) or conditions (MAF) the others across two steps.
+
+    Args:
+      event_size: int. D.
+
+    Returns:
+      A `tfb.Permute` bijector over `[..., D]`.
+    """
     return tfb.Permute(permutation=list(reversed(range(event_size))))
 
 
@@ -214,6 +256,9 @@ def flow_bijector(kind, networks_, event_size, unroll=False):
       event_size: int. D.
       unroll: bool. MAF only: unroll the D sequential passes of the forward (sampling)
         direction into a static graph, for export. Defaults to False.
+
+    Returns:
+      A `tfb.Chain` over `[..., D]` events: `forward` maps noise to samples.
     """
     steps = []
     for i, network in enumerate(networks_):

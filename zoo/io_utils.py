@@ -33,7 +33,11 @@ class ArtifactExistsError(FileExistsError, ValueError):
 
 
 def directory_size(path):
-    """Total bytes of the files under `path` (or of `path` itself if it is a file)."""
+    """Total size of the files under `path` (or of `path` itself if it is a file).
+
+    Returns:
+      int. Bytes.
+    """
     if os.path.isfile(path):
         return os.path.getsize(path)
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)

@@ -40,14 +40,23 @@ class Likelihood(keras.layers.Layer):
         self.event_shape = None
 
     def build(self, event_shape):
+        """Records `event_shape`, the shape of one example (the model's `input_shape`)."""
         self.event_shape = tuple(event_shape)
 
     def encoder_input_shape(self, event_shape):
-        """Shape of one example as the encoder sees it (see `encoder_input`)."""
+        """Shape of one example as the encoder sees it (see `encoder_input`).
+
+        Returns:
+          tuple of int, without the batch axis: `event_shape` itself by default.
+        """
         return tuple(event_shape)
 
     def encoder_input(self, x):
-        """What the encoder sees of a batch `x`: `x` itself, except for `Tabular`."""
+        """What the encoder sees of a batch `x`.
+
+        Returns:
+          tensor `[batch, *encoder_input_shape]`: `x` itself, except for `Tabular`.
+        """
         return x
 
     def check_values(self, name, values):
@@ -55,7 +64,18 @@ class Likelihood(keras.layers.Layer):
         beyond what `support` says (e.g. categorical codes). Nothing to check by default."""
 
     def prepare(self, name, x):
-        """`x` as the model takes it: a table becomes rows here (`Tabular`); arrays pass."""
+        """`x` as the model takes it: a table becomes rows here (`Tabular`); arrays pass.
+
+        Args:
+          name: str. The argument's name, for error messages.
+          x: the user's input.
+
+        Returns:
+          `x` unchanged (rows for a table, with `Tabular`).
+
+        Raises:
+          TypeError: `x` is a table and this likelihood does not take tables.
+        """
         from zoo import tables
 
         if tables.is_table(x):
@@ -65,31 +85,58 @@ class Likelihood(keras.layers.Layer):
         return x
 
     def point_statistics(self, p_x):
-        """What imputation averages over draws of z, `[batch, *statistics_shape]`: the
-        decoder mean by default (see `point_estimate`)."""
+        """What imputation averages over draws of z: the decoder mean by default (see
+        `point_estimate`).
+
+        Args:
+          p_x: the distribution returned by `distribution`.
+
+        Returns:
+          float32 tensor `[batch, *statistics_shape(event_shape)]`.
+        """
         return p_x.mean()
 
     def statistics_shape(self, event_shape):
+        """Shape of one example's `point_statistics`: `event_shape` by default."""
         return tuple(event_shape)
 
     def point_estimate(self, statistics):
         """A value of the data from averaged `point_statistics`: the mean itself by default.
         Categorical data take the most probable class of the averaged probabilities instead:
-        averaging class codes would give a code that is no class."""
+        averaging class codes would give a code that is no class.
+
+        Returns:
+          tensor `[batch, *event_shape]`, in the data's units.
+        """
         return statistics
 
     def valid_values(self, x):
-        """Imputed values snapped to what the data can hold: unchanged by default."""
+        """Imputed values snapped to what the data can hold: unchanged by default.
+
+        Returns:
+          `x` (numpy or tensor), shaped like `x`.
+        """
         return x
 
     def constrain(self, x):
         """Graph op: draws fed back into an imputation chain, kept where the data can be
         (unchanged by default). Without it a chain on unbounded columns can run away: an
-        extreme draw gives an extreme code, whose decoder gives a more extreme draw."""
+        extreme draw gives an extreme code, whose decoder gives a more extreme draw.
+
+        Returns:
+          tensor shaped like `x`.
+        """
         return x
 
     def distribution(self, params):
-        """Returns p(x | params): a distribution with batch `[batch]`, event `event_shape`."""
+        """Returns p(x | params): a distribution with batch `[batch]`, event `event_shape`.
+
+        Args:
+          params: decoder output `[batch, *event_shape, num_params]` (cast to float32).
+
+        Returns:
+          A `tfd.Independent` whose `log_prob(x)` is `[batch]`, in nats.
+        """
         params = tf.cast(params, tf.float32)
         base = self._base_distribution(params)
         return tfd.Independent(base, reinterpreted_batch_ndims=len(self.event_shape))
@@ -135,6 +182,7 @@ class Gaussian(Likelihood):
         self.num_params = 2 if self.scale == "predicted" else 1
 
     def build(self, event_shape):
+        """Records `event_shape` and, with a shared scale, creates its weight."""
         super().build(event_shape)
         # Deserialization builds the layer from its build config before the model builds
         # it again: the weight must be made once.
@@ -157,6 +205,7 @@ class Gaussian(Likelihood):
         return tfd.Normal(loc=params[..., 0], scale=scale)
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "scale": self.scale, "min_scale": self.min_scale}
 
 
@@ -191,6 +240,7 @@ class DiscretizedLogistic(Likelihood):
         )
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "num_bins": self.num_bins,
                 "min_log_scale": self.min_log_scale}
 
@@ -269,8 +319,20 @@ class Tabular(Likelihood):
 
     @classmethod
     def from_data(cls, x, categorical=None, **kwargs):
-        """A `Tabular` likelihood standardised with the column statistics of `x` `[n, D]`
-        (its observed entries: NaN marks a missing one)."""
+        """A `Tabular` likelihood standardised with the column statistics of `x`.
+
+        Args:
+          x: array `[n, D]`, n >= 2, in the data's units; NaN marks a missing entry, and
+            each column needs an observed one.
+          categorical: as in the constructor.
+          **kwargs: other constructor arguments.
+
+        Returns:
+          A new `Tabular`; a constant column gets unit spread.
+
+        Raises:
+          ValueError: too few rows, an unobserved column, or bad categorical codes.
+        """
         x = np.asarray(validation.check_data("x", x, (None,), allow_missing=True))
         if x.shape[0] < 2:
             raise ValueError(f"x needs at least 2 rows to estimate a spread. Received: x.shape={list(x.shape)}")
@@ -287,10 +349,17 @@ class Tabular(Likelihood):
 
     @classmethod
     def from_table(cls, table, types=None, max_categories=None, **kwargs):
-        """A `Tabular` likelihood for a table (DataFrame, .csv or .parquet) with its schema
-        fitted on it (`zoo.tables.TableSchema.infer`) and its standardisation.
+        """A `Tabular` likelihood for a table with its schema fitted on it
+        (`zoo.tables.TableSchema.infer`) and its standardisation.
 
-        Returns the likelihood; `likelihood.schema.encode(table)` gives the model's rows.
+        Args:
+          table: a pandas DataFrame or a `.csv` / `.parquet` path.
+          types, max_categories: as in `zoo.tables.TableSchema.infer`.
+          **kwargs: other constructor arguments.
+
+        Returns:
+          A new `Tabular` holding the schema; `likelihood.schema.encode(table)` gives
+            the model's rows.
         """
         from zoo import tables
 
@@ -301,6 +370,8 @@ class Tabular(Likelihood):
         return cls(mean, std, categorical=schema.categorical, schema=schema, **kwargs)
 
     def prepare(self, name, x):
+        """`x` as the model takes it: a table is encoded by `schema` (numpy float32
+        `[n, D]`, NaN for missing cells); arrays pass unchanged."""
         if self.schema is not None:
             from zoo import tables
 
@@ -309,6 +380,7 @@ class Tabular(Likelihood):
         return super().prepare(name, x)
 
     def build(self, event_shape):
+        """Checks that `event_shape` is `(D,)` and creates the per-column scale weight."""
         if tuple(event_shape) != (len(self.mean),):
             raise ValueError(
                 f"Tabular likelihood was made for rows of {len(self.mean)} columns. "
@@ -322,9 +394,18 @@ class Tabular(Likelihood):
                                          dtype="float32")
 
     def encoder_input_shape(self, event_shape):
+        """`(continuous columns + total categories,)`: the width of `encoder_input`."""
         return (len(self._continuous) + sum(self.num_categories),)
 
     def encoder_input(self, x):
+        """Standardised continuous columns, then one-hot categories.
+
+        Args:
+          x: rows `[batch, D]` in the data's units, NaN for missing entries.
+
+        Returns:
+          float32 tensor `[batch, *encoder_input_shape]`.
+        """
         # Missing (NaN) entries: 0 in standardised units (the column mean) or no category.
         x = tf.cast(x, tf.float32)
         parts = []
@@ -343,6 +424,8 @@ class Tabular(Likelihood):
         return tf.concat(parts, axis=-1)
 
     def check_values(self, name, values):
+        """Raises a `ValueError` naming `name` unless every observed categorical entry of
+        numpy `values` `[n, D]` is an integer code 0 .. K-1."""
         for j, k in sorted(self.categorical.items()):
             column = values[..., j]
             column = column[~np.isnan(column)]
@@ -353,6 +436,16 @@ class Tabular(Likelihood):
                     f"codes 0..{k - 1}. Received: value {column[bad].flat[0]:g}")
 
     def distribution(self, params):
+        """Returns p(x | params) over rows.
+
+        Args:
+          params: decoder output `[batch, D, num_params]`: the standardised location in
+            `[..., 0]`, class logits in `[..., :K]` for a categorical column.
+
+        Returns:
+          A `tfd.Independent` over `zoo.distributions.MixedTabular`: `log_prob(x)` is
+            `[batch]`, in nats in the data's units, over the observed entries.
+        """
         params = tf.cast(params, tf.float32)
         scale = tf.broadcast_to(tf.math.softplus(tf.cast(self.raw_scale, tf.float32)) + self.min_scale,
                                 tf.shape(params[..., 0]))
@@ -362,19 +455,28 @@ class Tabular(Likelihood):
         return tfd.Independent(base, reinterpreted_batch_ndims=1)
 
     def point_statistics(self, p_x):
-        # [batch, D, P + 1]: the continuous mean, then the class probabilities.
+        """The continuous mean, then the class probabilities, per column.
+
+        Returns:
+          float32 tensor `[batch, D, num_params + 1]`.
+        """
         base = p_x.distribution
         return tf.concat([base.continuous_mean()[..., None], base.category_probs()], axis=-1)
 
     def statistics_shape(self, event_shape):
+        """`(D, num_params + 1)`: see `point_statistics`."""
         return (*event_shape, self.num_params + 1)
 
     def point_estimate(self, statistics):
+        """Rows `[batch, D]` from averaged `point_statistics`: the mean of a continuous
+        column, the most probable code of a categorical one."""
         is_categorical = tf.constant([k > 0 for k in self.num_categories])
         most_probable = tf.cast(tf.argmax(statistics[..., 1:], axis=-1), statistics.dtype)
         return tf.where(is_categorical, most_probable, statistics[..., 0])
 
     def constrain(self, x):
+        """Rows `[batch, D]` clipped to each column's training range (without a schema,
+        ten standard deviations around the mean; codes 0 .. K-1 for categories)."""
         # The training range of each column (codes 0..K-1 for categories); without a schema,
         # ten standard deviations around the mean.
         if self.schema is not None:
@@ -386,10 +488,16 @@ class Tabular(Likelihood):
         return tf.clip_by_value(x, tf.constant(lo, x.dtype), tf.constant(hi, x.dtype))
 
     def valid_values(self, x):
-        """Imputed rows snapped to values the table can hold (see `TableSchema.valid_rows`)."""
+        """Imputed rows snapped to values the table can hold (see `TableSchema.valid_rows`).
+
+        Returns:
+          numpy float32 shaped like `x` (`[..., D]`) with a schema; `x` unchanged
+            without one.
+        """
         return self.schema.valid_rows(np.asarray(x)) if self.schema is not None else x
 
     def get_config(self):
+        """The constructor arguments, the schema as its config, for saving."""
         return {**super().get_config(), "mean": self.mean, "std": self.std,
                 "categorical": [[j, k] for j, k in sorted(self.categorical.items())],
                 "min_scale": self.min_scale,
@@ -422,7 +530,19 @@ _BY_NAME = {
 
 
 def get(identifier):
-    """Returns a likelihood layer from a name (`"bernoulli"`, ...), a config dict or a layer."""
+    """Returns a likelihood layer from a name (`"bernoulli"`, ...), a config dict or a layer.
+
+    Args:
+      identifier: "bernoulli", "gaussian" or "discretized_logistic" (a new layer with
+        default arguments), a serialised `Likelihood` config, or a `Likelihood` (returned
+        as is).
+
+    Returns:
+      A `Likelihood`.
+
+    Raises:
+      ValueError: anything else.
+    """
     if isinstance(identifier, Likelihood):
         return identifier
     if isinstance(identifier, str):

@@ -26,7 +26,15 @@ posterior_mean: `[batch, latent]` E_q[z|x] or None, for the covariance criterion
 
 
 def tile_samples(t, k):
-    """`[batch, ...]` -> `[k * batch, ...]`, sample-major: row `i * batch + b` is `t[b]`."""
+    """Repeats a batch `k` times along the first axis, sample-major.
+
+    Args:
+      t: tensor `[batch, ...]`.
+      k: int or int32 scalar tensor.
+
+    Returns:
+      tensor `[k * batch, ...]` of `t`'s dtype: row `i * batch + b` is `t[b]`.
+    """
     return tf.tile(t, tf.concat([[k], tf.ones_like(tf.shape(t)[1:])], 0))
 
 
@@ -45,6 +53,13 @@ def kl_units(posterior, prior, z=None):
       prior: tfd.Distribution. p(z), batch shape `[]`.
       z: Tensor. A sample from `posterior`, `[batch, latent]`; needed only for the Monte
         Carlo estimate.
+
+    Returns:
+      float32 tensor, nats: `[batch, latent]` in closed form, `[batch, 1]` for the Monte
+        Carlo estimate.
+
+    Raises:
+      ValueError: the pair has no closed form and `z` is None.
     """
     q_base = getattr(posterior, "distribution", None)
     p_base = getattr(prior, "distribution", None)
@@ -62,7 +77,15 @@ def kl_weight(step, beta=1.0, warmup_steps=0):
     """KL weight at optimizer step `step`: beta * min(1, (step + 1) / warmup_steps).
 
     A linear warm-up from ~0 to `beta` [1, 2] keeps units from collapsing early, while
-    the decoder still produces little information. `warmup_steps=0` means no warm-up.
+    the decoder still produces little information.
+
+    Args:
+      step: int or int tensor. The optimizer step, from 0.
+      beta: float. The weight after warm-up. Defaults to 1.0.
+      warmup_steps: int. Steps of the linear warm-up; 0 means none. Defaults to 0.
+
+    Returns:
+      float32 scalar tensor.
 
     References:
       [1] Bowman et al. Generating sentences from a continuous space. CoNLL 2016.
@@ -83,6 +106,13 @@ def kl_penalty(kl_units, free_bits=0.0):
       the floor a unit's KL has no gradient, so the optimizer has no reason to shut it
       off. With lambda = 0 this is the plain batch mean of sum_j KL_j.
 
+    Args:
+      kl_units: `[batch, units]` KL per unit, nats.
+      free_bits: float. The floor lambda, nats per unit. Defaults to 0.0.
+
+    Returns:
+      scalar tensor of `kl_units`' dtype, nats.
+
     References:
       [1] Kingma et al. Improved variational inference with inverse autoregressive flow.
           NeurIPS 2016, appendix C.8.
@@ -94,7 +124,15 @@ def kl_penalty(kl_units, free_bits=0.0):
 
 
 def active_units(kl_units, threshold):
-    """Number of units whose batch-mean KL exceeds `threshold` nats, as float32."""
+    """Number of units whose batch-mean KL exceeds `threshold` nats.
+
+    Args:
+      kl_units: `[batch, units]` KL per unit, nats.
+      threshold: float, nats.
+
+    Returns:
+      float32 scalar tensor (a count).
+    """
     mean_kl = tf.reduce_mean(kl_units, axis=0)
     return tf.reduce_sum(tf.cast(mean_kl > threshold, tf.float32))
 
@@ -105,6 +143,13 @@ def active_units_by_variance(posterior_means, threshold=0.01):
     The criterion of Burda et al. (2016): it needs no per-dimension KL, so it applies
     to any prior, flows included.
 
+    Args:
+      posterior_means: `[batch, latent]` E_q[z|x].
+      threshold: float. Variance above which a unit is active. Defaults to 0.01.
+
+    Returns:
+      float32 scalar tensor (a count).
+
     References:
       [1] Burda, Grosse, Salakhutdinov. Importance weighted autoencoders. ICLR 2016.
     """
@@ -113,12 +158,26 @@ def active_units_by_variance(posterior_means, threshold=0.01):
 
 
 def elbo(log_px_given_z, kl):
-    """ELBO per example: E_q[log p(x|z)] - KL(q(z|x) || p(z)), shape `[batch]`."""
+    """ELBO per example: E_q[log p(x|z)] - KL(q(z|x) || p(z)).
+
+    Args:
+      log_px_given_z: `[batch]` log p(x|z), nats.
+      kl: `[batch]` KL, nats.
+
+    Returns:
+      tensor `[batch]`, nats.
+    """
     return log_px_given_z - kl
 
 
 def importance_weighted_bound(log_weights):
     """IWAE bound log (1/k) sum_i w_i from log-weights `[k, batch]`, shape `[batch]`.
+
+    Args:
+      log_weights: float tensor `[k, batch]`, log w_i in nats.
+
+    Returns:
+      tensor `[batch]`, nats.
 
     Math:
       log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), z_i ~ q(z|x). The bound is a
@@ -132,7 +191,15 @@ def importance_weighted_bound(log_weights):
 
 
 def bits_per_dim(nll_nats, num_dims):
-    """Converts a negative log-likelihood in nats per example to bits per dimension."""
+    """Converts a negative log-likelihood in nats per example to bits per dimension.
+
+    Args:
+      nll_nats: float32 tensor (any shape), nats per example.
+      num_dims: int. Dimensions of one example (e.g. 784 for 28x28x1).
+
+    Returns:
+      float32 tensor shaped like `nll_nats`, bits per dimension.
+    """
     return nll_nats / (num_dims * tf.math.log(2.0))
 
 
@@ -151,6 +218,9 @@ def balanced_kl_penalty(kl_groups, group_sizes, free_bits=0.0):
       kl_groups: `[batch, groups]` KL per group.
       group_sizes: sequence of ints, latent variables per group.
       free_bits: float. Per-group floor lambda, as in `kl_penalty`.
+
+    Returns:
+      scalar tensor, nats (the coefficients average 1).
 
     References:
       [1] Vahdat, Kautz. NVAE: A deep hierarchical variational autoencoder. NeurIPS
@@ -174,6 +244,13 @@ def feature_reconstruction(real_features, fake_features):
       summed over the layer's units: VAE-GAN's "learned similarity" replacing the pixel
       likelihood [1].
 
+    Args:
+      real_features, fake_features: the layer's activations `[batch, ...]` on the input
+        and on its reconstruction.
+
+    Returns:
+      tensor `[batch]`, nats up to a constant.
+
     References:
       [1] Larsen et al. Autoencoding beyond pixels using a learned similarity metric.
           ICML 2016.
@@ -185,8 +262,13 @@ def feature_reconstruction(real_features, fake_features):
 def discriminator_loss(real_logits, fake_logits):
     """The discriminator's binary cross-entropies (real -> 1, fake -> 0), as two scalars.
 
-    Returns `(real, fake)`, each a batch mean, so equilibrium gating can look at both;
-    the discriminator minimises their sum.
+    Args:
+      real_logits: the discriminator's logits `[batch]` on data.
+      fake_logits: its logits `[batch]` on reconstructions or samples.
+
+    Returns:
+      A tuple `(real, fake)` of float32 scalar tensors, each a batch mean in nats, so
+        equilibrium gating can look at both; the discriminator minimises their sum.
     """
     real = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(real_logits), real_logits))
     fake = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake_logits), fake_logits))
@@ -195,6 +277,12 @@ def discriminator_loss(real_logits, fake_logits):
 
 def generator_loss(fake_logits):
     """Non-saturating generator loss, -log D(x~), batch mean [1].
+
+    Args:
+      fake_logits: the discriminator's logits `[batch]` on generated inputs.
+
+    Returns:
+      float32 scalar tensor, nats.
 
     References:
       [1] Goodfellow et al. Generative adversarial nets. NeurIPS 2014.
@@ -211,6 +299,12 @@ def equilibrium_gates(real_loss, fake_loss, equilibrium=0.68, margin=0.35):
     discriminator far worse than chance (a loss above equilibrium + margin) gets no
     adversarial gradient; if both would pause, both train.
 
+    Args:
+      real_loss, fake_loss: scalar tensors, the discriminator's cross-entropies in nats
+        (see `discriminator_loss`).
+      equilibrium: float, nats. Defaults to 0.68.
+      margin: float, nats. Defaults to 0.35.
+
     Returns:
       (train_discriminator, train_decoder): boolean scalars.
     """
@@ -223,8 +317,15 @@ def equilibrium_gates(real_loss, fake_loss, equilibrium=0.68, margin=0.35):
 
 
 def example_weights(sample_weight):
-    """Per-example weights `[batch]` scaled to mean 1, so a weighted batch mean is
-    `reduce_mean(weights * values)`. All-zero weights give zeros, not NaN."""
+    """Per-example weights scaled to mean 1, so a weighted batch mean is
+    `reduce_mean(weights * values)`. All-zero weights give zeros, not NaN.
+
+    Args:
+      sample_weight: numbers `[batch]` (or `[batch, 1]`), >= 0.
+
+    Returns:
+      float32 tensor `[batch]`.
+    """
     weights = tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
     return tf.math.divide_no_nan(weights, tf.reduce_mean(weights))
 
@@ -236,6 +337,10 @@ def group_terms(kl_dims, groups, threshold):
       kl_dims: `[batch, latent dims]` KL per dimension, groups side by side.
       groups: `((name, size), ...)` in the order of `kl_dims`' columns.
       threshold: float. KL (nats) above which a dimension counts as active.
+
+    Returns:
+      dict of float32 scalars: `kl_<name>` (batch-mean KL of the group, nats) and
+        `active_units_<name>` (a count), for each group.
     """
     result = {}
     for (name, _), kl in zip(groups, tf.split(kl_dims, [size for _, size in groups], axis=-1)):

@@ -50,9 +50,14 @@ class BatchReshape(keras.layers.Reshape):
     Keras' own layer reshapes to `(shape(x)[0], *target_shape)`, which TFLite turns into
     SHAPE/STRIDED_SLICE/PACK ops that XNNPACK cannot run: each one split the exported
     sampler into separate delegate partitions. A constant target shape keeps it whole.
+
+    Args:
+      target_shape: tuple of ints. The shape after the batch axis, as in
+        `keras.layers.Reshape`.
     """
 
     def call(self, inputs):
+        """`inputs` `[batch, ...]` reshaped to `[batch, *target_shape]`."""
         return keras.ops.reshape(inputs, (-1, *self.target_shape))
 
 
@@ -66,6 +71,9 @@ class NearestResize(keras.layers.Layer):
     RESIZE_NEAREST_NEIGHBOR is not among them, so it split the exported sampler into
     several delegate partitions with reference kernels between them, which made the int8
     sampler slower at batch 1. Other sizes fall back to the resize op.
+
+    Args:
+      height, width: int. The output size, pixels.
     """
 
     def __init__(self, height, width, **kwargs):
@@ -79,6 +87,7 @@ class NearestResize(keras.layers.Layer):
         return None
 
     def call(self, x):
+        """`x` `[batch, h, w, c]` resized to `[batch, height, width, c]`."""
         factor = self._factor(x.shape)
         if factor == 1:
             return x
@@ -87,9 +96,11 @@ class NearestResize(keras.layers.Layer):
         return tf.image.resize(x, (self.height, self.width), method="nearest")
 
     def compute_output_shape(self, input_shape):
+        """`(batch, height, width, channels)`."""
         return (input_shape[0], self.height, self.width, input_shape[3])
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "height": self.height, "width": self.width}
 
 
@@ -103,7 +114,13 @@ class ResidualBlock(keras.layers.Layer):
     `preactivate=False` drops the first `act`, for inputs that already went through an
     idempotent activation (relu after relu changes nothing). The result is the same,
     but an int8 TFLite graph then has no standalone RELU: XNNPACK does not run int8
-    RELU, and each one cost the int8 vae_mnist sampler ~9 us of its ~70 us at batch 1.
+    RELU, so each one is a slow reference kernel between delegate partitions.
+
+    Args:
+      filters: int. Channels of both convolutions; must equal the input's channels.
+      kernel_size: int. Defaults to 3.
+      activation: str. Keras activation. Defaults to "relu".
+      preactivate: bool. Apply the activation to the input first. Defaults to True.
     """
 
     def __init__(self, filters, kernel_size=3, activation="relu", preactivate=True, **kwargs):
@@ -118,17 +135,21 @@ class ResidualBlock(keras.layers.Layer):
                                          kernel_initializer="zeros", name="conv2")
 
     def build(self, input_shape):
+        """Builds both convolutions for `[batch, h, w, filters]` inputs."""
         self.conv1.build(input_shape)
         self.conv2.build(self.conv1.compute_output_shape(input_shape))
 
     def call(self, x):
+        """`[batch, h, w, filters]` -> the same shape."""
         h = self._act(x) if self.preactivate else x
         return x + self.conv2(self._act(self.conv1(h)))
 
     def compute_output_shape(self, input_shape):
+        """`input_shape`: the block keeps the shape."""
         return input_shape
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": self.kernel_size, "activation": self.activation,
                 "preactivate": self.preactivate}
@@ -139,6 +160,10 @@ class DenseResidualBlock(keras.layers.Layer):
     """Pre-activation residual block of two dense layers: `x + W2 act(W1 act(x))`.
 
     The second layer starts at zero, so a stack of blocks begins as the identity.
+
+    Args:
+      units: int. Width of both layers; must equal the input's width.
+      activation: str. Keras activation. Defaults to "relu".
     """
 
     def __init__(self, units, activation="relu", **kwargs):
@@ -150,16 +175,20 @@ class DenseResidualBlock(keras.layers.Layer):
         self.dense2 = keras.layers.Dense(units, kernel_initializer="zeros", name="dense2")
 
     def build(self, input_shape):
+        """Builds both dense layers for `[batch, units]` inputs."""
         self.dense1.build(input_shape)
         self.dense2.build(self.dense1.compute_output_shape(input_shape))
 
     def call(self, x):
+        """`[batch, units]` -> the same shape."""
         return x + self.dense2(self._act(self.dense1(self._act(x))))
 
     def compute_output_shape(self, input_shape):
+        """`input_shape`: the block keeps the shape."""
         return input_shape
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "units": self.units, "activation": self.activation}
 
 
@@ -182,6 +211,7 @@ class MLPEncoder(_Stack):
         ]
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "hidden_dims": self.hidden_dims,
                 "activation": self.activation}
 
@@ -209,6 +239,7 @@ class MLPDecoder(_Stack):
         ]
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "target_shape": self.target_shape,
                 "hidden_dims": self.hidden_dims, "activation": self.activation}
 
@@ -216,6 +247,9 @@ class MLPDecoder(_Stack):
 @keras.saving.register_keras_serializable(package="vaezoo")
 class ConvEncoder(_Stack):
     """Stride-2 convolutions (each optionally followed by residual blocks), flattened.
+
+    `[batch, height, width, channels]` -> `[batch, ceil(height / 2**stages) *
+    ceil(width / 2**stages) * filters[-1]]`.
 
     Args:
       filters: list of ints. Channels of each stride-2 stage. Defaults to (32, 64).
@@ -240,6 +274,11 @@ class ConvEncoder(_Stack):
         self.stack.append(keras.layers.Flatten(name="flatten"))
 
     def build(self, input_shape):
+        """Builds the stages for `[batch, height, width, channels]` inputs.
+
+        Raises:
+          ValueError: the input is not a batch of images.
+        """
         if len(input_shape) != 4:
             raise ValueError(
                 "A convolutional encoder needs image data of shape (height, width, channels). "
@@ -248,6 +287,7 @@ class ConvEncoder(_Stack):
         super().build(input_shape)
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": self.kernel_size, "num_res_blocks": self.num_res_blocks,
                 "activation": self.activation}
@@ -325,6 +365,7 @@ class ConvDecoder(keras.layers.Layer):
         self.to_params = BatchReshape(self.target_shape, name="to_params")
 
     def build(self, input_shape):
+        """Builds every layer for latents `[batch, latent]`."""
         self.seed.build(input_shape)
         shape = (input_shape[0], *self.seed_shape)
         for layer in self.up:
@@ -333,6 +374,7 @@ class ConvDecoder(keras.layers.Layer):
         self.head.build(shape)
 
     def call(self, z):
+        """Latents `[batch, latent]` -> parameters `[batch, *target_shape]`."""
         x = self.reshape(self.seed(z))
         for layer in self.up:
             x = layer(x)
@@ -343,9 +385,11 @@ class ConvDecoder(keras.layers.Layer):
         return self.to_params(x)
 
     def compute_output_shape(self, input_shape):
+        """`(batch, *target_shape)`."""
         return (input_shape[0], *self.target_shape)
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "target_shape": self.target_shape,
                 "filters": self.filters, "kernel_size": self.kernel_size,
                 "num_res_blocks": self.num_res_blocks, "activation": self.activation,
@@ -356,12 +400,30 @@ NETWORKS = ("mlp", "conv")
 
 
 def default_hidden_dims(network):
-    """Encoder widths (MLP units or conv filters) used when a model is given none."""
+    """Encoder widths (MLP units or conv filters) used when a model is given none.
+
+    Args:
+      network: str. "mlp" or "conv".
+
+    Returns:
+      tuple of int: (512, 256) for "mlp", (32, 64) for "conv".
+    """
     return (512, 256) if network == "mlp" else (32, 64)
 
 
 def build_encoder(network, hidden_dims, activation="relu", num_res_blocks=0):
-    """Returns an encoder layer of the named family."""
+    """Returns an encoder layer of the named family, called "encoder".
+
+    Args:
+      network: str. "mlp" (`MLPEncoder`) or "conv" (`ConvEncoder`).
+      hidden_dims: list of ints. Widths (MLP) or channels per stride-2 stage (conv).
+      activation: str. Keras activation. Defaults to "relu".
+      num_res_blocks: int. Residual blocks per conv stage (ignored by "mlp").
+        Defaults to 0.
+
+    Returns:
+      An unbuilt Keras layer mapping `[batch, *data_shape]` to `[batch, features]`.
+    """
     if network == "mlp":
         return MLPEncoder(hidden_dims, activation, name="encoder")
     return ConvEncoder(hidden_dims, num_res_blocks=num_res_blocks, activation=activation,
@@ -370,7 +432,21 @@ def build_encoder(network, hidden_dims, activation="relu", num_res_blocks=0):
 
 def build_decoder(network, hidden_dims, target_shape, activation="relu", num_res_blocks=0,
                   upsampling="nearest"):
-    """Returns the decoder mirroring `build_encoder(network, hidden_dims, ...)`."""
+    """Returns the decoder mirroring `build_encoder(network, hidden_dims, ...)`, called
+    "decoder".
+
+    Args:
+      network: str. "mlp" (`MLPDecoder`) or "conv" (`ConvDecoder`).
+      hidden_dims: list of ints. The encoder's widths; the decoder uses them reversed.
+      target_shape: tuple of ints. `(*data_shape, num_params)`.
+      activation: str. Keras activation. Defaults to "relu".
+      num_res_blocks: int. Residual blocks per conv stage (ignored by "mlp").
+        Defaults to 0.
+      upsampling: str. "nearest" or "transpose" (conv only). Defaults to "nearest".
+
+    Returns:
+      An unbuilt Keras layer mapping `[batch, latent]` to `[batch, *target_shape]`.
+    """
     mirrored = tuple(reversed(hidden_dims))
     if network == "mlp":
         return MLPDecoder(target_shape, mirrored, activation, name="decoder")

@@ -18,6 +18,9 @@ def applicable_plots(model):
     The image kinds need image data (`[height, width, channels]`); "kl" needs a KL that
     splits by latent dimension, which a flow prior's does not. "latent_map" applies to all.
     The `vaezoo plot` command and the `TrainingPlots` callback both decide with this.
+
+    Returns:
+      tuple of str.
     """
     images = len(model.data_shape) == 3
     return tuple(kind for kind in PLOT_KINDS
@@ -55,6 +58,10 @@ def image_grid(images, num_cols=None, pad=1):
       images: array-like of shape `[n, height, width, channels]`.
       num_cols: int. Columns of the grid. Defaults to ceil(sqrt(n)).
       pad: int. Pixels of white between tiles. Defaults to 1.
+
+    Returns:
+      numpy float32 `[rows * (height + pad) + pad, num_cols * (width + pad) + pad,
+        channels]`, pixels in [0, 1] (inputs are clipped; empty cells are white).
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4:
@@ -82,6 +89,9 @@ def save_image_grid(images, path, num_cols=None, scale=2):
       path: str. Destination `.png`.
       num_cols: int. Columns. Defaults to ceil(sqrt(n)).
       scale: int. Nearest-neighbour upscaling so small images stay legible. Defaults to 2.
+
+    Returns:
+      `path`, as given.
     """
     plt = _pyplot()
     grid = image_grid(images, num_cols)
@@ -103,7 +113,11 @@ def _pyplot():
 
 
 def figure_to_array(figure):
-    """RGB pixels `[H, W, 3]` in [0, 1] of a matplotlib figure (for TensorBoard); closes it."""
+    """The pixels of a matplotlib figure (for TensorBoard); closes it.
+
+    Returns:
+      numpy float32 `[height, width, 3]` RGB, in [0, 1].
+    """
     figure.canvas.draw()
     pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].astype(np.float32) / 255.0
     _pyplot().close(figure)
@@ -119,7 +133,15 @@ def save_figure(figure, path):
 
 
 def reconstruction_rows(model, x):
-    """Inputs above their reconstructions: `[2 * n, *input_shape]` for `image_grid(num_cols=n)`."""
+    """Inputs above their reconstructions, for `image_grid(num_cols=n)`.
+
+    Args:
+      model: a zoo model.
+      x: inputs `[n, *input_shape]`.
+
+    Returns:
+      numpy float32 `[2 * n, *input_shape]`: the n inputs, then their n reconstructions.
+    """
     x = np.asarray(x, np.float32)
     return np.concatenate([x, np.asarray(model.reconstruct(x))])
 
@@ -136,7 +158,8 @@ def traversal_rows(model, x, units=None, values=(-3, -2, -1, 0, 1, 2, 3), num_un
       num_units: int. Units shown when `units` is None. Defaults to 8.
 
     Returns:
-      (`[len(units) * len(values), *input_shape]` images, the units).
+      A tuple (numpy float32 `[len(units) * len(values), *input_shape]` decoder means,
+        the list of unit indices shown).
     """
     from zoo.applications import latent_space
 
@@ -151,9 +174,21 @@ def traversal_rows(model, x, units=None, values=(-3, -2, -1, 0, 1, 2, 3), num_un
 
 
 def kl_per_dimension(model, x, seed=0, batch_size=500):
-    """Mean KL (nats) of each latent dimension over the examples `x`, `[latent dims]`.
+    """Mean KL of each latent dimension over the examples `x`.
 
-    Raises ValueError for a model whose KL does not split by dimension (a flow prior)."""
+    Args:
+      model: a zoo model whose KL splits by dimension.
+      x: inputs `[n, *input_shape]`, n >= 1.
+      seed: int. Seed of the posterior samples (the same for every batch). Defaults to 0.
+      batch_size: int. Examples per call. Defaults to 500.
+
+    Returns:
+      numpy float64 `[latent dims]`, nats.
+
+    Raises:
+      ValueError: no examples, or a model whose KL does not split by dimension (a flow
+        prior).
+    """
     evaluation.require_kl_by_dimension(model)
     x = np.asarray(x)
     if x.ndim == 0 or len(x) == 0:
@@ -166,7 +201,15 @@ def kl_per_dimension(model, x, seed=0, batch_size=500):
 
 
 def kl_figure(kl, threshold=0.01):
-    """Bar chart of the KL per latent dimension, sorted, with the active-unit threshold."""
+    """Bar chart of the KL per latent dimension, sorted, with the active-unit threshold.
+
+    Args:
+      kl: array `[latent dims]`, nats (e.g. from `kl_per_dimension`).
+      threshold: float. The active-unit threshold, nats. Defaults to 0.01.
+
+    Returns:
+      A matplotlib `Figure` (the caller closes it, e.g. with `save_figure`).
+    """
     plt = _pyplot()
     kl = np.asarray(kl, np.float64)
     order = np.argsort(-kl)
@@ -184,7 +227,15 @@ def kl_figure(kl, threshold=0.01):
 
 
 def project_2d(codes):
-    """Codes `[n, d]` to 2-D: as they are if d <= 2, else onto their two principal axes."""
+    """Codes to 2-D: as they are if d <= 2 (padded with zeros if d = 1), else centred
+    and projected onto their two principal axes.
+
+    Args:
+      codes: array `[n, ...]`, flattened to `[n, d]`.
+
+    Returns:
+      numpy float64 `[n, 2]`.
+    """
     codes = np.asarray(codes, np.float64).reshape(len(codes), -1)
     if codes.shape[1] == 1:
         return np.concatenate([codes, np.zeros_like(codes)], axis=1)
@@ -196,7 +247,16 @@ def project_2d(codes):
 
 
 def latent_map_figure(codes, labels=None, title="latent space"):
-    """Scatter of the codes in 2-D (principal axes if wider), coloured by label."""
+    """Scatter of the codes in 2-D (principal axes if wider), coloured by label.
+
+    Args:
+      codes: array `[n, ...]` of latent codes.
+      labels: optional integer labels `[n]`.
+      title: str. Defaults to "latent space".
+
+    Returns:
+      A matplotlib `Figure` (the caller closes it).
+    """
     plt = _pyplot()
     points = project_2d(codes)
     figure, axis = plt.subplots(figsize=(5.5, 5.0))

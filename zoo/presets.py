@@ -42,7 +42,11 @@ _PACKAGE = "vaezoo"
 
 
 def list_presets():
-    """Names of the built-in presets, shipped inside the package."""
+    """Names of the built-in presets, shipped inside the package.
+
+    Returns:
+      A sorted list of str; empty if none ship.
+    """
     if not os.path.isdir(BUILTIN_DIR):
         return []
     return sorted(
@@ -74,6 +78,12 @@ def save_to_preset(model, directory, metadata=None, overwrite=False):
       directory: str. Destination; must not exist unless `overwrite`.
       metadata: dict. Extra fields for `metadata.json` (dataset, recipe, metrics, ...).
       overwrite: bool. Replace an existing directory. Defaults to False.
+
+    Returns:
+      `directory`, as given.
+
+    Raises:
+      ArtifactExistsError: `directory` exists and `overwrite` is False.
     """
     config = keras.saving.serialize_keras_object(model)
     # The model only: how it was compiled (optimizer, schedule) is not part of a preset.
@@ -102,8 +112,8 @@ def _write_metadata(directory, meta, name):
 
 
 def _fmt(value):
-    """Five significant digits (an NLL of 228.64 nats, not 228.6), whole numbers from
-    1,000 up (sizes in KiB; not 1.046e+05)."""
+    """Five significant digits (two decimals for a three-digit NLL in nats, not one),
+    whole numbers from 1,000 up (sizes in KiB, not in exponent notation)."""
     if not isinstance(value, float):
         return str(value)
     return f"{value:,.0f}" if abs(value) >= 1e3 else f"{value:,.5g}"
@@ -116,7 +126,17 @@ DEFAULT_LIMITS = ("Trained on one dataset; scores and samples mean little outsid
 
 
 def model_card(metadata, name):
-    """A markdown model card for a preset, from its metadata."""
+    """A markdown model card for a preset, from its metadata.
+
+    Args:
+      metadata: dict. The preset's `metadata.json` (see `save_to_preset`): `metrics`,
+        `dataset`, `recipe`, `epochs`, `train_seconds`, `limits`, `<topic>_note`
+        fields and the provenance fields are used when present.
+      name: str. The preset's name, the card's title.
+
+    Returns:
+      str. Markdown text, ending with a newline.
+    """
     metrics = metadata.get("metrics", {})
     lines = [f"# {name}", "",
              f"`{metadata.get('class_name', '?')}` from vaezoo, "
@@ -151,6 +171,14 @@ def update_metadata(directory, metrics=None, **fields):
 
     The weights are untouched (their sha256 stays valid); both files are rewritten
     atomically.
+
+    Args:
+      directory: str. A preset directory (or built-in name).
+      metrics: dict. Measured figures merged into `metadata["metrics"]`.
+      **fields: other top-level fields to set.
+
+    Returns:
+      dict. The new metadata.
     """
     meta = load_metadata(directory)
     meta.update(fields)
@@ -163,6 +191,13 @@ def archive_preset(directory, path):
     """Packs a preset directory into a `.tar.gz` at `path` (atomically); returns its sha256.
 
     Publish the archive anywhere over https; `from_preset(url, sha256=...)` loads it.
+
+    Args:
+      directory: str. A preset directory or built-in name.
+      path: str. Destination `.tar.gz` file.
+
+    Returns:
+      str. The archive's sha256, 64 hex digits.
     """
     directory = resolve(directory)
     with io_utils.atomic_path(path, suffix=".tar.gz") as tmp:
@@ -220,7 +255,15 @@ def _download(url, sha256=None, cache_dir=None):
 
 
 def resolve(preset):
-    """The directory of a preset given by built-in name or local path."""
+    """The directory of a preset given by built-in name or local path.
+
+    Returns:
+      str. `preset` itself if it is a directory, else the built-in preset's directory.
+
+    Raises:
+      TypeError: `preset` is not a str or path.
+      ValueError: neither a directory nor a built-in name.
+    """
     if not isinstance(preset, (str, os.PathLike)):
         raise TypeError(f"preset must be a preset name or a directory. Received: preset={preset!r}")
     preset = os.fspath(preset)
@@ -235,7 +278,7 @@ def resolve(preset):
 
 
 def load_metadata(preset):
-    """The `metadata.json` of a preset, as a dict."""
+    """The `metadata.json` of a preset (built-in name or directory), as a dict."""
     with open(os.path.join(resolve(preset), METADATA_FILE)) as f:
         return json.load(f)
 
@@ -259,6 +302,14 @@ def from_preset(preset, cls=None, sha256=None, cache_dir=None, **overrides):
       **overrides: training settings to change for fine-tuning (`TRAINING_OVERRIDES`),
         e.g. `kl_warmup_steps=0`: a recipe's KL warm-up counts from the new optimizer's
         step 0, so it would start again on a model that is already trained.
+
+    Returns:
+      The model, built with its weights loaded and not compiled.
+
+    Raises:
+      ValueError: unknown preset, a failed download or sha256 check, a missing or
+        unreadable file, a class that is not the zoo's (or not `cls`), or an override
+        that is not a training setting.
     """
     unknown = sorted(set(overrides) - set(TRAINING_OVERRIDES))
     if unknown:
@@ -303,7 +354,18 @@ def from_preset(preset, cls=None, sha256=None, cache_dir=None, **overrides):
 
 
 def load_model(source):
-    """Loads a model from a `.keras` file, a preset (built-in name, directory, URL)."""
+    """Loads a model from a `.keras` file or a preset (built-in name, directory, URL).
+
+    Args:
+      source: str or path. A `.keras` file (loaded in Keras safe mode) or anything
+        `from_preset` takes.
+
+    Returns:
+      The model.
+
+    Raises:
+      ValueError: a missing or damaged `.keras` file, or as `from_preset`.
+    """
     source = os.fspath(source)
     if source.endswith(".keras"):
         if not os.path.isfile(source):

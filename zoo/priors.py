@@ -10,7 +10,11 @@ tfd = tfp.distributions
 
 
 def standard_normal(latent_dim):
-    """N(0, I) over `latent_dim` dimensions: batch shape [], event shape [latent_dim]."""
+    """N(0, I) over `latent_dim` dimensions.
+
+    Returns:
+      A float32 `tfd.Independent` with batch shape [] and event shape [latent_dim].
+    """
     zeros = tf.zeros([latent_dim], tf.float32)
     return tfd.Independent(tfd.Normal(zeros, tf.ones_like(zeros)), reinterpreted_batch_ndims=1)
 
@@ -57,23 +61,38 @@ class FlowPrior(keras.layers.Layer):
                 for i in range(self.num_flows)]
 
     def build(self, input_shape=None):
+        """Builds each step's network; `input_shape` is ignored (the size is `latent_dim`)."""
         fan_in = self.latent_dim // 2 if self.flow == "realnvp" else self.latent_dim
         for network in self.step_networks:
             network.build((None, fan_in))
 
     def bijector(self, unroll=False):
-        """The flow f (noise to latent) as a `tfb.Chain` over the layer's networks."""
+        """The flow f (noise to latent) as a `tfb.Chain` over the layer's networks.
+
+        Args:
+          unroll: bool. Unroll MAF's sequential passes into a static graph (see
+            `zoo.flows.flow_bijector`). Defaults to False.
+        """
         return flows.flow_bijector(self.flow, self.step_networks, self.latent_dim, unroll=unroll)
 
     def distribution(self):
-        """p(z): batch shape [], event shape [latent_dim]."""
+        """p(z), a `tfd.TransformedDistribution` with batch shape [] and event shape
+        [latent_dim]; `log_prob(z)` is in nats."""
         return tfd.TransformedDistribution(standard_normal(self.latent_dim), self.bijector())
 
     def forward(self, eps):
-        """z = f(eps), as a static graph (MAF's sequential passes unrolled)."""
+        """z = f(eps), as a static graph (MAF's sequential passes unrolled).
+
+        Args:
+          eps: float32 tensor `[n, latent_dim]`, standard-normal noise.
+
+        Returns:
+          float32 tensor `[n, latent_dim]`.
+        """
         return self.bijector(unroll=True).forward(eps)
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "latent_dim": self.latent_dim, "flow": self.flow,
                 "num_flows": self.num_flows, "hidden_units": self.hidden_units,
                 "activation": self.activation, "log_scale_bound": self.log_scale_bound}

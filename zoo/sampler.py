@@ -53,13 +53,13 @@ class SamplerSpec:
                 f"latent_shape={tuple(self.latent_shape)}, noise_dim={self.noise_dim}")
 
     def noise_signature(self):
-        """Input signature of `sample_from_noise`: `noise` `[batch, noise_dim]` float32,
-        then the extra inputs."""
+        """Input signature of `sample_from_noise`, a list of `tf.TensorSpec`: `noise`
+        `[batch, noise_dim]` float32, then the extra inputs."""
         return [tf.TensorSpec([None, self.noise_dim], tf.float32, name="noise"),
                 *self.extra_inputs.values()]
 
     def latent_signature(self):
-        """Input signature of `decode_mean`: `z` `[batch, *latent_shape]` float32, then the
-        extra inputs."""
+        """Input signature of `decode_mean`, a list of `tf.TensorSpec`: `z`
+        `[batch, *latent_shape]` float32, then the extra inputs."""
         return [tf.TensorSpec([None, *self.latent_shape], tf.float32, name="z"),
                 *self.extra_inputs.values()]

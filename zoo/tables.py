@@ -41,14 +41,16 @@ def _pandas():
 
 
 def is_table(value):
-    """Whether `value` is a pandas DataFrame. Every model method asks this of its input, so
-    it does not import pandas: if pandas is not loaded, nothing can be a DataFrame."""
+    """Whether `value` is a pandas DataFrame, as a bool. Every model method asks this of
+    its input, so it does not import pandas: if pandas is not loaded, nothing can be a
+    DataFrame."""
     pandas = sys.modules.get("pandas")
     return pandas is not None and isinstance(value, pandas.DataFrame)
 
 
 def is_table_path(value):
-    """Whether `value` names a table file (.csv, .parquet)."""
+    """Whether `value` is a str or path ending in a table suffix (.csv, .parquet, .pq),
+    as a bool; the file need not exist."""
     return isinstance(value, (str, os.PathLike)) and str(value).lower().endswith(TABLE_SUFFIXES)
 
 
@@ -56,6 +58,17 @@ def read_table(source):
     """A pandas DataFrame from a DataFrame (copied), a `.csv` or a `.parquet` file.
 
     Empty cells of a CSV become missing values (NaN); column names come from the header.
+
+    Args:
+      source: a pandas DataFrame or a `.csv` / `.parquet` path.
+
+    Returns:
+      A new pandas DataFrame with str column names.
+
+    Raises:
+      TypeError: `source` is neither a DataFrame nor a table path.
+      ValueError: missing or unreadable file, an empty table, or repeated column names.
+      ImportError: a parquet file without pyarrow.
     """
     pandas = _pandas()
     if isinstance(source, pandas.DataFrame):
@@ -168,6 +181,13 @@ class TableSchema:
             `{"zip": "categorical", "rooms": "integer"}`.
           max_categories: int. Whole-number columns with at most this many distinct values
             are categorical, others integer. Defaults to 10.
+
+        Returns:
+          A new `TableSchema`.
+
+        Raises:
+          ValueError: `types` names unknown columns or types, or a column has no observed
+            value, a single value, or non-boolean values typed boolean.
         """
         table = read_table(table)
         types = dict(types or {})
@@ -203,10 +223,12 @@ class TableSchema:
         return cls(columns)
 
     def get_config(self):
+        """JSON-serialisable dict `{"columns": [column dicts]}`."""
         return {"columns": [dict(c) for c in self.columns]}
 
     @classmethod
     def from_config(cls, config):
+        """The schema from `get_config()`'s dict."""
         return cls(config["columns"])
 
     def __eq__(self, other):
@@ -229,6 +251,13 @@ class TableSchema:
           table: a DataFrame (or path) with (at least) the schema's columns.
           unknown: "error" (default) or "missing": what a category absent from the
             training table becomes.
+
+        Returns:
+          numpy float32 `[n, D]`, in the schema's column order.
+
+        Raises:
+          ValueError: missing columns, non-numeric or infinite numbers, or (with
+            `unknown="error"`) an unknown category.
         """
         table = read_table(table)
         unknown = validation.one_of("unknown", unknown, ("error", "missing"))
@@ -271,6 +300,14 @@ class TableSchema:
 
         Numbers are clipped to the training range, integers rounded, codes mapped back to
         their categories.
+
+        Args:
+          rows: array `[n, D]`.
+          index: optional index of the returned DataFrame (e.g. the input table's).
+
+        Returns:
+          A pandas DataFrame with the schema's columns: float, nullable `Int64`,
+            `boolean` or object (categories) dtypes.
         """
         pandas = _pandas()
         rows = np.asarray(rows, np.float64)
@@ -297,7 +334,14 @@ class TableSchema:
 
     def valid_rows(self, rows):
         """Rows snapped to values the table can hold: codes to whole numbers in range,
-        integers rounded, numbers within the training range (NaN stays NaN)."""
+        integers rounded, numbers within the training range (NaN stays NaN).
+
+        Args:
+          rows: array `[..., D]` (e.g. `[n, D]`, or draws `[chains, n, D]`).
+
+        Returns:
+          A new numpy float32 array shaped like `rows`.
+        """
         rows = np.array(rows, np.float32, copy=True)
         columns = rows.reshape(-1, rows.shape[-1])  # a view: draws [chains, n, D] too
         for j, spec in enumerate(self.columns):
@@ -310,8 +354,13 @@ class TableSchema:
         return rows
 
     def statistics(self, rows):
-        """Means and standard deviations `[D]` of the observed entries of `rows`, the
-        standardisation of the tabular likelihood (1 for categorical or constant columns)."""
+        """The standardisation of the tabular likelihood, from the observed entries of
+        `rows` `[n, D]`.
+
+        Returns:
+          A tuple `(mean, std)` of numpy float64 `[D]`, in the columns' units; mean 0 and
+            std 1 for categorical columns, std 1 for constant ones.
+        """
         rows = np.asarray(rows, np.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns

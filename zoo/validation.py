@@ -58,7 +58,16 @@ def positive_float(name, value):
 
 
 def one_of(name, value, options):
-    """Returns `value` if it is one of `options` (strings compared case-insensitively)."""
+    """Returns `value`, lower-cased, if it is one of `options` (compared case-insensitively).
+
+    Args:
+      name: str. The argument name used in error messages.
+      value: the value received; must be a str.
+      options: the allowed lower-case strings (a tuple, or a dict's keys).
+
+    Raises:
+      ValueError: `value` is not one of `options`.
+    """
     if isinstance(value, str) and value.lower() in options:
         return value.lower()
     raise ValueError(f"{name} must be one of {sorted(options)}. Received: {name}={_short(value)}")
@@ -85,6 +94,9 @@ def scale_pixels(x):
 
     The one rule for integer data across the zoo (`zoo.data.from_arrays`, `fit`, every
     model method): uint8 means pixels in [0, 255].
+
+    Returns:
+      float32 tensor shaped like `x` for uint8 input; otherwise `x` itself.
     """
     dtype = x.dtype if isinstance(x, (np.ndarray, tf.Tensor)) else None
     if dtype is not None and (dtype == np.uint8 or dtype == tf.uint8):
@@ -94,7 +106,11 @@ def scale_pixels(x):
 
 def to_float_tensor(name, x):
     """`x` as a float32 tensor, or a `TypeError` naming `name` for non-numeric input
-    (strings, objects, ragged lists). Shape and values are not checked."""
+    (strings, objects, ragged lists). Shape and values are not checked.
+
+    Returns:
+      float32 tensor shaped like `x`.
+    """
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be a numeric array. Received: {name}={_short(x)}")
     if isinstance(x, tf.Tensor | tf.Variable):
@@ -134,6 +150,14 @@ def check_data(name, x, event_shape, support="real", allow_missing=False):
       support: str. `"real"` (any finite value) or `"unit_interval"` ([0, 1]).
       allow_missing: bool. NaN marks a missing entry (tabular models) instead of an
         error; infinities are still refused.
+
+    Returns:
+      float32 tensor `[batch, *event_shape]`.
+
+    Raises:
+      TypeError: non-numeric input.
+      ValueError: wrong shape, an empty batch, or (eagerly) values that are not finite
+        or outside the support.
     """
     x = to_float_tensor(name, x)
     expected = (None, *event_shape)
@@ -172,13 +196,31 @@ def check_data(name, x, event_shape, support="real", allow_missing=False):
 
 
 def check_vectors(name, x, dim):
-    """Converts `x` to a float32 tensor of shape `[batch, dim]` with finite values, or raises."""
+    """Converts `x` to a float32 tensor of shape `[batch, dim]` with finite values, or raises.
+
+    Args:
+      name: str. The argument name used in error messages.
+      x: array-like `[batch, dim]`.
+      dim: int. The vector size.
+
+    Returns:
+      float32 tensor `[batch, dim]`.
+    """
     return check_data(name, x, (dim,), support="real")
 
 
 def check_mask(name, mask, shape):
-    """A 0/1 (or boolean) observation mask as a numpy bool array of shape `shape`
-    (`None` = any size), or raises naming the argument and what was received."""
+    """A 0/1 (or boolean) observation mask, or raises naming the argument and what was
+    received.
+
+    Args:
+      name: str. The argument name used in error messages.
+      mask: array-like or tensor of 0/1 or booleans; 1 (True) means observed.
+      shape: tuple of int or None, the expected shape (`None` = any size).
+
+    Returns:
+      numpy bool array of `mask`'s shape.
+    """
     if isinstance(mask, (str, bytes)) or mask is None:
         raise TypeError(f"{name} must be an array of 0/1 or booleans. Received: {name}={mask!r}")
     values = np.asarray(mask.numpy() if isinstance(mask, tf.Tensor) else mask)
@@ -198,6 +240,12 @@ def seed_tensor(seed):
 
     Integers are mapped directly: `tfp.random.sanitize_seed(int)` goes through a stateful
     op, so the same integer would give a different seed on every eager call.
+
+    Returns:
+      int32 tensor `[2]`, for the `tf.random.stateless_*` ops.
+
+    Raises:
+      TypeError: `seed` is not a non-negative int, a tensor or None.
     """
     import tensorflow_probability as tfp
 
@@ -215,6 +263,17 @@ def check_training_data(name, data, event_shape, check_array):
     A `tf.data.Dataset` must yield numeric batches `[batch, *event_shape]` (or tuples
     whose first element is) and must not be empty; an array goes through `check_array`
     (`check_array(name, data)`). Generators, tuples and dicts are left to Keras.
+
+    Args:
+      name: str. The argument name used in error messages.
+      data: what `fit` / `evaluate` received.
+      event_shape: tuple of ints. The shape of one example.
+      check_array: callable `(name, data)` that raises on a bad array (the model's
+        `check_input`).
+
+    Raises:
+      TypeError: a dataset of non-numeric or non-tensor elements.
+      ValueError: a dataset of the wrong element shape, or an empty one.
     """
     if isinstance(data, tf.data.Dataset):
         spec = data.element_spec

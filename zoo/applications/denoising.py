@@ -48,7 +48,11 @@ class LatentMapFit:
         self.z = self.optimizer = None
 
     def __call__(self, y, noise_scale, num_steps, learning_rate):
-        """Denoised `y` `[n <= rows, *input_shape]` (already checked), float32."""
+        """Denoised `y` `[n <= rows, *input_shape]` (already checked), float32.
+
+        Returns:
+          float32 tensor `[n, *input_shape]`: the decoder mean at the MAP code.
+        """
         count = int(y.shape[0])
         if count < self.rows:
             y = tf.concat([y, tf.repeat(y[:1], self.rows - count, axis=0)], axis=0)
@@ -79,7 +83,14 @@ class LatentMapFit:
 
 class Denoiser:
     """Denoising with one model: one `LatentMapFit` per (batch rows, noise model), made
-    on first use and reused (what `model.denoise` runs; same arguments)."""
+    on first use and reused (what `model.denoise` runs; same arguments).
+
+    Args:
+      model: a zoo model.
+
+    Call it as `model.denoise`; see that method for the arguments. It returns a float32
+    tensor `[n, *input_shape]`.
+    """
 
     def __init__(self, model):
         self.model = model

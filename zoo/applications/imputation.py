@@ -54,14 +54,32 @@ PROPOSALS_PER_CHAIN = 16
 
 
 def merge(observed, x, filled):
-    """`x` where observed, `filled` elsewhere (observed values are copied exactly)."""
+    """`x` where observed, `filled` elsewhere (observed values are copied exactly).
+
+    Args:
+      observed: bool tensor broadcastable to `x`; True where `x` is observed.
+      x: tensor `[batch, ...]`.
+      filled: tensor of `x`'s dtype, broadcastable to `x`.
+
+    Returns:
+      tensor shaped as the broadcast of the three.
+    """
     return tf.where(observed, x, filled)
 
 
 def initial_fill(x, observed, allows_missing=False):
     """Starting values for the missing entries: each example's mean observed value
     (0 for an example with nothing observed), or NaN for a likelihood that takes missing
-    entries (tables: the encoder then sees them as missing)."""
+    entries (tables: the encoder then sees them as missing).
+
+    Args:
+      x: float tensor `[batch, ...]`.
+      observed: bool tensor shaped like `x`.
+      allows_missing: bool. The likelihood takes NaN entries. Defaults to False.
+
+    Returns:
+      tensor shaped like `x`, its observed entries unchanged.
+    """
     if allows_missing:
         return merge(observed, x, tf.fill(tf.shape(x), tf.constant(float("nan"), x.dtype)))
     weight = tf.cast(observed, x.dtype)
@@ -75,6 +93,13 @@ def metropolis_accept(log_w_proposal, log_w_current, seed):
     """Boolean `[batch]`: accept with probability min(1, exp(log_w_proposal - log_w_current)).
 
     A current state with weight 0 (log w = -inf) always moves; NaN never is accepted.
+
+    Args:
+      log_w_proposal, log_w_current: `[batch]` float32 log importance weights, nats.
+      seed: stateless seed, a shape-`[2]` int tensor.
+
+    Returns:
+      bool tensor `[batch]`: True where the proposal is accepted.
     """
     log_u = tf.math.log(tf.random.stateless_uniform(tf.shape(log_w_proposal), seed=seed,
                                                     minval=1e-30, maxval=1.0))
@@ -82,7 +107,15 @@ def metropolis_accept(log_w_proposal, log_w_current, seed):
 
 
 def select(accept, new, old):
-    """Per-example choice between latent codes `[batch, ...]`."""
+    """Per-example choice between latent codes.
+
+    Args:
+      accept: bool `[batch]`.
+      new, old: latent codes `[batch, ...]`.
+
+    Returns:
+      tensor `[batch, ...]`: `new` where `accept`, `old` elsewhere.
+    """
     shape = tf.concat([tf.shape(accept), tf.ones([tf.rank(new) - 1], tf.int32)], 0)
     return tf.where(tf.reshape(accept, shape), new, old)
 
@@ -97,6 +130,9 @@ def mixture_log_weights(log_p_observed, log_prior_ratios):
 
     Math: log p(z) - log m(z) = -log (1/C sum_c exp(log q_c(z) - log p(z)))
                              = -logmeanexp_c(-ratio_c).
+
+    Returns:
+      `[k, batch]` float32 log weights in nats; -inf where a weight cannot be computed.
     """
     log_w = log_p_observed - tfp.math.reduce_logmeanexp(-log_prior_ratios, axis=0)
     # A proposal whose weight cannot be computed (inf - inf) gets none rather than NaN.
@@ -109,6 +145,9 @@ def importance_weighted_mean(log_w, values):
     Args:
       log_w: `[k, batch]` log importance weights.
       values: `[k, batch, ...]`.
+
+    Returns:
+      tensor `[batch, ...]`.
     """
     weights = tf.nn.softmax(log_w, axis=0)
     shape = tf.concat([tf.shape(weights), tf.ones([tf.rank(values) - 2], tf.int32)], 0)
@@ -118,10 +157,21 @@ def importance_weighted_mean(log_w, values):
 def run_chains(model, x, observed, num_iterations, num_chains, metropolis, seed):
     """Runs `num_chains` imputation chains per example as one batch (graph code).
 
-    Returns (the last x of every chain `[chains, batch, ...]`, the point estimate from the
-    chains' second halves `[batch, ...]`: the average decoder mean, or for categorical
-    entries the most probable class of the average probabilities; see
-    `Likelihood.point_statistics`)."""
+    Args:
+      model: a zoo model.
+      x: float32 `[batch, ...]`, checked, with the missing entries filled (0 or NaN).
+      observed: bool `[batch, ...]`, True where `x` is observed.
+      num_iterations: int32 scalar. Steps per chain; the first half is burn-in.
+      num_chains: int32 scalar. Chains per example.
+      metropolis: bool. Metropolis-within-Gibbs after burn-in, else pseudo-Gibbs.
+      seed: stateless seed, a shape-`[2]` int tensor.
+
+    Returns:
+      A tuple (the last x of every chain `[chains, batch, ...]`, the point estimate
+        from the chains' second halves `[batch, ...]`: the average decoder mean, or for
+        categorical entries the most probable class of the average probabilities; see
+        `Likelihood.point_statistics`), both with the observed entries of `x`.
+    """
     likelihood = model.likelihood
     batch = tf.shape(x)[0]
     x_all, observed_all = tile_samples(x, num_chains), tile_samples(observed, num_chains)
@@ -158,8 +208,20 @@ def importance_estimate(model, x, observed, fills, num_samples, seed):
     """Importance-weighted E[x_mis | x_obs] with the chains' posteriors as a mixture
     proposal (graph code; see the module docstring).
 
-    Returns (the estimate, one draw per chain by sampling-importance-resampling,
-    `[chains, batch, ...]`)."""
+    Args:
+      model: a zoo model.
+      x: float32 `[batch, ...]`, checked, with the missing entries filled.
+      observed: bool `[batch, ...]`, True where `x` is observed.
+      fills: `[chains, batch, ...]`, the chains' last x (from `run_chains`).
+      num_samples: int32 scalar. Proposals per example, split evenly over the chains
+        (the remainder is dropped).
+      seed: stateless seed, a shape-`[2]` int tensor.
+
+    Returns:
+      A tuple (the estimate `[batch, ...]`, one draw per chain by
+        sampling-importance-resampling `[chains, batch, ...]`), both with the observed
+        entries of `x`.
+    """
     num_chains, batch = tf.shape(fills)[0], tf.shape(x)[0]
     per_chain = num_samples // num_chains
     seeds = tf.random.experimental.stateless_split(seed, num=3)

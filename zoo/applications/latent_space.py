@@ -22,7 +22,15 @@ METHODS = ("slerp", "linear")
 
 
 def slerp(a, b, t):
-    """Spherical interpolation between codes `a`, `b` `[d]` at fractions `t` `[n]` -> `[n, d]`."""
+    """Spherical interpolation between two flat codes.
+
+    Args:
+      a, b: array-like `[d]`. The codes at t = 0 and t = 1.
+      t: array-like `[n]`. Fractions of the way from `a` to `b`.
+
+    Returns:
+      numpy float64 `[n, d]`; the linear path if `a` and `b` are (anti)parallel.
+    """
     a, b, t = np.asarray(a, np.float64), np.asarray(b, np.float64), np.asarray(t, np.float64)[:, None]
     cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
     omega = np.arccos(np.clip(cos, -1.0, 1.0))
@@ -32,9 +40,18 @@ def slerp(a, b, t):
 
 
 def interpolate(model, x_a, x_b, steps=8, method="slerp"):
-    """Decoder means along a path from the code of `x_a` to that of `x_b` (single
-    examples, shaped like one input), `[steps, *input_shape]`; the ends are their
-    reconstructions."""
+    """Decoder means along a path from the code of `x_a` to that of `x_b`.
+
+    Args:
+      model: a zoo model.
+      x_a, x_b: single examples, shaped like one input (no batch axis).
+      steps: int >= 2. Points on the path, ends included. Defaults to 8.
+      method: str. "slerp" or "linear". Defaults to "slerp".
+
+    Returns:
+      float32 tensor `[steps, *input_shape]`; the ends are the reconstructions of
+        `x_a` and `x_b`.
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}. Received: method={method!r}")
     steps = validation.positive_int("steps", steps)
@@ -49,8 +66,19 @@ def interpolate(model, x_a, x_b, steps=8, method="slerp"):
 
 
 def traverse(model, x, unit, values=(-3, -2, -1, 0, 1, 2, 3)):
-    """Decoder means with latent `unit` of `x`'s code set to each of `values` (the
-    others at the posterior mean), `[len(values), *input_shape]`."""
+    """Decoder means with one latent unit of `x`'s code swept over `values`.
+
+    Args:
+      model: a zoo model.
+      x: a single example, shaped like one input (no batch axis).
+      unit: int. Index of the unit in the flattened code; the others stay at the
+        posterior mean.
+      values: 1-D finite numbers the unit is set to, in units of the prior's standard
+        deviation for a N(0, I) prior. Defaults to -3..3.
+
+    Returns:
+      float32 tensor `[len(values), *input_shape]`.
+    """
     code = np.asarray(model.latent_code(np.asarray(x)[None]))[0]
     shape, flat = code.shape, code.reshape(-1)
     if isinstance(unit, bool) or not isinstance(unit, (int, np.integer)) or not 0 <= unit < flat.size:

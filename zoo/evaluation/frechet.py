@@ -36,7 +36,18 @@ def _sqrtm_psd(matrix):
 
 
 def frechet_distance(features_a, features_b):
-    """FD between two feature sets `[n, d]` (rows are examples), as a float."""
+    """Fréchet distance between the Gaussians fitted to two feature sets.
+
+    Args:
+      features_a, features_b: arrays `[n, d]` (rows are examples, n >= 2, the same d;
+        the two n may differ), finite.
+
+    Returns:
+      float. The distance, in squared feature units (0 for identical sets).
+
+    Raises:
+      ValueError: wrong shapes, too few rows, or non-finite features.
+    """
     a = np.asarray(features_a, np.float64)
     b = np.asarray(features_b, np.float64)
     for name, f in (("features_a", a), ("features_b", b)):
@@ -80,22 +91,41 @@ class FeatureClassifier(keras.Model):
         self(keras.ops.zeros((1, *self.image_shape)))
 
     def features(self, x):
-        """Penultimate-layer activations `[batch, feature_dim]`."""
+        """Penultimate-layer activations (the FD feature space).
+
+        Args:
+          x: images `[batch, *input_shape]`, pixels in [0, 1].
+
+        Returns:
+          float32 tensor `[batch, feature_dim]`.
+        """
         h = x
         for conv in self.convs:
             h = conv(h)
         return self.feature_layer(self.flatten(h))
 
     def call(self, x):
+        """Class logits `[batch, num_classes]` of images `[batch, *input_shape]` in [0, 1]."""
         return self.head(self.features(x))
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {"name": self.name, "input_shape": self.image_shape,
                 "num_classes": self.num_classes, "feature_dim": self.feature_dim}
 
 
 def load_classifier(dataset):
-    """The built-in FD classifier for `dataset` ("mnist", "fashion_mnist")."""
+    """The built-in FD classifier for a dataset.
+
+    Args:
+      dataset: str. "mnist" or "fashion_mnist" (a folder in `CLASSIFIER_DIR`).
+
+    Returns:
+      A trained `FeatureClassifier`.
+
+    Raises:
+      ValueError: no classifier ships for `dataset`.
+    """
     from zoo import presets
 
     path = os.path.join(CLASSIFIER_DIR, str(dataset))
@@ -107,7 +137,16 @@ def load_classifier(dataset):
 
 
 def classifier_features(classifier, images, batch_size=500):
-    """The classifier's features of `images` `[n, ...]` in [0, 1], as numpy `[n, d]`."""
+    """The classifier's features of `images`, computed in batches.
+
+    Args:
+      classifier: a `FeatureClassifier` (anything with a `features(x)` method).
+      images: array `[n, *input_shape]`, pixels in [0, 1].
+      batch_size: int. Images per call. Defaults to 500.
+
+    Returns:
+      numpy float32 `[n, feature_dim]`.
+    """
     images = np.asarray(images, np.float32)
     return np.concatenate([np.asarray(classifier.features(images[i:i + batch_size]))
                            for i in range(0, len(images), batch_size)])
@@ -118,6 +157,14 @@ def inception_features(images, batch_size=64, weights="imagenet"):
 
     Downloads the ImageNet weights on first use (network needed). Grey images are
     repeated to three channels; all are resized to 299x299.
+
+    Args:
+      images: array `[n, height, width, 1 or 3]`, pixels in [0, 1].
+      batch_size: int. Images per call. Defaults to 64.
+      weights: passed to `keras.applications.InceptionV3`. Defaults to "imagenet".
+
+    Returns:
+      numpy float32 `[n, 2048]`.
     """
     import tensorflow as tf
 
@@ -134,7 +181,20 @@ def inception_features(images, batch_size=64, weights="imagenet"):
 
 
 def model_fd(model, real_images, classifier, num_samples=10_000, seed=0, batch_size=500):
-    """FD between `num_samples` samples of `model` and `real_images`, in `classifier`'s space."""
+    """FD between `num_samples` samples of `model` and `real_images`, in `classifier`'s space.
+
+    Args:
+      model: a zoo model of images.
+      real_images: array `[n, *input_shape]`, pixels in [0, 1].
+      classifier: a `FeatureClassifier` (see `load_classifier`).
+      num_samples: int. Samples drawn from `model`. Defaults to 10,000.
+      seed: int. Seed of the samples: the batch starting at sample i uses `seed + i`.
+        Defaults to 0.
+      batch_size: int. Samples per `model.sample` call. Defaults to 500.
+
+    Returns:
+      float. The Fréchet distance (see `frechet_distance`).
+    """
     num_samples = validation.positive_int("num_samples", num_samples)
     samples = np.concatenate([np.asarray(model.sample(min(batch_size, num_samples - i), seed=seed + i))
                               for i in range(0, num_samples, batch_size)])

@@ -41,7 +41,18 @@ class ImportanceWeightedEstimator:
         self._log_weights = tf.function(model.sample_log_weights, reduce_retracing=True)
 
     def __call__(self, x, num_samples=1000, seed=None, max_rows_per_pass=DEFAULT_MAX_ROWS_PER_PASS):
-        """Per-example estimate of log p(x) in nats, `[batch]`, for checked inputs `x`."""
+        """Per-example estimate of log p(x).
+
+        Args:
+          x: float32 tensor `[batch, *input_shape]`, already checked (`model.check_input`).
+          num_samples: int. Importance samples k per example. Defaults to 1000.
+          seed: int, a shape-`[2]` seed tensor, or None for a random one.
+          max_rows_per_pass: int. Decoder rows (examples x samples) per pass, the memory
+            bound. Defaults to `DEFAULT_MAX_ROWS_PER_PASS`.
+
+        Returns:
+          float32 tensor `[batch]`, log p(x) in nats.
+        """
         num_samples = validation.positive_int("num_samples", num_samples)
         max_rows = validation.positive_int("max_rows_per_pass", max_rows_per_pass)
         seed = validation.seed_tensor(seed)
@@ -136,12 +147,18 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
         For the long k = 5000 runs. Defaults to None.
 
     Returns:
-      dict with `num_examples`, `num_samples`, `elbo`, `nll` (= -mean log p(x), nats),
-      `nll_stderr` (standard error of that mean over examples), `bits_per_dim`,
-      `reconstruction`, `kl`, `active_units` (covariance criterion of Burda et al., on
-      `embed`), `active_units_kl` (latent dimensions with mean KL > the model's
-      threshold; None for a model whose KL does not split by dimension, a flow prior)
-      and `seconds`.
+      dict with `num_examples`, `num_samples`, `elbo` (mean, nats), `nll` (= -mean
+        log p(x), nats), `nll_stderr` (standard error of that mean over examples, nats),
+        `bits_per_dim` (the NLL in bits per data dimension), `reconstruction` and `kl`
+        (the ELBO's two terms, mean nats), `active_units` (covariance criterion of Burda
+        et al., on `embed`), `active_units_kl` (latent dimensions with mean KL > the
+        model's threshold; None for a model whose KL does not split by dimension, a flow
+        prior) and `seconds` (wall-clock, including earlier runs resumed from
+        `progress_path`).
+
+    Raises:
+      ValueError: `dataset` is empty, or `progress_path` belongs to another model or
+        other settings.
     """
     num_samples = validation.positive_int("num_samples", num_samples)
     start = time.time()
@@ -199,7 +216,21 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
 
 
 def kl_per_unit(model, dataset, max_examples=None, seed=0):
-    """Mean KL per latent dimension over `dataset`, a numpy array (collapse monitor)."""
+    """Mean KL per latent dimension over `dataset` (a posterior-collapse monitor).
+
+    Args:
+      model: a zoo model whose KL splits by dimension (not a flow prior).
+      dataset: an iterable of batches `x` or `(x, y)`.
+      max_examples: int or None. Stop once this many examples are seen; the last
+        batch is used whole. Defaults to None (all).
+      seed: int. Seed of the posterior samples (batch i uses `seed + i`). Defaults to 0.
+
+    Returns:
+      numpy float32 `[num_latent_dims]`, nats per example.
+
+    Raises:
+      ValueError: `dataset` is empty, or the model's KL does not split by dimension.
+    """
     require_kl_by_dimension(model)
     total, seen = None, 0
     for i, x in enumerate(_batches(dataset)):
@@ -215,7 +246,11 @@ def kl_per_unit(model, dataset, max_examples=None, seed=0):
 
 def require_kl_by_dimension(model):
     """Refuses a model whose KL has no per-dimension split (a flow prior): a clear error
-    instead of a one-bar "per dimension" answer."""
+    instead of a one-bar "per dimension" answer.
+
+    Raises:
+      ValueError: `model.kl_splits_by_dimension` is False.
+    """
     if not model.kl_splits_by_dimension:
         raise ValueError(f"model: the KL of a {type(model).__name__} does not split by latent "
                          "dimension (its prior is not factorised), so there is no KL per "
@@ -224,7 +259,15 @@ def require_kl_by_dimension(model):
 
 
 def summarize(figures):
-    """One line of the headline figures, for logs and the CLI."""
+    """One line of the headline figures, for logs and the CLI.
+
+    Args:
+      figures: dict returned by `evaluate`.
+
+    Returns:
+      str. ELBO and NLL (with its standard error) in nats, bits/dim, KL in nats,
+        active units and the number of examples.
+    """
     return (f"ELBO {figures['elbo']:.2f} nats | NLL (k={figures['num_samples']}) "
             f"{figures['nll']:.2f} +- {figures['nll_stderr']:.2f} nats | "
             f"{figures['bits_per_dim']:.4f} bits/dim | KL {figures['kl']:.2f} | "

@@ -16,7 +16,11 @@ from zoo import validation
 
 
 class StepTimer(keras.callbacks.Callback):
-    """Records the wall time of every training step (batch begin to batch end)."""
+    """Records the wall time of every training step (batch begin to batch end).
+
+    Attributes:
+      durations: list of float. Seconds per step, in order.
+    """
 
     def __init__(self):
         super().__init__()
@@ -24,9 +28,11 @@ class StepTimer(keras.callbacks.Callback):
         self._start = None
 
     def on_train_batch_begin(self, batch, logs=None):
+        """Starts the step's clock."""
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
+        """Appends the step's wall time, in seconds, to `durations`."""
         self.durations.append(time.perf_counter() - self._start)
 
 
@@ -35,7 +41,19 @@ def training_throughput(model, dataset, batch_size, steps=100, rounds=3, warmup_
 
     Compiles nothing: the model must be compiled. Runs `warmup_steps` (default `steps`)
     untimed, then `rounds` chunks of `steps`; each chunk's throughput is
-    `batch_size / median step time`. Returns the per-round figures and their median.
+    `batch_size / median step time`.
+
+    Args:
+      model: a compiled zoo model.
+      dataset: a repeated, batched `tf.data.Dataset` (it must not run out).
+      batch_size: int. Examples per batch of `dataset`, to turn steps into images.
+      steps: int. Timed steps per round. Defaults to 100.
+      rounds: int. Timed rounds. Defaults to 3.
+      warmup_steps: int or None. Untimed steps first (tracing). Defaults to `steps`.
+
+    Returns:
+      dict. `images_per_second` (float, the median over rounds), `per_round` (list of
+        float, images per second), `steps_per_round` and `batch_size`.
     """
     steps = validation.positive_int("steps", steps)
     rounds = validation.positive_int("rounds", rounds)
@@ -50,7 +68,16 @@ def training_throughput(model, dataset, batch_size, steps=100, rounds=3, warmup_
 
 
 def time_calls(fn, repeats, warmup=5):
-    """Wall times in seconds of `repeats` calls of `fn()` after `warmup` untimed ones."""
+    """Wall times of `repeats` calls of `fn()` after `warmup` untimed ones.
+
+    Args:
+      fn: a callable taking no arguments; its result is ignored.
+      repeats: int. Timed calls.
+      warmup: int. Untimed calls first. Defaults to 5.
+
+    Returns:
+      list of `repeats` floats, seconds.
+    """
     for _ in range(warmup):
         fn()
     times = []
@@ -62,8 +89,18 @@ def time_calls(fn, repeats, warmup=5):
 
 
 def sampling_latency(model, batch_sizes=(1, 64), repeats=100, seed=0):
-    """p50 / p95 milliseconds of `model.sample_from_noise` per batch size (Keras, eager
-    graph function), after 5 warm-up calls."""
+    """p50 / p95 latency of `model.sample_from_noise` per batch size (Keras, eager
+    graph function), after 5 warm-up calls.
+
+    Args:
+      model: a zoo model.
+      batch_sizes: iterable of int. Noise vectors per call. Defaults to (1, 64).
+      repeats: int. Timed calls per batch size. Defaults to 100.
+      seed: int. Seed of the noise. Defaults to 0.
+
+    Returns:
+      dict `{"b<batch>": {"p50_ms": float, "p95_ms": float}}`, milliseconds per call.
+    """
     repeats = validation.positive_int("repeats", repeats)
     rng = np.random.default_rng(seed)
     figures = {}

@@ -71,6 +71,14 @@ class FlowPriorVAE(VAE):
         return self.prior_flow.distribution()
 
     def latent_from_noise(self, eps):
+        """Latent codes z = f(eps) distributed as the flow prior.
+
+        Args:
+          eps: float32 tensor `[n, latent_dim]`, standard-normal noise.
+
+        Returns:
+          float32 tensor `[n, latent_dim]`.
+        """
         return self.prior_flow.forward(eps)
 
     kl_splits_by_dimension = False
@@ -80,6 +88,7 @@ class FlowPriorVAE(VAE):
         return losses.active_units_by_variance(terms.posterior_mean, self.active_unit_threshold)
 
     def get_config(self):
+        """The constructor arguments, `zoo.VAE`'s and the flow prior's, for saving."""
         config = super().get_config()
         flow = self.prior_flow
         config.update({"flow": flow.flow, "num_flows": flow.num_flows,

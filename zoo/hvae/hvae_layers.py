@@ -10,8 +10,14 @@ def soft_clamp(x, bound):
     """`bound * tanh(x / bound)`: the identity near 0, smoothly kept inside (-bound, bound).
 
     Used on means and log-scales so that no layer can push a Gaussian to an extreme
-    scale in one step, a common cause of NaNs in deep hierarchies [1]. `bound=None`
-    disables it.
+    scale in one step, a common cause of NaNs in deep hierarchies [1].
+
+    Args:
+      x: float tensor.
+      bound: float > 0, or None to return `x` unchanged.
+
+    Returns:
+      float tensor shaped like `x`.
 
     References:
       [1] Vahdat, Kautz. NVAE: A deep hierarchical variational autoencoder. NeurIPS 2020.
@@ -34,15 +40,24 @@ class LearnedState(keras.layers.Layer):
         self.state_shape = validation.shape_tuple("state_shape", state_shape)
 
     def build(self, input_shape=None):
+        """Creates the state variable, `state_shape`, initialised at zero."""
         self.state = self.add_weight(name="state", shape=self.state_shape, initializer="zeros")
 
     def call(self, reference):
-        """The state for a batch as large as `reference`'s first axis."""
+        """The state for a batch as large as `reference`'s first axis.
+
+        Args:
+          reference: any tensor with a batch axis first; only its size is used.
+
+        Returns:
+          tensor `[batch, *state_shape]` of the layer's compute dtype.
+        """
         batch = tf.shape(reference)[0]
         return tf.broadcast_to(tf.cast(self.state, self.compute_dtype),
                                tf.concat([[batch], self.state_shape], axis=0))
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "state_shape": self.state_shape}
 
 
@@ -81,11 +96,17 @@ class GaussianHead(keras.layers.Layer):
                                                    name="output")
 
     def call(self, x):
+        """`(mean, log_scale)` of the Gaussian, each float32 `[..., channels]`.
+
+        Args:
+          x: features `[batch, height, width, c]` (conv) or `[batch, d]` (MLP).
+        """
         params = tf.cast(self.output_layer(self.hidden_layer(x)), tf.float32)
         mean, log_scale = tf.split(params, 2, axis=-1)
         return mean, log_scale
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "channels": self.channels, "hidden": self.hidden,
                 "network": self.network, "activation": self.activation,
                 "zero_init": self.zero_init}

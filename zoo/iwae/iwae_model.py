@@ -10,6 +10,15 @@ from zoo.vae.vae_model import VAE
 def iwae_bound(log_px, log_prior, log_q, kl_weight=1.0):
     """The k-sample importance-weighted bound per example, `[batch]`, from `[k, batch]` terms.
 
+    Args:
+      log_px: float32 `[k, batch]`, log p(x|z_i) in nats.
+      log_prior: float32 `[k, batch]`, log p(z_i).
+      log_q: float32 `[k, batch]`, log q(z_i|x).
+      kl_weight: float or scalar tensor, a below. Defaults to 1.0.
+
+    Returns:
+      float32 tensor `[batch]`, L_k(x) in nats.
+
     Math:
       L_k(x) = log (1/k) sum_i w_i,  log w_i = log p(x|z_i) + a (log p(z_i) - log q(z_i|x)),
       z_i ~ q(z|x), with a = `kl_weight` (1 for the bound itself; below 1 during a KL
@@ -75,7 +84,21 @@ class IWAE(VAE):
         self.num_samples = validation.positive_int("num_samples", num_samples)
 
     def objective(self, x, y=None, sample_weight=None, *, seed, step, training):
-        """Minus the k-sample bound, and the terms `fit` reports, for one batch."""
+        """Minus the k-sample bound, and the terms `fit` reports, for one batch.
+
+        Args:
+          x: float32 `[batch, *input_shape]`.
+          y: unused (labels).
+          sample_weight: optional `[batch]` weights of the examples' bounds.
+          seed: stateless seed of the posterior samples.
+          step: the optimizer step, for the KL weight.
+          training: bool. Passed to the layers.
+
+        Returns:
+          dict of float32 scalars: `loss` (-L_k, nats), `reconstruction` (-log p(x|z)
+            averaged over the k samples, nats), `kl` (closed form, nats) and
+            `active_units`.
+        """
         log_px, log_prior, log_q, posterior = self._importance_terms(
             x, self.num_samples, seed, training=training)  # [k, batch] each
         weight = losses.kl_weight(step, self.beta, self.kl_warmup_steps)
@@ -91,4 +114,5 @@ class IWAE(VAE):
                 "active_units": losses.active_units(kl_dims, self.active_unit_threshold)}
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "num_samples": self.num_samples}

@@ -18,6 +18,8 @@ class KerasTraining:
 
     @property
     def metrics(self):
+        """The model's Keras metrics: the `TermMeans` of `objective_terms` once compiled,
+        and the gradient-norm mean when clipping or a skip threshold computes it."""
         trackers = [self.term_tracker] if self.term_tracker is not None else []
         if self.gradient_clip_norm or self.skip_threshold:
             trackers.append(self.grad_norm_tracker)
@@ -40,9 +42,11 @@ class KerasTraining:
             getattr(data, "dtype", None) == np.uint8 else data
 
     def train_step(self, data):
+        """One guarded training step (`zoo.training.step.train_step`); returns the logs."""
         return step.train_step(self, data)
 
     def test_step(self, data):
+        """One evaluation step (`zoo.training.step.test_step`); returns the logs."""
         return step.test_step(self, data)
 
     def compile(self, *args, **kwargs):
@@ -62,7 +66,13 @@ class KerasTraining:
 
     def fit(self, x=None, *args, **kwargs):
         """Keras' `fit`, with the data checked first; datasets are not reshuffled. 8-bit
-        images (uint8 arrays or datasets) are scaled to [0, 1], as `zoo.data` does."""
+        images (uint8 arrays or datasets) are scaled to [0, 1], as `zoo.data` does.
+
+        Returns:
+          A `keras.callbacks.History`: per epoch, the mean of each of `objective_terms`
+            (nats for the loss, reconstruction and KL terms), `skipped_steps`, and
+            `grad_norm` when it is computed; `val_` entries with `validation_data`.
+        """
         x = self._as_model_input(x)
         if kwargs.get("validation_data") is not None:
             kwargs["validation_data"] = self._as_model_input(kwargs["validation_data"])
@@ -76,7 +86,12 @@ class KerasTraining:
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
-        """Keras' `evaluate`, with the data checked first."""
+        """Keras' `evaluate`, with the data checked first.
+
+        Returns:
+          As Keras: the mean of each reported term (the loss first), a list of floats,
+            or a dict with `return_dict=True`.
+        """
         x = self._as_model_input(x)
         validation.check_training_data("x", x, self.data_shape, self.check_input)
         strategy.prepare_for(getattr(self, "distribute_strategy", None))

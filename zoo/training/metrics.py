@@ -43,8 +43,11 @@ class TermMeans(keras.metrics.Metric):
         self.count.assign_add(weight)
 
     def result(self):
+        """dict `{name: float32 scalar}`, the weighted mean of each term so far (0 before
+        any update)."""
         means = tf.math.divide_no_nan(self.totals, self.count)
         return dict(zip(self.names, tf.unstack(means, num=len(self.names))))
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {"names": list(self.names), "name": self.name, "dtype": self.dtype}

@@ -65,7 +65,12 @@ class TrainingPlots(keras.callbacks.Callback):
         self._writer = None
 
     def plots(self):
-        """`{tag: [H, W, C] array in [0, 1]}` of the current model."""
+        """The plots of the current model, for TensorBoard.
+
+        Returns:
+          dict `{tag: numpy float32 [height, width, channels]}`, pixels in [0, 1]; only
+            the plots that apply to the model and the given examples.
+        """
         kinds = plotting.applicable_plots(self.model)  # the same choice as `vaezoo plot`
         x = self.examples
         if x is None:  # everything but the sample grid shows examples
@@ -103,6 +108,7 @@ class TrainingPlots(keras.callbacks.Callback):
         self._writer.flush()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Logs the plots every `every` epochs and after the last one."""
         last = self.params.get("epochs") if self.params else None
         if (epoch + 1) % self.every == 0 or (last is not None and epoch + 1 == last):
             self._log(epoch)
@@ -124,6 +130,10 @@ class StopOnSkippedUpdates(keras.callbacks.Callback):
 
     Args:
       limit: int. Consecutive skipped updates that stop the run. Defaults to 100.
+
+    Attributes:
+      message: str or None. Why the run stopped, for `TrainingDiverged`; None while it
+        has not.
     """
 
     def __init__(self, limit=100):
@@ -133,9 +143,11 @@ class StopOnSkippedUpdates(keras.callbacks.Callback):
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Remembers the epoch, for the message."""
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
+        """Stops training, and sets `message`, once `limit` updates in a row were skipped."""
         guard = getattr(self.model, "update_guard", None)
         # .numpy(): under a strategy the value is a MirroredVariable, which float() rejects.
         if guard is None or float(guard.consecutive_skips.numpy()) < self.limit:
@@ -190,7 +202,15 @@ def _completed_epochs(output_dir):
 
 
 def read_history(output_dir):
-    """The per-epoch metrics a `train` run logged, as a dict of lists."""
+    """The per-epoch metrics a `train` run logged.
+
+    Args:
+      output_dir: str. The run's `output_dir`.
+
+    Returns:
+      dict `{column: list of float}`, one value per epoch row of `history.csv` (NaN
+        where an epoch has none); columns with no value at all are left out.
+    """
     path = os.path.join(output_dir, HISTORY_FILE)
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -201,7 +221,11 @@ def read_history(output_dir):
 
 
 def save_model(model, path):
-    """Saves `model` to a `.keras` file atomically."""
+    """Saves `model` to a `.keras` file atomically.
+
+    Returns:
+      `path`, as given.
+    """
     with io_utils.atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
     return path

@@ -22,6 +22,9 @@ def kl_loss(kl_units, step, beta=1.0, warmup_steps=0, free_bits=0.0, balance_gro
       warmup_steps: int. Steps of the linear warm-up; 0 for none. Defaults to 0.
       free_bits: float. Nats per unit below which the KL is not penalised. Defaults to 0.
       balance_groups: optional list of group sizes: balance the groups during warm-up.
+
+    Returns:
+      float32 scalar tensor, nats.
     """
     weight = losses.kl_weight(step, beta, warmup_steps)
     plain = losses.kl_penalty(kl_units, free_bits)

@@ -40,7 +40,11 @@ class StepSeeds:
     """Stateless seeds of the training noise: a function of (seed, step, stream, replica).
 
     A run resumed from a checkpoint therefore draws what the uninterrupted run would have
-    drawn. `seed=None` takes fresh entropy once, when the model is built.
+    drawn. Called as `seeds(step, stream)`, it returns a shape-`[2]` int32 seed tensor
+    for the `tf.random.stateless_*` ops.
+
+    Args:
+      seed: int or None. None takes fresh entropy once, when the model is built.
     """
 
     def __init__(self, seed=None):
@@ -57,8 +61,15 @@ class StepSeeds:
 
 
 def make_trackers(terms):
-    """(the term means, the gradient-norm mean) a model reports: one metric for all terms
-    (`TermMeans`), and the gradient norm apart, since evaluation steps have none."""
+    """The metrics a model reports: one for all terms, and the gradient norm apart, since
+    evaluation steps have none.
+
+    Args:
+      terms: sequence of str. The model's `objective_terms`.
+
+    Returns:
+      A tuple (`TermMeans` named "terms", `keras.metrics.Mean` named "grad_norm").
+    """
     return TermMeans(terms, name="terms"), keras.metrics.Mean(name="grad_norm")
 
 
@@ -67,8 +78,12 @@ def build_optimizers(parts):
 
     Otherwise, without a distribution strategy, Keras builds the optimizer inside the
     first trace of the train step; a `tf.function` that creates variables is traced
-    twice, which made the first `fit` of a model about twice as slow. Every zoo model
-    creates its weights in its constructor, so they all exist when it is compiled."""
+    twice, which slowed the first `fit` of every model. Every zoo model creates its
+    weights in its constructor, so they all exist when it is compiled.
+
+    Args:
+      parts: the model's `TrainablePart`s.
+    """
     for part in parts:
         if part.optimizer is not None and not part.optimizer.built:
             part.optimizer.build(part.variables)
@@ -80,7 +95,16 @@ def _unpack(data):
 
 
 def train_step(model, data):
-    """Computes the objective, then each part's guarded update; returns the logs."""
+    """Computes the objective, then each part's guarded update.
+
+    Args:
+      model: a compiled zoo model.
+      data: a batch `x`, `(x, y)` or `(x, y, sample_weight)`.
+
+    Returns:
+      dict of scalar tensors, the logs `fit` shows (see `report`), with `grad_norm`
+        (the largest over the parts) when it is computed.
+    """
     x, y, sample_weight = _unpack(data)
     step = model.optimizer.iterations
     parts = model.trainable_parts()
@@ -110,7 +134,15 @@ def train_step(model, data):
 
 
 def test_step(model, data):
-    """The objective's terms on a batch, with the evaluation noise stream; returns the logs."""
+    """The objective's terms on a batch, with the evaluation noise stream.
+
+    Args:
+      model: a zoo model.
+      data: a batch `x`, `(x, y)` or `(x, y, sample_weight)`.
+
+    Returns:
+      dict of scalar tensors, the logs (see `report`).
+    """
     x, y, sample_weight = _unpack(data)
     step = model.optimizer.iterations if model.optimizer is not None else 0
     terms = model.objective(x, y, sample_weight, seed=model.step_seeds(0, 1), step=step,
@@ -119,7 +151,17 @@ def test_step(model, data):
 
 
 def report(model, terms, x):
-    """Updates the model's trackers with a batch's terms; returns the logs `fit` shows."""
+    """Updates the model's trackers with a batch's terms, weighted by its size.
+
+    Args:
+      model: a zoo model.
+      terms: dict of scalar terms of the batch (see `model.objective`).
+      x: the batch, for its size.
+
+    Returns:
+      dict of scalar tensors: each tracker's running mean over the epoch so far (one
+        entry per term), and `skipped_steps`, the total count of skipped updates.
+    """
     batch = tf.cast(tf.shape(x)[0], tf.float32)
     logs = {}
     for tracker in model.metrics:

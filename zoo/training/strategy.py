@@ -3,12 +3,11 @@
 Keras 3 (seen with 3.15) cannot `fit` any model under `MultiWorkerMirroredStrategy`:
 its `reduce_per_replica(..., reduction="auto")` averages each per-replica log with
 `strategy.reduce("MEAN", value, axis=0)`, and the logs are scalars, so the first step
-fails with "Invalid reduction dimension 0 for input with 0 dimensions"
-(tensorflow/tensorflow#72388). `fit` and `evaluate` of zoo models install
-`fix_multi_worker_logs` under such a strategy, so multi-worker training works as the
-Keras guide describes. `tests/test_multiworker.py` checks that plain Keras still fails
-(so the fix can be removed once Keras is fixed) and that two zoo workers end with the
-same weights.
+fails with "Invalid reduction dimension 0 for input with 0 dimensions". `fit` and
+`evaluate` of zoo models install `fix_multi_worker_logs` under such a strategy, so
+multi-worker training works as the Keras guide describes. `tests/test_multiworker.py`
+checks that plain Keras still fails (so the fix can be removed once Keras is fixed) and
+that two zoo workers end with the same weights.
 """
 
 import tensorflow as tf
@@ -55,7 +54,11 @@ def fix_multi_worker_logs():
 
 
 def prepare_for(strategy):
-    """Installs `fix_multi_worker_logs` if `strategy` spans several workers."""
+    """Installs `fix_multi_worker_logs` if `strategy` spans several workers.
+
+    Args:
+      strategy: a `tf.distribute.Strategy`, or None (nothing to do).
+    """
     if strategy is None:
         return
     try:

@@ -126,10 +126,12 @@ class VAE(LatentVariableModel):
 
     @property
     def noise_dim(self):
+        """int. Size of the noise `sample_from_noise` takes: `latent_dim`."""
         return self.latent_dim
 
     @property
     def latent_shape(self):
+        """tuple. Shape of one latent code, as taken by `decode`: `(latent_dim,)`."""
         return (self.latent_dim,)
 
     def _encode(self, x, training=False):
@@ -149,6 +151,7 @@ class VAE(LatentVariableModel):
         return priors.standard_normal(self.latent_dim)
 
     def get_config(self):
+        """The constructor arguments (custom encoder and decoder serialised), for saving."""
         config = super().get_config()
         config.update({
             "latent_dim": self.latent_dim,

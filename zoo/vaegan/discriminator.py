@@ -56,6 +56,7 @@ class Discriminator(keras.layers.Layer):
         self.head = wrap(keras.layers.Dense(1, name="logit"))
 
     def build(self, input_shape):
+        """Builds every layer for inputs `[batch, *data_shape]`."""
         shape = tuple(input_shape)
         if self.network == "mlp":
             shape = (shape[0], int(tf.reduce_prod(shape[1:])))
@@ -65,6 +66,16 @@ class Discriminator(keras.layers.Layer):
         self.head.build((shape[0], int(tf.reduce_prod(shape[1:]))))
 
     def call(self, x, training=False):
+        """Real/fake logits and hidden features of a batch.
+
+        Args:
+          x: float tensor `[batch, *data_shape]`.
+          training: bool. Passed to the spectral normalization wrappers.
+
+        Returns:
+          A tuple (float32 logits `[batch]`, float32 features of `feature_layer`:
+            `[batch, h, w, channels]` for conv, `[batch, width]` for MLP).
+        """
         h = x if self.network == "conv" else self.flatten(x)
         features = None
         for i, layer in enumerate(self.hidden):
@@ -76,6 +87,7 @@ class Discriminator(keras.layers.Layer):
         return tf.cast(logits[:, 0], tf.float32), tf.cast(features, tf.float32)
 
     def get_config(self):
+        """The constructor arguments, for saving."""
         return {**super().get_config(), "network": self.network, "hidden_dims": self.hidden_dims,
                 "feature_layer": self.feature_layer, "spectral_norm": self.spectral_norm,
                 "activation": self.activation}

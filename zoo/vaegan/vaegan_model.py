@@ -29,10 +29,10 @@ class VAEGAN(VAE):
       encoder:       w_t L_prior + L_rec
       decoder:       gamma L_rec + g_t L_G
       discriminator: L_D, applied only when d_t
-    gamma trades reconstruction against realism in the decoder only, as in the paper;
-    the encoder keeps an ELBO-like balance between its KL and reconstruction terms.
     with g_t, d_t the equilibrium gates (`zoo.losses.equilibrium_gates`) when
-    `equilibrium` is set, else 1. Each network has its own optimizer (`compile`).
+    `equilibrium` is set, else 1. gamma trades reconstruction against realism in the
+    decoder only, as in the paper; the encoder keeps an ELBO-like balance between its KL
+    and reconstruction terms. Each network has its own optimizer (`compile`).
 
     Stabilisers: equilibrium gating (from the paper's reference code) and optionally
     spectral normalization of the discriminator (`spectral_norm=True`).
@@ -94,20 +94,30 @@ class VAEGAN(VAE):
     # ------------------------------------------------------------------ parts
     @property
     def encoder_variables(self):
+        """list. Trainable variables of the encoder and its posterior head."""
         return self.encoder.trainable_variables + self.posterior_head.trainable_variables
 
     @property
     def decoder_variables(self):
+        """list. Trainable variables of the decoder and the likelihood."""
         return self.decoder.trainable_variables + self.likelihood.trainable_variables
 
     @property
     def discriminator_variables(self):
+        """list. Trainable variables of the discriminator."""
         return self.discriminator.trainable_variables
 
     def compile(self, optimizer="adam", decoder_optimizer=None, discriminator_optimizer=None,
                 **kwargs):
         """`optimizer` trains the encoder; the decoder's and discriminator's default to
-        fresh copies of it (same class and settings, their own state)."""
+        fresh copies of it (same class and settings, their own state).
+
+        Args:
+          optimizer: a Keras optimizer or its name. Defaults to "adam".
+          decoder_optimizer: optional optimizer of the decoder (and likelihood).
+          discriminator_optimizer: optional optimizer of the discriminator.
+          **kwargs: other `keras.Model.compile` arguments.
+        """
 
         super().compile(optimizer=optimizer, **kwargs)
 
@@ -131,6 +141,7 @@ class VAEGAN(VAE):
                               self.discriminator_variables, pause="discriminator_paused")]
 
     def get_compile_config(self):
+        """Keras' compile config plus the decoder's and discriminator's optimizers."""
         config = super().get_compile_config() or {}
         if self.decoder_optimizer is not None:
             config["decoder_optimizer"] = keras.saving.serialize_keras_object(self.decoder_optimizer)
@@ -141,12 +152,34 @@ class VAEGAN(VAE):
     # ------------------------------------------------------------------ training
     @property
     def objective_terms(self):
+        """The VAE's reported terms plus `feature_reconstruction`, `discriminator_loss`,
+        `generator_loss` and the gates `discriminator_trained`, `decoder_adversarial`."""
         return super().objective_terms + (
             "feature_reconstruction", "discriminator_loss", "generator_loss",
             "discriminator_trained", "decoder_adversarial")
 
     def objective(self, x, y=None, sample_weight=None, *, seed, step, training):
-        """Every loss of one VAE-GAN step, for a batch (see the class docstring)."""
+        """Every loss of one VAE-GAN step, for a batch (see the class docstring).
+
+        Args:
+          x: float32 `[batch, *input_shape]`.
+          y: unused (labels).
+          sample_weight: must be None: the adversarial losses are batch means.
+          seed: stateless seed of the posterior and prior samples.
+          step: the optimizer step, for the KL weight.
+          training: bool. Passed to the layers.
+
+        Returns:
+          dict of scalar tensors, batch means in nats unless noted: the losses
+            `encoder`, `decoder` and `discriminator` of the three parts,
+            `discriminator_paused` (bool), and the reported `loss`, `reconstruction` (the
+            pixel NLL), `kl`, `active_units` (a count), `feature_reconstruction`,
+            `discriminator_loss`, `generator_loss`, `discriminator_trained` and
+            `decoder_adversarial` (gates, 0 or 1).
+
+        Raises:
+          ValueError: `sample_weight` is given.
+        """
         if sample_weight is not None:
             raise ValueError("VAEGAN does not weigh examples: its adversarial losses are "
                              "batch means. Received: sample_weight in the training data")
@@ -191,6 +224,7 @@ class VAEGAN(VAE):
         }
 
     def get_config(self):
+        """The constructor arguments, `zoo.VAE`'s and the VAE-GAN's, for saving."""
         config = super().get_config()
         config.update({
             "gamma": self.gamma,
