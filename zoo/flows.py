@@ -120,7 +120,11 @@ class MaskedDense(keras.layers.Layer):
 
     def call(self, x):
         """`activation(x @ (kernel * mask) + bias)`: `[batch, fan_in]` -> `[batch, units]`."""
-        return self._act(tf.matmul(x, self.kernel * self._mask_tensor()) + self.bias)
+        kernel = tf.convert_to_tensor(self.kernel)  # in the compute dtype inside `call`
+        mask = self._mask_tensor()
+        if mask.dtype != kernel.dtype:  # mixed precision: a float32 mask, a bfloat16 kernel
+            mask = tf.cast(mask, kernel.dtype)
+        return self._act(tf.matmul(x, kernel * mask) + self.bias)
 
     def _mask_tensor(self):
         """The mask as one eager constant, made once and captured by every graph.
@@ -155,7 +159,9 @@ class _AffineParameters(networks._Stack):
         self.log_scale_bound = validation.positive_float("log_scale_bound", log_scale_bound)
 
     def call(self, x):
-        shift, raw = tf.split(super().call(x), 2, axis=-1)
+        # float32 out under any policy: TFP's affine step combines them with the float32
+        # latent, and the log-determinant (their sum) is part of the float32 log p(z).
+        shift, raw = tf.split(tf.cast(super().call(x), tf.float32), 2, axis=-1)
         return shift, bounded_log_scale(raw, self.log_scale_bound)
 
     def get_config(self):

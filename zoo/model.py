@@ -57,6 +57,10 @@ class LatentVariableModel(KerasTraining, keras.Model):
       binarize: None, "dynamic" or "static". How the training images were binarized
         (`zoo.data`), recorded so that evaluation and scoring binarize the same way (with
         a fixed draw); the model itself never binarizes. Defaults to None.
+      dtype: None or a Keras dtype policy name, e.g. "mixed_bfloat16". The networks
+        compute in its dtype; distributions and the loss stay float32 (see
+        `zoo.training.precision`). Saved with the model. Defaults to None (Keras' global
+        policy).
 
     References:
       [1] Higgins et al. beta-VAE. ICLR 2017.
@@ -367,4 +371,6 @@ class LatentVariableModel(KerasTraining, keras.Model):
                 "seed": self.seed, "gradient_clip_norm": self.gradient_clip_norm,
                 "skip_threshold": self.skip_threshold,
                 "max_consecutive_skips": self.max_consecutive_skips,
-                "skip_nonfinite": self.skip_nonfinite, "binarize": self.binarize}
+                "skip_nonfinite": self.skip_nonfinite, "binarize": self.binarize,
+                # The policy's name: a model saved under mixed precision loads under it.
+                "dtype": self.dtype_policy.name}

@@ -5,6 +5,7 @@
   - `schedules`: KL warm-up, free bits and KL balancing;
   - `metrics`: `TermMeans`, the reported terms as one Keras metric;
   - `strategy`: what `tf.distribute` strategies need from the zoo;
+  - `precision`: a model's own dtype policy, loss scaling, and the `jit_compile` check;
   - `run`: `train`, a resumable `fit` with checkpoints, logs, plots and a saved model.
 """
 

@@ -7,6 +7,13 @@ norm exceeds it is skipped too [1], unless `max_consecutive_skips` steps in a ro
 already skipped: then the (clipped) update is applied, so training cannot stall. The
 counters live in `UpdateGuardState`, saved with the weights.
 
+With a loss-scaling optimizer (`keras.optimizers.LossScaleOptimizer`, mixed float16),
+the guard works on the unscaled gradients: clipping, the threshold and the reported
+norm mean what they mean in float32, and a non-finite loss is skipped and counted as
+always. Gradients that overflow while the loss is finite are the scale's business: they
+go to the optimizer, which skips that update and halves its scale, and they are not
+counted as skipped steps (nothing is wrong with the batch or the weights).
+
 References:
   [1] Child. Very deep VAEs generalize autoregressive models and can outperform them on
       images. ICLR 2021.
@@ -94,7 +101,8 @@ def guarded_update(settings, state, gradients, variables, optimizer, pause=None,
       optimizer: the optimizer.
       pause: optional boolean scalar: do not update this step, without counting it as
         a skip (VAE-GAN's equilibrium gate).
-      loss: optional scalar loss of the step. Without clipping or a skip threshold,
+      loss: optional scalar loss of the step, unscaled (what the model's objective
+        returned, divided by the number of replicas). Without clipping or a skip threshold,
         the non-finite check looks at it instead of the gradient norm, and the norm
         is not computed. The loss is known before backprop starts; the `tf.cond`
         is lowered to a switch per input, so each variable's update starts as soon
@@ -108,23 +116,29 @@ def guarded_update(settings, state, gradients, variables, optimizer, pause=None,
     """
     clip, threshold = settings.gradient_clip_norm, settings.skip_threshold
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        # It skips non-finite steps itself and must see them to lower its scale.
-        optimizer.apply_gradients(zip(gradients, variables))
-        return tf.linalg.global_norm(gradients) / optimizer.dynamic_scale * replicas
+    # The gradients are of `scale` times the loss: a LossScaleOptimizer unscales them
+    # itself when it applies them, so they stay scaled here and the norm is divided.
+    scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    scale = optimizer.dynamic_scale if scaled else 1.0
     if loss is not None and not (clip or threshold):
         norm = None
         skip = tf.logical_not(tf.math.is_finite(loss))
     else:  # the norm is needed anyway (clipping, threshold) or there is no loss
         # Each replica's gradient is of loss / replicas: rescale to the gradient of
         # its own mean loss, comparable with a single-device norm.
-        norm = tf.linalg.global_norm(gradients) * replicas
-        skip = tf.logical_not(tf.math.is_finite(norm))
+        raw_norm = tf.linalg.global_norm(gradients)
+        norm = raw_norm / scale * replicas
+        if scaled and loss is not None:
+            # An overflow with a finite loss goes to the optimizer, to lower its scale.
+            skip = tf.logical_not(tf.math.is_finite(loss))
+        else:
+            skip = tf.logical_not(tf.math.is_finite(norm))
     if threshold:
         allowed = state.consecutive_skips < float(settings.max_consecutive_skips)
-        skip = skip | ((norm > threshold) & allowed)
+        skip = skip | ((norm > threshold) & tf.math.is_finite(norm) & allowed)
     if clip:
-        gradients, _ = tf.clip_by_global_norm(gradients, clip / replicas, use_norm=norm / replicas)
+        gradients, _ = tf.clip_by_global_norm(gradients, clip / replicas * scale,
+                                              use_norm=raw_norm)
     if not (settings.skip_nonfinite or threshold or pause is not None):
         optimizer.apply_gradients(zip(gradients, variables))  # unguarded: no cond
         return norm

@@ -10,11 +10,21 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import validation
-from zoo.training import step, strategy
+from zoo.training import precision, step, strategy
 
 
 class KerasTraining:
-    """`compile`, `fit`, `evaluate`, `train_step`, `test_step` and `metrics` of a zoo model."""
+    """`compile`, `fit`, `evaluate`, `train_step`, `test_step` and `metrics` of a zoo model.
+
+    Every subclass's `__init__` builds its layers under the model's own `dtype=` policy
+    when it is given one (`zoo.training.precision`): Keras layers do not pass their
+    policy on to the layers they create.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = precision.building_under_own_policy(cls.__dict__["__init__"])
 
     @property
     def metrics(self):
@@ -49,10 +59,22 @@ class KerasTraining:
         """One evaluation step (`zoo.training.step.test_step`); returns the logs."""
         return step.test_step(self, data)
 
-    def compile(self, *args, **kwargs):
+    def compile(self, *args, jit_compile="auto", **kwargs):
         """Keras' `compile`, then the trackers of `objective_terms` and every optimizer's
-        slots are made (see `zoo.training.step.build_optimizers`)."""
-        super().compile(*args, **kwargs)
+        slots are made (see `zoo.training.step.build_optimizers`).
+
+        `jit_compile=True` compiles the training step with XLA (every family compiles;
+        measure before you use it, `benchmarks/speed/precision.py`); the default "auto"
+        is Keras' own: XLA on a GPU, not on a CPU-only machine nor under a distribution
+        strategy. Under a "mixed_float16" policy Keras wraps the optimizer in a
+        `keras.optimizers.LossScaleOptimizer` (see `zoo.training.precision`).
+
+        Raises:
+          ValueError: `jit_compile` is not a bool or "auto", or is True under a
+            distribution strategy with several replicas.
+        """
+        precision.check_jit_compile(jit_compile, self.distribute_strategy)
+        super().compile(*args, jit_compile=jit_compile, **kwargs)
         if self.term_tracker is None:
             with self.distribute_strategy.scope():
                 self.term_tracker, self.grad_norm_tracker = step.make_trackers(self.objective_terms)

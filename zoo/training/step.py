@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.training import guard
+from zoo.training import guard, precision
 from zoo.training.metrics import TermMeans
 
 
@@ -84,6 +84,15 @@ def build_optimizers(parts):
     Args:
       parts: the model's `TrainablePart`s.
     """
+    scaling = {precision.uses_loss_scaling(p.optimizer) for p in parts if p.optimizer is not None}
+    if len(scaling) > 1:
+        # A part without its own scale would train on gradients `scale` times too large
+        # (or, wrapped twice, too small): refuse rather than train it wrongly.
+        raise ValueError(
+            "Either every optimizer of a model scales its loss (keras.optimizers."
+            "LossScaleOptimizer, as compile makes under mixed_float16) or none does. "
+            "Received: optimizers " + ", ".join(
+                f"{p.loss}={type(p.optimizer).__name__}" for p in parts if p.optimizer is not None))
     for part in parts:
         if part.optimizer is not None and not part.optimizer.built:
             part.optimizer.build(part.variables)
@@ -113,15 +122,19 @@ def train_step(model, data):
     with tf.GradientTape(persistent=len(parts) > 1) as tape:
         terms = model.objective(x, y, sample_weight, seed=model.step_seeds(step, 0), step=step,
                                 training=True)
-        scaled = []
+        part_losses, scaled = [], []
         for i, part in enumerate(parts):
             loss = terms[part.loss]
             if i == 0 and model.losses:
-                loss = loss + tf.add_n(model.losses)
+                # Layers' own losses (regularizers) may be in the compute dtype.
+                loss = loss + tf.cast(tf.add_n(model.losses), loss.dtype)
+            part_losses.append(loss / replicas)
+            # Times the part's own dynamic scale with a LossScaleOptimizer (mixed float16:
+            # float16 gradients of an unscaled loss underflow), unchanged otherwise.
             scaled.append(part.optimizer.scale_loss(loss / replicas))
     norms = []
-    for part, loss in zip(parts, scaled):
-        gradients = tape.gradient(loss, part.variables)
+    for part, loss, scaled_loss in zip(parts, part_losses, scaled):
+        gradients = tape.gradient(scaled_loss, part.variables)
         pause = None if part.pause is None else terms[part.pause]
         norm = guard.guarded_update(model, model.update_guard, gradients, part.variables,
                                     part.optimizer, pause=pause, loss=loss)

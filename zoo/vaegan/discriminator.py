@@ -43,7 +43,12 @@ class Discriminator(keras.layers.Layer):
         self._act = keras.activations.get(activation)
 
         def wrap(layer):
-            return keras.layers.SpectralNormalization(layer, name=f"sn_{layer.name}") \
+            # The wrapper writes the normalised kernel back into the float32 weight on
+            # every training call: in float32, whatever the policy. Computed under a mixed
+            # policy it would round the weight to bfloat16 / float16 each step and lose
+            # the optimizer's small updates; the wrapped layer still computes in it.
+            return keras.layers.SpectralNormalization(layer, dtype="float32",
+                                                      name=f"sn_{layer.name}") \
                 if self.spectral_norm else layer
 
         if self.network == "conv":

@@ -5,6 +5,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from zoo import losses, validation
+from zoo.training import precision
 from zoo.training.step import TrainablePart, build_optimizers
 from zoo.vae.vae_model import VAE
 from zoo.vaegan.discriminator import Discriminator
@@ -122,9 +123,10 @@ class VAEGAN(VAE):
         super().compile(optimizer=optimizer, **kwargs)
 
         def own(value):
-            if value is None:
-                return self.optimizer.__class__.from_config(self.optimizer.get_config())
-            return keras.optimizers.get(value)
+            value = precision.copy_optimizer(self.optimizer) if value is None \
+                else keras.optimizers.get(value)
+            # Under mixed float16 each part scales its own loss (its own dynamic scale).
+            return precision.loss_scaled_like(self.optimizer, value)
 
         self.decoder_optimizer = own(decoder_optimizer)
         self.discriminator_optimizer = own(discriminator_optimizer)
