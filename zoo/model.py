@@ -6,7 +6,8 @@ import tensorflow_probability as tfp
 
 from zoo import likelihoods, losses, validation
 from zoo.applications import anomaly, denoising, imputation
-from zoo.evaluation.likelihood import DEFAULT_MAX_ROWS_PER_PASS, ImportanceWeightedEstimator
+from zoo.evaluation.likelihood import (DEFAULT_MAX_ROWS_PER_PASS, PRECISIONS,
+                                       ImportanceWeightedEstimator)
 from zoo.losses import ElboTerms, tile_samples
 from zoo.sampler import SamplerSpec
 from zoo.training import guard, schedules
@@ -323,9 +324,12 @@ class LatentVariableModel(KerasTraining, keras.Model):
         return anomaly.anomaly_scores(self, x, score, **options)
 
     def log_likelihood(self, x, num_samples=1000, seed=None,
-                       max_rows_per_pass=DEFAULT_MAX_ROWS_PER_PASS):
-        """Importance-weighted log p(x) in nats, `[batch]` (`zoo.evaluation.likelihood`)."""
-        estimator = self._tool("estimator", lambda: ImportanceWeightedEstimator(self))
+                       max_rows_per_pass=DEFAULT_MAX_ROWS_PER_PASS, precision="float32"):
+        """Importance-weighted log p(x) in nats, `[batch]` (`zoo.evaluation.likelihood`);
+        `precision="bfloat16"` runs the networks in bfloat16, the densities in float32."""
+        precision = validation.one_of("precision", precision, PRECISIONS)
+        estimator = self._tool(f"estimator_{precision}",
+                               lambda: ImportanceWeightedEstimator(self, precision))
         return estimator(self.check_input("x", x), num_samples, seed, max_rows_per_pass)
 
     def bits_per_dim(self, x, num_samples=1000, seed=None):

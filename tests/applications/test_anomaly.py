@@ -467,15 +467,15 @@ def test_likelihood_ratio_subtracts_a_background_trained_on_perturbed_data():
 
 def test_level_elbo_is_a_looser_bound_and_level_ratio_its_gap(digits_and_clothes):
     _, digits, clothes = digits_and_clothes
-    model, x = zoo.from_preset("hvae_mnist"), digits[:50]
+    model, x = zoo.from_preset("hvae_mnist"), digits[:20]
     groups = len(model.latent_groups)
     # No group from the prior: the ELBO (estimated with log p(z) - log q(z|x) at the draw
-    # where `elbo` uses the closed-form KL: equal means, 16 x 50 draws, ~0.2 nat error).
+    # where `elbo` uses the closed-form KL: equal means, 16 x 20 draws, ~0.3 nat error).
     assert abs(np.mean(model.level_elbo(x, levels=0, num_samples=16, seed=3))
                - np.mean(model.elbo(x, num_samples=16, seed=3))) < 1.0
     # With the lowest groups from their conditional prior it is still a bound on log p(x),
     # looser the more groups are left to the prior (means of 8 draws; gaps of many nats).
-    log_px = np.mean(model.log_likelihood(x, num_samples=200, seed=0))
+    log_px = np.mean(model.log_likelihood(x, num_samples=100, seed=0))
     bounds = [np.mean(model.level_elbo(x, levels=k, num_samples=8, seed=1)) for k in range(groups)]
     assert bounds[0] < log_px and all(a > b + 1.0 for a, b in zip(bounds, bounds[1:])), (bounds, log_px)
     np.testing.assert_allclose(

@@ -6,8 +6,8 @@
   - `speed`: training throughput and sampling latency.
 """
 
-from zoo.evaluation.likelihood import (ImportanceWeightedEstimator, evaluate, kl_per_unit,
-                                       require_kl_by_dimension, summarize)
+from zoo.evaluation.likelihood import (PRECISIONS, ImportanceWeightedEstimator, evaluate,
+                                       kl_per_unit, require_kl_by_dimension, summarize)
 
-__all__ = ["ImportanceWeightedEstimator", "evaluate", "kl_per_unit", "require_kl_by_dimension",
-           "summarize"]
+__all__ = ["ImportanceWeightedEstimator", "PRECISIONS", "evaluate", "kl_per_unit",
+           "require_kl_by_dimension", "summarize"]
