@@ -245,14 +245,17 @@ def seed_tensor(seed):
       int32 tensor `[2]`, for the `tf.random.stateless_*` ops.
 
     Raises:
-      TypeError: `seed` is not a non-negative int, a tensor or None.
+      TypeError: `seed` is not an int, a tensor or None.
+      ValueError: `seed` is a negative int.
     """
     import tensorflow_probability as tfp
 
     if seed is None or isinstance(seed, tf.Tensor):
         return tfp.random.sanitize_seed(seed)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be a non-negative int or None. Received: seed={seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int or None. Received: seed={seed!r}")
     seed = int(seed)
     return tf.constant([seed % 2**31, (seed >> 31) % 2**31], dtype=tf.int32)
 

@@ -70,3 +70,16 @@ def test_inception_feature_path_runs_without_downloading():
 def test_unknown_classifier_is_named():
     with pytest.raises(ValueError, match="No FD classifier"):
         frechet.load_classifier("cifar100")
+
+
+def test_model_fd_reproduces_with_a_seed_and_draws_fresh_samples_without(data_dir):
+    model = zoo.from_preset("vae_mnist")
+    classifier = frechet.load_classifier("mnist")
+    real, _ = zoo.data.load_numpy("mnist", "test[:300]", data_dir=data_dir)
+    fd = lambda seed: frechet.model_fd(model, real, classifier, num_samples=300, seed=seed,  # noqa: E731
+                                       batch_size=100)
+    assert fd(3) == fd(3)
+    fresh = [fd(None), fd(None)]
+    assert all(np.isfinite(fresh)) and fresh[0] != fresh[1]
+    with pytest.raises(ValueError, match="seed"):
+        fd(-1)

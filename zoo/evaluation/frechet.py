@@ -188,15 +188,18 @@ def model_fd(model, real_images, classifier, num_samples=10_000, seed=0, batch_s
       real_images: array `[n, *input_shape]`, pixels in [0, 1].
       classifier: a `FeatureClassifier` (see `load_classifier`).
       num_samples: int. Samples drawn from `model`. Defaults to 10,000.
-      seed: int. Seed of the samples: the batch starting at sample i uses `seed + i`.
-        Defaults to 0.
+      seed: int or None. Seed of the samples: the batch starting at sample i uses
+        `seed + i`; None draws fresh samples. Defaults to 0.
       batch_size: int. Samples per `model.sample` call. Defaults to 500.
 
     Returns:
       float. The Fréchet distance (see `frechet_distance`).
     """
     num_samples = validation.positive_int("num_samples", num_samples)
-    samples = np.concatenate([np.asarray(model.sample(min(batch_size, num_samples - i), seed=seed + i))
+    if seed is not None:
+        seed = validation.non_negative_int("seed", seed)
+    samples = np.concatenate([np.asarray(model.sample(min(batch_size, num_samples - i),
+                                                      seed=None if seed is None else seed + i))
                               for i in range(0, num_samples, batch_size)])
     return frechet_distance(classifier_features(classifier, real_images),
                             classifier_features(classifier, samples))
