@@ -291,6 +291,18 @@ def test_only_training_settings_can_be_overridden():
         zoo.from_preset("vae_mnist", latent_dim=8)
 
 
+def test_a_preset_loads_under_a_mixed_precision_policy(data_dir):
+    x, _ = zoo.data.load_numpy("mnist", "test[:16]", data_dir=data_dir, binarize="static")
+    exact = zoo.from_preset("vae_mnist")
+    mixed = zoo.from_preset("vae_mnist", dtype="mixed_bfloat16")
+    assert mixed.dtype_policy.name == "mixed_bfloat16" and mixed.decoder.compute_dtype == "bfloat16"
+    for a, b in zip(exact.get_weights(), mixed.get_weights()):
+        np.testing.assert_array_equal(a, b)  # float32 weights, loaded unchanged
+    # bfloat16 arithmetic, float32 densities: the same ELBO to a fraction of a nat (of ~80).
+    difference = np.asarray(mixed.elbo(x, seed=0)) - np.asarray(exact.elbo(x, seed=0))
+    assert np.max(np.abs(difference)) < 1.0 and abs(np.mean(difference)) < 0.3
+
+
 @pytest.mark.parametrize("name", sorted(name for name, _, _ in NLL_PRESETS) + FD_PRESETS)
 def test_each_builtin_preset_computes_exactly_what_it_did_when_recorded(data_dir, name):
     # Restructuring the code must not move a number: samples from fixed noise, the ELBO,

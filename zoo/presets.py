@@ -284,10 +284,11 @@ def load_metadata(preset):
 
 
 # Constructor arguments that change how a model trains, not its weights: what a
-# fine-tuning run may set differently from the recipe that trained the preset.
+# fine-tuning run may set differently from the recipe that trained the preset. "dtype"
+# (a Keras policy such as "mixed_bfloat16") keeps float32 weights, so the preset's load.
 TRAINING_OVERRIDES = ("beta", "kl_warmup_steps", "free_bits", "active_unit_threshold", "seed",
                       "gradient_clip_norm", "skip_threshold", "max_consecutive_skips",
-                      "skip_nonfinite")
+                      "skip_nonfinite", "dtype")
 
 
 def from_preset(preset, cls=None, sha256=None, cache_dir=None, **overrides):
