@@ -114,14 +114,6 @@ def measure_preset(name, x, num_samples, rounds, seed):
     return figures
 
 
-def model_metadata(name):
-    """The built-in preset's metadata.json (its recorded figures)."""
-    import json
-
-    with open(os.path.join(os.path.dirname(zoo.__file__), "presets", name, "metadata.json")) as f:
-        return json.load(f)
-
-
 def full_run(spec, data_dir, num_samples):
     name, _, precision = spec.partition(":")
     precision = precision or "float32"
@@ -134,7 +126,7 @@ def full_run(spec, data_dir, num_samples):
     os.makedirs(os.path.dirname(progress_path), exist_ok=True)
     figures = zoo.evaluate(model, test, num_samples=num_samples, seed=0, precision=precision,
                            progress_path=progress_path, progress=True)
-    recorded = model_metadata(name).get("metrics", {}).get(f"test_nll_k{num_samples}")
+    recorded = zoo.presets.load_metadata(name).get("metrics", {}).get(f"test_nll_k{num_samples}")
     return {"preset": name, "precision": precision, "num_samples": num_samples,
             "nll": figures["nll"], "nll_stderr": figures["nll_stderr"],
             "recorded_float32_nll": recorded,

@@ -185,8 +185,8 @@ def _clock(seconds):
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _num_batches(dataset, max_examples):
-    """Batches `evaluate` will see, if the dataset knows its length; else None."""
+def _num_batches(dataset):
+    """Batches in `dataset`, if it knows its length; else None."""
     try:
         count = int(dataset.cardinality())
     except (AttributeError, TypeError):
@@ -194,12 +194,7 @@ def _num_batches(dataset, max_examples):
             count = len(dataset)
         except TypeError:
             return None
-    if count < 0:  # tf.data's INFINITE or UNKNOWN
-        return None
-    if max_examples is not None:
-        first = next(iter(_batches(dataset)))
-        count = min(count, math.ceil(max_examples / max(1, int(first.shape[0]))))
-    return count
+    return count if count >= 0 else None  # tf.data's INFINITE or UNKNOWN: None
 
 
 def _load_progress(path, fingerprint):
@@ -290,12 +285,14 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
     done = len(lls)
     elbos = [-(r + k) for r, k in zip(recons, kls)]
     seen = sum(len(r) for r in recons)
-    bar = _Progress(_num_batches(dataset, max_examples), done) if progress else None
+    bar = _Progress(_num_batches(dataset), done) if progress else None
     for i, x in enumerate(_batches(dataset)):
         if max_examples is not None and seen >= max_examples:
             break
         if i < done:
             continue
+        if i == done and bar and bar.total and max_examples is not None:  # stops early
+            bar.total = min(bar.total, math.ceil(max_examples / max(1, int(x.shape[0]))))
         if max_examples is not None:
             x = x[: max_examples - seen]
         if i == done:
