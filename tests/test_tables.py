@@ -67,6 +67,27 @@ def test_types_are_inferred_from_values_and_can_be_overridden():
     assert tables.TableSchema.from_config(json.loads(json.dumps(schema.get_config()))) == schema
 
 
+def test_skewed_non_negative_columns_are_modelled_in_log_units():
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"population": np.round(np.exp(rng.normal(3, 1.5, 500))),
+                          "age": rng.integers(18, 80, 500), "delta": rng.normal(size=500) ** 3})
+    schema = tables.TableSchema.infer(table)
+    # skewed and >= 0: log1p; symmetric: none; skewed but negative values: none
+    assert schema.log1p_columns == [0]
+    assert "population: integer (log1p)" in repr(schema)
+    assert tables.TableSchema.from_config(json.loads(json.dumps(schema.get_config()))) == schema
+    assert tables.TableSchema.infer(table, transforms={"population": "none"}).log1p_columns == []
+    assert tables.TableSchema.infer(table, transforms={"age": "log1p"}).log1p_columns == [0, 1]
+    mean, _ = schema.statistics(schema.encode(table))
+    assert mean[0] == pytest.approx(np.log1p(table["population"]).mean(), rel=1e-5)
+    with pytest.raises(ValueError, match="applies to numeric and integer columns"):
+        tables.TableSchema.infer(pd.DataFrame({"c": ["a", "b"] * 3}), transforms={"c": "log1p"})
+    with pytest.raises(ValueError, match="log\\(1 \\+ x\\) is undefined"):
+        tables.TableSchema.infer(table, transforms={"delta": "log1p"})
+    likelihood = likelihoods.Tabular.from_table(table)
+    assert likelihood.log1p == [0]
+
+
 def test_encode_and_decode_round_trip_to_the_original_values():
     complete, gaps = people(50)
     schema = tables.TableSchema.infer(gaps)

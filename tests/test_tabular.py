@@ -104,12 +104,74 @@ def test_encoder_sees_standardised_columns_and_one_hot_codes():
     x, _ = mixed_rows(500)
     layer = likelihoods.Tabular.from_data(x, categorical=CATEGORICAL)
     features = np.asarray(layer.encoder_input(x))
-    assert features.shape == (500, 2 + 3 + 2) == (500, *layer.encoder_input_shape((4,)))
+    # standardised columns, their missing indicators, then the one-hot codes
+    assert features.shape == (500, 2 + 2 + 3 + 2) == (500, *layer.encoder_input_shape((4,)))
     np.testing.assert_allclose(features[:, :2].mean(axis=0), 0.0, atol=1e-4)
     np.testing.assert_allclose(features[:, :2].std(axis=0), 1.0, atol=1e-4)
-    np.testing.assert_array_equal(features[:, 2:5].argmax(axis=1), x[:, 1])
-    np.testing.assert_array_equal(features[:, 5:].argmax(axis=1), x[:, 3])
-    assert np.all(features[:, 2:].sum(axis=1) == 2)
+    assert np.all(features[:, 2:4] == 0)  # nothing missing
+    np.testing.assert_array_equal(features[:, 4:7].argmax(axis=1), x[:, 1])
+    np.testing.assert_array_equal(features[:, 7:].argmax(axis=1), x[:, 3])
+    assert np.all(features[:, 4:].sum(axis=1) == 2)
+
+
+def test_the_encoder_tells_a_missing_number_from_one_at_the_mean():
+    x, _ = mixed_rows(500)
+    layer = likelihoods.Tabular.from_data(x, categorical=CATEGORICAL)
+    at_mean, missing = x[:1].copy(), x[:1].copy()
+    at_mean[0, 0], missing[0, 0] = layer.mean[0], np.nan
+    a, b = np.asarray(layer.encoder_input(at_mean)), np.asarray(layer.encoder_input(missing))
+    assert a[0, 0] == pytest.approx(0.0, abs=1e-5) and b[0, 0] == 0.0  # same value...
+    assert (a[0, 2], b[0, 2]) == (0.0, 1.0)  # ...told apart by the indicator
+    plain = likelihoods.Tabular.from_data(x, categorical=CATEGORICAL, missing_indicators=False)
+    assert plain.encoder_input_shape((4,)) == (2 + 3 + 2,)
+    np.testing.assert_array_equal(plain.encoder_input(at_mean), plain.encoder_input(missing))
+
+
+def skewed_rows(n=4000, seed=0):
+    """Rows (a log-normal count shifted by -1, a Gaussian): the first column is skewed."""
+    rng = np.random.default_rng(seed)
+    return np.stack([np.expm1(rng.normal(3.0, 1.2, n)), rng.normal(size=n)], 1).astype(np.float32)
+
+
+def test_a_log1p_column_is_a_shifted_log_normal_in_the_data_units():
+    x = skewed_rows(16)
+    layer = likelihoods.Tabular.from_data(x, log1p=[0])
+    layer.build((2,))
+    params = np.random.default_rng(6).normal(size=(16, 2, 1)).astype(np.float32)
+    base = layer.distribution(params).distribution
+    scale = np.log1p(np.exp(0.5413)) + 1e-3
+    m = layer.mean[0] + layer.std[0] * params[:, 0, 0]
+    s = layer.std[0] * scale
+    # log(1 + x) ~ N(m, s): 1 + x is log-normal with median exp(m)
+    expected = stats.lognorm(s=s, scale=np.exp(m)).logpdf(1.0 + x[:, 0].astype(np.float64))
+    np.testing.assert_allclose(np.asarray(base.log_prob(x))[:, 0], expected, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(base.mean())[:, 0], np.exp(m + s ** 2 / 2) - 1, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(base.mode())[:, 0], np.exp(m - s ** 2) - 1, rtol=1e-4)
+    draws = np.asarray(base.sample(20000, seed=[1, 2]))[:, 0, 0]
+    assert draws.min() > -1
+    mc_stderr = draws.std() / np.sqrt(len(draws))
+    assert abs(draws.mean() - (np.exp(m[0] + s ** 2 / 2) - 1)) < 5 * mc_stderr
+
+
+def test_log1p_columns_are_saved_and_checked(tmp_path):
+    x = skewed_rows(64)
+    layer = likelihoods.Tabular.from_data(x, log1p=[0])
+    np.testing.assert_allclose(layer.mean[0], np.log1p(x[:, 0]).mean(), rtol=1e-5)
+    model = zoo.VAE(input_shape=(2,), latent_dim=2, hidden_dims=(8,), likelihood=layer, seed=0)
+    model.elbo(x[:4])
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    assert restored.likelihood.log1p == [0]
+    np.testing.assert_allclose(restored.elbo(x[:4], seed=1), model.elbo(x[:4], seed=1), rtol=1e-6)
+    bad = x[:4].copy()
+    bad[0, 0] = -1.0
+    with pytest.raises(ValueError, match=r"x\[:, 0\] is modelled as log\(1 \+ x\)"):
+        model.elbo(bad)
+    with pytest.raises(ValueError, match="log1p must list continuous columns"):
+        likelihoods.Tabular.from_data(x, log1p=[5])
+    with pytest.raises(TypeError, match="missing_indicators must be True or False"):
+        likelihoods.Tabular.from_data(x, missing_indicators="no")
 
 
 def test_training_reaches_the_entropy_of_the_data():
@@ -194,3 +256,11 @@ def test_exported_sampler_matches_keras_on_the_same_noise(tmp_path):
     served = tf.saved_model.load(export.saved_model(model, str(tmp_path / "served")))
     out = served.signatures["serving_default"](noise=tf.constant(noise))["samples"].numpy()
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_a_config_saved_before_missing_indicators_loads_without_them():
+    x, _ = mixed_rows(64)
+    config = likelihoods.Tabular.from_data(x, categorical=CATEGORICAL).get_config()
+    del config["missing_indicators"]  # as written by earlier versions
+    old = likelihoods.Tabular.from_config(config)
+    assert old.missing_indicators is False and old.encoder_input_shape((4,)) == (2 + 3 + 2,)

@@ -172,7 +172,9 @@ class MixedTabular(tfd.Distribution):
 
     Element-wise over `[batch, D]` (scalar events; wrap in `tfd.Independent` for rows).
     Column j is categorical when `num_categories[j] > 0`, with values the integer codes
-    0 .. K_j - 1, and Gaussian otherwise.
+    0 .. K_j - 1, and Gaussian otherwise; a Gaussian column with `log1p[j]` set is Gaussian
+    in log(1 + x) instead (a shifted log-normal, for skewed non-negative columns such as
+    populations or prices, as HI-VAE [1] models positive data).
 
     A NaN entry is missing: its log-probability is 0, so the log-probability of a row is
     that of its observed entries (log p(x_obs | z)).
@@ -182,6 +184,10 @@ class MixedTabular(tfd.Distribution):
       u ~ N(loc, scale), so in the data's own units x ~ N(mean + std loc, std scale) and
         log p(x) = log N(u; loc, scale) - log std        (change of variables),
       which is what is scored: densities (and NLL figures) are in the units of the data.
+      A log1p column is y = log(1 + x) ~ N(mean + std loc, std scale), so
+        log p(x) = log N(y; ...) - log(1 + x),       E[x] = exp(m + s^2 / 2) - 1,
+      with m, s the location and scale of y: the mean is the log-normal's, not exp(m) - 1
+      (the median), since imputations are judged by squared error in the data's units.
       A categorical column is Categorical(softmax(logits[:K_j])); its `mean()` and
       `mode()` are the most probable code, since the average of codes means nothing.
 
@@ -192,10 +198,16 @@ class MixedTabular(tfd.Distribution):
       mean: float tensor `[D]`. Column means used for standardisation.
       std: float tensor `[D]`. Positive column standard deviations.
       num_categories: int tensor `[D]`. 0 for a continuous column, else K_j >= 2.
+      log1p: bool tensor `[D]` or None. Continuous columns modelled in log(1 + x) units;
+        `mean` and `std` are then those of log(1 + x). Defaults to none.
+
+    References:
+      [1] Nazábal, Olmos, Ghahramani, Valera. Handling incomplete heterogeneous data using
+          VAEs. Pattern Recognition 2020.
     """
 
-    def __init__(self, loc, scale, logits, mean, std, num_categories, validate_args=False,
-                 allow_nan_stats=True, name="MixedTabular"):
+    def __init__(self, loc, scale, logits, mean, std, num_categories, log1p=None,
+                 validate_args=False, allow_nan_stats=True, name="MixedTabular"):
         parameters = dict(locals())
         with tf.name_scope(name) as name:
             self._loc = tf.convert_to_tensor(loc, dtype_hint=tf.float32, name="loc")
@@ -206,6 +218,8 @@ class MixedTabular(tfd.Distribution):
                                        self._num_categories)
             self._mean_x = tf.convert_to_tensor(mean, dtype=dtype)
             self._std_x = tf.convert_to_tensor(std, dtype=dtype)
+            self._log1p = (tf.zeros_like(self._num_categories, tf.bool) if log1p is None
+                           else tf.convert_to_tensor(log1p, tf.bool))
             super().__init__(dtype=dtype, reparameterization_type=tfd.NOT_REPARAMETERIZED,
                              validate_args=validate_args, allow_nan_stats=allow_nan_stats,
                              parameters=parameters, name=name)
@@ -233,6 +247,7 @@ class MixedTabular(tfd.Distribution):
         return self._num_categories > 0  # [D]
 
     def _continuous(self):
+        """The Gaussian of each continuous column in its modelled units (x, or log(1 + x))."""
         return tfd.Normal(self._mean_x + self._std_x * self._loc, self._std_x * self._scale)
 
     def _categorical(self):
@@ -242,6 +257,12 @@ class MixedTabular(tfd.Distribution):
         top = tf.cast(tf.maximum(self._num_categories - 1, 0), x.dtype)
         return tf.cast(tf.clip_by_value(tf.round(x), 0.0, top), tf.int32)
 
+    def _to_modelled(self, x):
+        """x in the continuous columns' modelled units: log(1 + x) where `log1p`."""
+        # Clamped below -1 only on the unused branch, so no NaN reaches the gradient.
+        safe = tf.where(self._log1p, tf.maximum(x, -1.0 + 1e-6), tf.zeros_like(x))
+        return tf.where(self._log1p, tf.math.log1p(safe), x)
+
     def _log_prob(self, x):
         # NaN marks a missing entry: it contributes 0, so a row's log-probability is that
         # of its observed entries. NaN is replaced before scoring so that no NaN reaches
@@ -249,14 +270,24 @@ class MixedTabular(tfd.Distribution):
         x = tf.convert_to_tensor(x, dtype=self.dtype)
         missing = tf.math.is_nan(x)
         x = tf.where(missing, tf.zeros_like(x), x)
-        continuous = self._continuous().log_prob(x)
+        y = self._to_modelled(x)
+        # Change of variables for log1p columns: dy/dx = 1 / (1 + x).
+        continuous = self._continuous().log_prob(y) - tf.where(self._log1p, y, tf.zeros_like(y))
         categorical = self._categorical().log_prob(self._codes(x))
         log_prob = tf.where(self._is_categorical(), categorical, continuous)
         return tf.where(missing, tf.zeros_like(log_prob), log_prob)
 
+    def _from_modelled(self, y):
+        """The inverse of `_to_modelled`: exp(y) - 1 where `log1p`."""
+        return tf.where(self._log1p, tf.math.expm1(tf.where(self._log1p, y, tf.zeros_like(y))), y)
+
     def continuous_mean(self):
-        """The continuous columns' means in the data's units, `[..., D]`."""
-        return self._mean_x + self._std_x * self._loc
+        """The continuous columns' means in the data's units, `[..., D]` (the log-normal
+        mean exp(m + s^2 / 2) - 1 for log1p columns)."""
+        normal = self._continuous()
+        location = normal.loc
+        shifted = location + tf.where(self._log1p, 0.5 * tf.square(normal.scale), tf.zeros_like(location))
+        return self._from_modelled(shifted)
 
     def category_probs(self):
         """Class probabilities of the categorical columns.
@@ -269,14 +300,18 @@ class MixedTabular(tfd.Distribution):
 
     def _sample_n(self, n, seed=None):
         seed_c, seed_k = tfp.random.split_seed(seed)
-        continuous = self._continuous().sample(n, seed=seed_c)
+        continuous = self._from_modelled(self._continuous().sample(n, seed=seed_c))
         categorical = tf.cast(self._categorical().sample(n, seed=seed_k), self.dtype)
         return tf.where(self._is_categorical(), categorical, continuous)
 
     def _mode(self):
         categorical = tf.cast(tf.argmax(self._logits, axis=-1), self.dtype)
-        continuous = self._mean_x + self._std_x * self._loc
-        return tf.where(self._is_categorical(), categorical, continuous)
+        normal = self._continuous()
+        # The log-normal's mode is exp(m - s^2) - 1.
+        location = normal.loc - tf.where(self._log1p, tf.square(normal.scale), tf.zeros_like(normal.loc))
+        return tf.where(self._is_categorical(), categorical, self._from_modelled(location))
 
     def _mean(self):
-        return self._mode()
+        # The most probable code for a categorical column (the average of codes is no code).
+        categorical = tf.cast(tf.argmax(self._logits, axis=-1), self.dtype)
+        return tf.where(self._is_categorical(), categorical, self.continuous_mean())

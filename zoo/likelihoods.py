@@ -258,6 +258,9 @@ class Tabular(Likelihood):
     - Continuous column: Gaussian in standardised units with a learned scale per column;
       its log-density is reported in the data's units (see
       `zoo.distributions.MixedTabular` for the change of variables).
+    - Skewed non-negative column (listed in `log1p`): Gaussian in log(1 + x), i.e. a shifted
+      log-normal, so a few huge values (city populations, incomes) do not dominate the fit;
+      its imputation is the log-normal mean, the estimate with the least squared error.
     - Categorical column with K classes: a categorical over the first K of the decoder's
       `num_params` outputs; `mean()` is the most probable code.
     - The encoder sees standardised continuous columns followed by one-hot categories,
@@ -283,13 +286,20 @@ class Tabular(Likelihood):
       min_scale: float. Floor on the standardised scale. Defaults to 1e-3.
       schema: `zoo.tables.TableSchema` or its config, or None. The table's columns; its
         categorical columns must match `categorical`. Defaults to None (plain rows).
+      log1p: sequence of continuous column indices modelled in log(1 + x) units (their
+        values must be > -1; `mean` and `std` are then those of log(1 + x)). Defaults to
+        the schema's `"transform": "log1p"` columns, or none.
+      missing_indicators: bool. The encoder also sees, per continuous column, whether the
+        entry is missing: a missing number is otherwise indistinguishable from one at the
+        column's mean. Defaults to True.
     """
 
     support = "real"
     allows_missing = True
     takes_pixels = False
 
-    def __init__(self, mean, std, categorical=None, min_scale=1e-3, schema=None, **kwargs):
+    def __init__(self, mean, std, categorical=None, min_scale=1e-3, schema=None, log1p=None,
+                 missing_indicators=True, **kwargs):
         super().__init__(**kwargs)
         from zoo import tables
 
@@ -307,6 +317,7 @@ class Tabular(Likelihood):
             raise ValueError(f"std must be positive. Received: std={self.std}")
         self.categorical = _categorical_columns(categorical, len(self.mean))
         self.min_scale = validation.positive_float("min_scale", min_scale)
+        self.missing_indicators = validation.boolean("missing_indicators", missing_indicators)
         self.num_categories = [self.categorical.get(j, 0) for j in range(len(self.mean))]
         self.num_params = max([1, *self.num_categories])
         self._continuous = [j for j, k in enumerate(self.num_categories) if k == 0]
@@ -316,6 +327,16 @@ class Tabular(Likelihood):
                     f"schema does not match the columns: {len(schema.columns)} columns with "
                     f"categorical {schema.categorical}, against {len(self.mean)} with "
                     f"categorical {self.categorical}")
+        if log1p is None:
+            log1p = schema.log1p_columns if schema is not None else []
+        try:
+            self.log1p = sorted({int(j) for j in log1p})
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"log1p must be a sequence of column indices. Received: log1p={log1p!r}") from err
+        bad = [j for j in self.log1p if j not in self._continuous]
+        if bad:
+            raise ValueError(f"log1p must list continuous columns of 0..{len(self.mean) - 1}. "
+                             f"Received: log1p={self.log1p}")
 
     @classmethod
     def from_data(cls, x, categorical=None, **kwargs):
@@ -340,7 +361,16 @@ class Tabular(Likelihood):
             observed = np.sum(~np.isnan(x), axis=0)
         if np.any(observed == 0):
             raise ValueError(f"x has columns with no observed value: {np.flatnonzero(observed == 0).tolist()}")
-        mean, std = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
+        log1p = kwargs.get("log1p") or []
+        if not all(isinstance(j, (int, np.integer)) and 0 <= j < x.shape[1] for j in log1p):
+            raise ValueError(f"log1p must list continuous columns of 0..{x.shape[1] - 1}. "
+                             f"Received: log1p={log1p!r}")
+        log1p = sorted(set(int(j) for j in log1p))
+        if log1p and np.nanmin(x[:, log1p]) <= -1:
+            raise ValueError(f"x has values <= -1 in the log1p columns {log1p}: log(1 + x) is undefined")
+        modelled = x.copy()
+        modelled[:, log1p] = np.log1p(modelled[:, log1p])
+        mean, std = np.nanmean(modelled, axis=0), np.nanstd(modelled, axis=0)
         # A constant column keeps unit spread: dividing by ~0 would blow its density up.
         std = np.where(std > 1e-8, std, 1.0)
         layer = cls(mean, std, categorical=categorical, **kwargs)
@@ -348,13 +378,13 @@ class Tabular(Likelihood):
         return layer
 
     @classmethod
-    def from_table(cls, table, types=None, max_categories=None, **kwargs):
+    def from_table(cls, table, types=None, max_categories=None, transforms=None, **kwargs):
         """A `Tabular` likelihood for a table with its schema fitted on it
         (`zoo.tables.TableSchema.infer`) and its standardisation.
 
         Args:
           table: a pandas DataFrame or a `.csv` / `.parquet` path.
-          types, max_categories: as in `zoo.tables.TableSchema.infer`.
+          types, max_categories, transforms: as in `zoo.tables.TableSchema.infer`.
           **kwargs: other constructor arguments.
 
         Returns:
@@ -364,7 +394,8 @@ class Tabular(Likelihood):
         from zoo import tables
 
         schema = tables.TableSchema.infer(table, types=types,
-                                          max_categories=max_categories or tables.MAX_CATEGORIES)
+                                          max_categories=max_categories or tables.MAX_CATEGORIES,
+                                          transforms=transforms)
         rows = schema.encode(table)
         mean, std = schema.statistics(rows)
         return cls(mean, std, categorical=schema.categorical, schema=schema, **kwargs)
@@ -395,7 +426,7 @@ class Tabular(Likelihood):
 
     def encoder_input_shape(self, event_shape):
         """`(continuous columns + total categories,)`: the width of `encoder_input`."""
-        return (len(self._continuous) + sum(self.num_categories),)
+        return (len(self._continuous) * (1 + self.missing_indicators) + sum(self.num_categories),)
 
     def encoder_input(self, x):
         """Standardised continuous columns, then one-hot categories.
@@ -413,8 +444,15 @@ class Tabular(Likelihood):
             idx = self._continuous
             mean = tf.constant([self.mean[j] for j in idx], tf.float32)
             std = tf.constant([self.std[j] for j in idx], tf.float32)
-            standard = (tf.gather(x, idx, axis=-1) - mean) / std
+            values = tf.gather(x, idx, axis=-1)
+            if self.log1p:
+                is_log = tf.constant([j in self.log1p for j in idx])
+                # NaN (missing) passes through log1p as NaN and is zeroed below.
+                values = tf.where(is_log, tf.math.log1p(tf.where(is_log, values, 0.0)), values)
+            standard = (values - mean) / std
             parts.append(tf.where(tf.math.is_nan(standard), tf.zeros_like(standard), standard))
+            if self.missing_indicators:
+                parts.append(tf.cast(tf.math.is_nan(standard), tf.float32))
         for j, k in sorted(self.categorical.items()):
             column = x[..., j]
             code = tf.cast(tf.clip_by_value(tf.round(tf.where(tf.math.is_nan(column), 0.0, column)),
@@ -425,7 +463,7 @@ class Tabular(Likelihood):
 
     def check_values(self, name, values):
         """Raises a `ValueError` naming `name` unless every observed categorical entry of
-        numpy `values` `[n, D]` is an integer code 0 .. K-1."""
+        numpy `values` `[n, D]` is an integer code 0 .. K-1 and every log1p entry is > -1."""
         for j, k in sorted(self.categorical.items()):
             column = values[..., j]
             column = column[~np.isnan(column)]
@@ -434,6 +472,13 @@ class Tabular(Likelihood):
                 raise ValueError(
                     f"{name}[:, {j}] is categorical with {k} classes and must hold integer "
                     f"codes 0..{k - 1}. Received: value {column[bad].flat[0]:g}")
+        for j in self.log1p:
+            column = values[..., j]
+            with np.errstate(invalid="ignore"):
+                bad = column <= -1
+            if np.any(bad):
+                raise ValueError(f"{name}[:, {j}] is modelled as log(1 + x) and must be > -1. "
+                                 f"Received: value {column[bad].flat[0]:g}")
 
     def distribution(self, params):
         """Returns p(x | params) over rows.
@@ -451,7 +496,8 @@ class Tabular(Likelihood):
                                 tf.shape(params[..., 0]))
         base = distributions.MixedTabular(
             loc=params[..., 0], scale=scale, logits=params, mean=self.mean, std=self.std,
-            num_categories=self.num_categories)
+            num_categories=self.num_categories,
+            log1p=[j in self.log1p for j in range(len(self.mean))])
         return tfd.Independent(base, reinterpreted_batch_ndims=1)
 
     def point_statistics(self, p_x):
@@ -485,6 +531,8 @@ class Tabular(Likelihood):
         else:
             lo = [m - 10.0 * s if k == 0 else 0.0 for m, s, k in zip(self.mean, self.std, self.num_categories)]
             hi = [m + 10.0 * s if k == 0 else k - 1.0 for m, s, k in zip(self.mean, self.std, self.num_categories)]
+            for j in self.log1p:  # the range was in log(1 + x) units
+                lo[j], hi[j] = float(np.expm1(lo[j])), float(np.expm1(min(hi[j], 80.0)))
         return tf.clip_by_value(x, tf.constant(lo, x.dtype), tf.constant(hi, x.dtype))
 
     def valid_values(self, x):
@@ -496,11 +544,18 @@ class Tabular(Likelihood):
         """
         return self.schema.valid_rows(np.asarray(x)) if self.schema is not None else x
 
+    @classmethod
+    def from_config(cls, config):
+        """The layer from `get_config()`'s dict. Configs saved before the missing-value
+        indicators existed lack the key and load as they were trained (without them)."""
+        return cls(**{"missing_indicators": False, **config})
+
     def get_config(self):
         """The constructor arguments, the schema as its config, for saving."""
         return {**super().get_config(), "mean": self.mean, "std": self.std,
                 "categorical": [[j, k] for j, k in sorted(self.categorical.items())],
-                "min_scale": self.min_scale,
+                "min_scale": self.min_scale, "log1p": self.log1p,
+                "missing_indicators": self.missing_indicators,
                 "schema": self.schema.get_config() if self.schema is not None else None}
 
 

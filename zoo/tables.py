@@ -13,6 +13,12 @@ Column types:
     the vocabulary.
   - "boolean": True / False; a categorical of two classes.
 
+A numeric or integer column that is non-negative and strongly right-skewed (sample skewness
+above `SKEW_FOR_LOG`, e.g. city populations or incomes) gets `"transform": "log1p"`: the
+model works with log(1 + x), a shifted log-normal, so that its few huge values do not pull
+the whole fit (HI-VAE's treatment of positive data). Override per column with
+`TableSchema.infer(..., transforms={"popul": "none"})`.
+
 Missing entries (NaN, None, empty cells) become NaN in the model's rows; the tabular
 likelihood scores observed entries only, and `model.impute` fills them in.
 """
@@ -27,6 +33,9 @@ import numpy as np
 from zoo import validation
 
 COLUMN_TYPES = ("numeric", "integer", "categorical", "boolean")
+TRANSFORMS = ("none", "log1p")
+#: Non-negative numeric columns with a sample skewness above this are modelled in log(1 + x).
+SKEW_FOR_LOG = 2.0
 #: Integer columns with at most this many distinct values are inferred as categorical.
 MAX_CATEGORIES = 10
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -148,7 +157,8 @@ class TableSchema:
 
     Args:
       columns: list of dicts, one per column: `name`, `type` (one of `COLUMN_TYPES`),
-        `categories` (categorical, boolean) or `min` / `max` (numeric, integer).
+        `categories` (categorical, boolean) or `min` / `max` (numeric, integer), and
+        optionally `transform` ("log1p" or "none", numeric and integer only).
     """
 
     def __init__(self, columns):
@@ -167,12 +177,20 @@ class TableSchema:
                 spec["categories"] = categories
             else:
                 spec["min"], spec["max"] = float(spec["min"]), float(spec["max"])
+                transform = validation.one_of("transform", spec.get("transform", "none"), TRANSFORMS)
+                if transform == "log1p" and spec["min"] <= -1:
+                    raise ValueError(f"Column {spec.get('name')!r} has values <= -1 (min "
+                                     f"{spec['min']:g}): log(1 + x) is undefined. Received: transform='log1p'")
+                if transform != "none":
+                    spec["transform"] = transform
+                else:
+                    spec.pop("transform", None)
             self.columns.append(spec)
         self.names = [c["name"] for c in self.columns]
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def infer(cls, table, types=None, max_categories=MAX_CATEGORIES):
+    def infer(cls, table, types=None, max_categories=MAX_CATEGORIES, transforms=None):
         """A schema fitted to `table` (a DataFrame or a .csv / .parquet path).
 
         Args:
@@ -181,6 +199,9 @@ class TableSchema:
             `{"zip": "categorical", "rooms": "integer"}`.
           max_categories: int. Whole-number columns with at most this many distinct values
             are categorical, others integer. Defaults to 10.
+          transforms: dict `{column: "log1p" | "none"}` overriding the inferred transform of
+            numeric and integer columns (by default "log1p" for non-negative columns with
+            skewness above `SKEW_FOR_LOG`).
 
         Returns:
           A new `TableSchema`.
@@ -191,9 +212,10 @@ class TableSchema:
         """
         table = read_table(table)
         types = dict(types or {})
-        unknown = sorted(set(types) - set(table.columns))
+        transforms = dict(transforms or {})
+        unknown = sorted((set(types) | set(transforms)) - set(table.columns))
         if unknown:
-            raise ValueError(f"types names columns the table does not have: {unknown}. "
+            raise ValueError(f"types / transforms name columns the table does not have: {unknown}. "
                              f"Columns: {list(table.columns)}")
         max_categories = validation.positive_int("max_categories", max_categories)
         columns = []
@@ -218,8 +240,16 @@ class TableSchema:
                 columns.append({"name": name, "type": kind, "categories": categories})
             else:
                 values = _numeric(column, name).dropna().to_numpy(np.float64)
-                columns.append({"name": name, "type": kind, "min": float(values.min()),
-                                "max": float(values.max())})
+                spec = {"name": name, "type": kind, "min": float(values.min()),
+                        "max": float(values.max())}
+                transform = (validation.one_of(f"transforms[{name!r}]", transforms[name], TRANSFORMS)
+                             if name in transforms else _infer_transform(values))
+                if transform != "none":
+                    spec["transform"] = transform
+                columns.append(spec)
+            if name in transforms and "categories" in columns[-1]:
+                raise ValueError(f"transforms[{name!r}] applies to numeric and integer columns; "
+                                 f"{name!r} is {kind}. Received: {transforms[name]!r}")
         return cls(columns)
 
     def get_config(self):
@@ -235,13 +265,19 @@ class TableSchema:
         return isinstance(other, TableSchema) and self.columns == other.columns
 
     def __repr__(self):
-        kinds = ", ".join(f"{c['name']}: {c['type']}" for c in self.columns)
+        kinds = ", ".join(f"{c['name']}: {c['type']}" + (f" ({c['transform']})" if "transform" in c else "")
+                          for c in self.columns)
         return f"TableSchema({kinds})"
 
     @property
     def categorical(self):
         """`{column index: number of categories}` of the categorical and boolean columns."""
         return {j: len(c["categories"]) for j, c in enumerate(self.columns) if "categories" in c}
+
+    @property
+    def log1p_columns(self):
+        """Indices of the columns modelled in log(1 + x) units."""
+        return [j for j, c in enumerate(self.columns) if c.get("transform") == "log1p"]
 
     # ------------------------------------------------------------------ rows
     def encode(self, table, unknown="error"):
@@ -358,10 +394,13 @@ class TableSchema:
         `rows` `[n, D]`.
 
         Returns:
-          A tuple `(mean, std)` of numpy float64 `[D]`, in the columns' units; mean 0 and
-            std 1 for categorical columns, std 1 for constant ones.
+          A tuple `(mean, std)` of numpy float64 `[D]`, in the columns' modelled units
+            (log(1 + x) for log1p columns); mean 0 and std 1 for categorical columns, std 1
+            for constant ones.
         """
-        rows = np.asarray(rows, np.float64)
+        rows = np.array(rows, np.float64)
+        log1p = self.log1p_columns
+        rows[:, log1p] = np.log1p(rows[:, log1p])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
             mean = np.nan_to_num(np.nanmean(rows, axis=0))
@@ -370,6 +409,14 @@ class TableSchema:
         for j in self.categorical:
             mean[j], std[j] = 0.0, 1.0
         return mean, std
+
+
+def _infer_transform(values):
+    """"log1p" for a non-negative, strongly right-skewed column, else "none"."""
+    if len(values) < 3 or values.min() < 0 or values.std() == 0:
+        return "none"
+    skewness = np.mean((values - values.mean()) ** 3) / values.std() ** 3
+    return "log1p" if skewness > SKEW_FOR_LOG else "none"
 
 
 def _numeric(column, name):

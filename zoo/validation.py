@@ -57,6 +57,14 @@ def positive_float(name, value):
     return value
 
 
+def boolean(name, value):
+    """`value` as a bool, or a `TypeError` naming `name` (0 / 1 and strings are refused:
+    "False" would be truthy)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False. Received: {name}={_short(value)}")
+    return bool(value)
+
+
 def one_of(name, value, options):
     """Returns `value`, lower-cased, if it is one of `options` (compared case-insensitively).
 

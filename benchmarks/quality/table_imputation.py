@@ -20,7 +20,7 @@ RMSE of the numeric and integer columns in units of each column's standard devia
 Methods: column mean / most frequent; KNNImputer (k=5, standardised columns);
 IterativeImputer (BayesianRidge, 10 rounds); MissForest-style IterativeImputer with a
 RandomForestRegressor (100 trees, 10 rounds); the VAE (`zoo.VAE` over
-`zoo.likelihoods.Tabular`, MLP 128-128, 8 latents, 300 epochs, Adam 1e-3, batch 64) with
+`zoo.likelihoods.Tabular`, MLP 128-128, 8 latents, 200 epochs, Adam 1e-3, batch 64) with
 `model.impute(table)` (pseudo-Gibbs, 8 chains, 200 steps) and with importance-weighted
 imputation (MIWAE-style, method="importance").
 
@@ -156,7 +156,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--methods", nargs="+", default=["pseudo_gibbs", "importance"],
                         choices=["pseudo_gibbs", "metropolis_within_gibbs", "importance"])
     args = parser.parse_args(argv)
