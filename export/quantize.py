@@ -1,0 +1,234 @@
+"""int8 samplers under an error budget: full integer where it holds, a per-op plan where not.
+
+The AI Edge quantizer (`litert-quantizer`, Google's replacement for the converter's own
+post-training quantization) quantizes a float32 `.tflite` op by op, selected by regular
+expressions over the ops' output tensor names. `quantize_int8` uses that to keep every op
+it can in int8:
+
+1. Full int8 (int8 weights and activations), calibrated once on the model's own noise.
+2. If the sampler's mean absolute error against Keras is over the budget, a greedy search
+   over the model's op groups (a group is the first two levels of an op's name, e.g.
+   `decoder_1/head_1` or a flow prior's bijector chain): each step tries every remaining
+   group in "dynamic" mode (int8 weights of its dense and convolution layers, activations
+   quantized on the fly, every other op of the group in float), takes the one that lowers
+   the error most, and falls back to "float" for a group only when no dynamic step helps.
+   It stops as soon as the budget holds. If a few steps do not get there (the error is
+   spread over every layer), it restarts from all weight layers in dynamic mode and
+   takes groups to float from there.
+
+Calibration traps measured on the presets, and what is done about them:
+- The quantizer keeps a moving average of each calibration step's min/max: the whole
+  calibration set goes in as one batch, so the ranges are those of all of it.
+- Per-channel weight scales of a MAF's masked dense layers (output channels that are all
+  zero) collapse to ~0 and wipe out the bias: dense layers use one scale per tensor in
+  int8 mode; convolutions keep per-channel scales. Dynamic mode keeps biases in float, so
+  it uses per-channel scales everywhere.
+- A sequential flow (sampling a MAF unrolls it over the latent dimensions) accumulates the
+  activation rounding of every step: its dense layers are the usual "dynamic" group.
+
+A plan is a list of `(scope regex, mode)` pairs applied after "everything int8", later
+pairs overriding earlier ones; the plan used is written into the file's metadata.
+"""
+
+import re
+
+import numpy as np
+
+#: Modes of a plan entry: int8 weights and activations; int8 weights with activations
+#: quantized at run time (dense and convolution layers; other ops float); all float.
+PLAN_MODES = ("int8", "dynamic", "float")
+#: The sampler's mean absolute error against Keras that int8 must meet, relative to
+#: max(1, max |output|): 0.01 of a pixel's [0, 1] range.
+MEAN_ERROR_BUDGET = 0.01
+_WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D_TRANSPOSE",
+               "BATCH_MATMUL")
+
+
+def check_plan(plan):
+    """`plan` as a list of (regex str, mode str) tuples, or a clear error.
+
+    Raises:
+      TypeError: not a list of pairs. ValueError: a bad regex or an unknown mode.
+    """
+    try:
+        pairs = [(scope, mode) for scope, mode in plan]
+    except (TypeError, ValueError) as err:
+        raise TypeError("plan must be a list of (scope regex, mode) pairs. "
+                        f"Received: plan={plan!r}") from err
+    for scope, mode in pairs:
+        if mode not in PLAN_MODES:
+            raise ValueError(f"plan modes must be one of {list(PLAN_MODES)}. Received: {mode!r} "
+                             f"for scope {scope!r}")
+        try:
+            re.compile(scope)
+        except (TypeError, re.error) as err:
+            raise ValueError(f"plan scopes must be regular expressions. Received: {scope!r}") from err
+    return pairs
+
+
+#: The group of ops with a one-level name: the graph's outputs (e.g. the final sigmoid)
+#: and slices.
+TOP_LEVEL = "<top level>"
+
+
+def op_groups(flatbuffer):
+    """The op groups of a `.tflite` model, in graph order: the first two levels of each
+    op's output name (`decoder_1/head_1/...` -> `decoder_1/head_1`), and `TOP_LEVEL` for
+    ops with a one-level name (an output, a slice)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    groups = []
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            for index in op.outputs:
+                parts = subgraph.tensors[index].name.decode().split(";")[0].split("/")
+                group = "/".join(parts[:2]) if len(parts) > 2 else TOP_LEVEL
+                if group not in groups:
+                    groups.append(group)
+    return groups
+
+
+def scope_of(group):
+    """The regex of one op group (see `op_groups`)."""
+    if group == TOP_LEVEL:
+        return r"^[^/;]*(;|$)"
+    return "^" + re.escape(group) + "/"
+
+
+def apply_plan(quantizer, plan, per_channel_dense=False):
+    """Sets the recipe of a `litert_quantizer.Quantizer`: everything int8, then `plan`."""
+    from litert_quantizer import qtyping
+
+    op = qtyping.TFLOperationName
+    tensorwise, channelwise = qtyping.QuantGranularity.TENSORWISE, qtyping.QuantGranularity.CHANNELWISE
+    quantizer.add_static_config(".*", op.ALL_SUPPORTED, 8, 8,
+                                channelwise if per_channel_dense else tensorwise)
+    for name in ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D_TRANSPOSE"):
+        if hasattr(op, name):
+            quantizer.add_static_config(".*", getattr(op, name), 8, 8, channelwise)
+    for scope, mode in plan:
+        if mode == "int8":
+            quantizer.add_static_config(scope, op.ALL_SUPPORTED, 8, 8, tensorwise)
+        else:
+            quantizer.update_quantization_recipe(scope, op.ALL_SUPPORTED, algorithm_key="no_quantize")
+        if mode == "dynamic":
+            for name in _WEIGHT_OPS:
+                if hasattr(op, name):
+                    quantizer.add_dynamic_config(scope, getattr(op, name), 8, channelwise)
+
+
+class Int8Search:
+    """Quantizes one float32 flatbuffer under any number of plans, calibrated once.
+
+    Args:
+      float_flatbuffer: bytes. The float32 `.tflite` model (its signatures named).
+      calibration: dict `{signature: {input name: array [n, ...]}}`, fed as one batch.
+      error_of: callable(bytes) -> float. The mean absolute error of a quantized model.
+      per_channel_dense: bool. One weight scale per output unit of dense layers in int8
+        mode (see the module docstring for why not by default). Defaults to False.
+    """
+
+    def __init__(self, float_flatbuffer, calibration, error_of, per_channel_dense=False):
+        from litert_quantizer import quantizer as aeq
+
+        self._aeq = aeq
+        self.float_flatbuffer = bytes(float_flatbuffer)
+        self.error_of = error_of
+        self.per_channel_dense = per_channel_dense
+        calibrator = aeq.Quantizer(bytearray(self.float_flatbuffer))
+        apply_plan(calibrator, [])
+        # One batch per signature: the calibrator averages per-step ranges (see above).
+        self._ranges = calibrator.calibrate({key: [inputs] for key, inputs in calibration.items()})
+        self.history = []
+
+    def quantize(self, plan):
+        """The int8 flatbuffer (bytes) of `plan`."""
+        quantizer = self._aeq.Quantizer(bytearray(self.float_flatbuffer))
+        apply_plan(quantizer, plan, self.per_channel_dense)
+        result = quantizer.quantize(self._ranges, enable_progress_bar=False,
+                                    enable_progress_report=False)
+        return bytes(result.quantized_model)
+
+    def measure(self, plan):
+        """(flatbuffer, mean error) of `plan`, recorded in `history`."""
+        flatbuffer = self.quantize(plan)
+        error = float(self.error_of(flatbuffer))
+        self.history.append({"plan": [list(p) for p in plan], "mean_abs_error": error,
+                             "size_bytes": len(flatbuffer)})
+        return flatbuffer, error
+
+    def search(self, budget, max_steps=4):
+        """The first plan under `budget` by the greedy search of the module docstring.
+
+        When `max_steps` group steps from full int8 do not reach the budget (the error is
+        spread over many layers, as in a sharp GAN-trained decoder), it starts again from
+        every weight layer in dynamic mode and takes groups to float from there.
+
+        Returns:
+          (flatbuffer, plan, error) of the plan found, or of the best one tried when none
+          meets the budget (the caller decides what to do).
+        """
+        found = self._greedy([], self.measure([]), budget, max_steps, ("dynamic", "float"))
+        if found[2] <= budget:
+            return found
+        everything = [(".*", "dynamic")]
+        second = self._greedy(everything, self.measure(everything), budget, max_steps, ("float",))
+        return min(found, second, key=lambda result: result[2])
+
+    def _greedy(self, plan, best, budget, max_steps, modes):
+        """Greedy group steps from `plan` (measured: `best` = (flatbuffer, error))."""
+        groups = op_groups(self.float_flatbuffer)
+        for _ in range(max_steps):
+            if best[1] <= budget:
+                break
+            settled = {scope: mode for scope, mode in plan}
+            step = None
+            # Keep weights in int8 where that helps: a group goes to float only when no
+            # dynamic step lowers the error.
+            for mode in modes:
+                trials = []
+                for group in groups:
+                    scope = scope_of(group)
+                    if settled.get(scope) in (mode, "float"):
+                        continue
+                    candidate = [p for p in plan if p[0] != scope] + [(scope, mode)]
+                    flatbuffer, error = self.measure(candidate)
+                    trials.append((error, candidate, flatbuffer))
+                if trials and min(t[0] for t in trials) < best[1]:
+                    step = min(trials, key=lambda t: t[0])
+                    break
+            if step is None:
+                break  # nothing helps any more
+            error, plan, flatbuffer = step
+            best = (flatbuffer, error)
+        return best[0], plan, best[1]
+
+
+def mean_error_fn(model, finalize, num_vectors=1000, seed=1):
+    """A callable(flatbuffer) -> mean absolute error of its `sample_from_noise` against
+    Keras on `num_vectors` fixed noise vectors (not the calibration set), relative to
+    max(1, max |output|). `finalize(flatbuffer)` adds what the sampler reads (metadata)."""
+    import os
+    import tempfile
+
+    from export.edge import EdgeSampler
+
+    noise = np.random.default_rng(seed).standard_normal((num_vectors, model.noise_dim)).astype(np.float32)
+    expected = np.concatenate([np.asarray(model.sample_from_noise(noise[i:i + 250]), np.float64)
+                               for i in range(0, num_vectors, 250)])
+    scale = max(1.0, float(np.abs(expected).max()))
+
+    def error_of(flatbuffer):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "candidate.tflite")
+            with open(path, "wb") as f:
+                f.write(finalize(flatbuffer))
+            sampler = EdgeSampler(path)
+            got = np.concatenate([sampler.sample_from_noise(noise[i:i + 250])
+                                  for i in range(0, num_vectors, 250)])
+        if not np.all(np.isfinite(got)):
+            return float("inf")
+        return float(np.abs(got - expected).mean()) / scale
+
+    return error_of

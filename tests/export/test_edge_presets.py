@@ -1,0 +1,33 @@
+"""The int8 samplers packaged with vaezoo-edge: one per built-in preset, each within the
+int8 budget of its Keras preset."""
+
+import numpy as np
+import pytest
+
+import zoo
+from export import quantize
+from export.edge import EdgeSampler, list_presets
+
+
+def test_every_built_in_preset_is_packaged():
+    assert list_presets() == sorted(zoo.presets.list_presets())
+
+
+@pytest.mark.parametrize("name", sorted(zoo.presets.list_presets()))
+def test_a_packaged_sampler_matches_its_keras_preset(name):
+    edge = EdgeSampler.from_preset(name)
+    model = zoo.from_preset(name)
+    assert edge.metadata["quantization"] == "int8"
+    assert edge.metadata["model_class"] == type(model).__name__
+    assert edge.noise_dim == model.noise_dim
+    noise = np.random.default_rng(11).standard_normal((128, model.noise_dim)).astype(np.float32)
+    error = np.abs(edge.sample_from_noise(noise) - np.asarray(model.sample_from_noise(noise)))
+    # The budget is on 1,000 vectors (measured at export, in the metadata); 128 other
+    # vectors get a little slack for their sampling error.
+    assert edge.metadata["parity"]["mean_abs_error"] <= quantize.MEAN_ERROR_BUDGET
+    assert error.mean() <= 1.25 * quantize.MEAN_ERROR_BUDGET, error.mean()
+
+
+def test_an_unknown_preset_names_the_packaged_ones():
+    with pytest.raises(ValueError, match=r"name must be one of the packaged presets \['flow_vae"):
+        EdgeSampler.from_preset("vae_cifar10")

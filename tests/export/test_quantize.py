@@ -1,0 +1,79 @@
+"""int8 under an error budget: the plan search, explicit plans, refusals."""
+
+import os
+
+import numpy as np
+import pytest
+
+import export
+from export import lite, quantize
+from export.edge import EdgeSampler
+from tests.families import FAMILIES
+
+
+@pytest.fixture(scope="module")
+def model():
+    return FAMILIES["FlowPriorVAE-maf"]()
+
+
+def _mean_error(model, path, num_vectors=256):
+    noise = np.random.default_rng(5).standard_normal((num_vectors, model.noise_dim)).astype(np.float32)
+    got = EdgeSampler(path).sample_from_noise(noise)
+    return float(np.abs(got - np.asarray(model.sample_from_noise(noise))).mean())
+
+
+def test_full_int8_is_kept_when_it_meets_the_budget(model, tmp_path):
+    path = export.tflite(model, str(tmp_path / "m.tflite"), quantization="int8")
+    meta = EdgeSampler(path).metadata
+    assert meta["quantization"] == "int8" and meta["plan"] == []
+    assert meta["plan_search"]["mean_abs_error"] <= quantize.MEAN_ERROR_BUDGET
+    assert meta["plan_search"]["plans_tried"] == 1
+    assert _mean_error(model, path) <= quantize.MEAN_ERROR_BUDGET
+
+
+def test_the_search_keeps_op_groups_out_of_int8_until_the_budget_holds(model, tmp_path):
+    # A budget tighter than full int8 reaches: the search must find groups to take out.
+    full = EdgeSampler(export.tflite(model, str(tmp_path / "full.tflite"), quantization="int8"))
+    full_error = full.metadata["plan_search"]["mean_abs_error"]
+    budget = full_error * 0.6
+    path = export.tflite(model, str(tmp_path / "m.tflite"), quantization="int8", budget=budget)
+    meta = EdgeSampler(path).metadata
+    assert meta["plan"], "no group was taken out of int8"
+    assert all(entry["mode"] in ("dynamic", "float") for entry in meta["plan"])
+    assert meta["plan_search"]["mean_abs_error"] <= budget < full_error
+    assert meta["plan_search"]["budget"] == pytest.approx(budget)
+    assert meta["plan_search"]["full_int8_mean_abs_error"] == pytest.approx(full_error)
+    assert _mean_error(model, path) < full_error
+
+
+def test_an_explicit_plan_is_used_and_recorded(model, tmp_path):
+    path = export.tflite(model, str(tmp_path / "float.tflite"), quantization="int8",
+                         plan=[(".*", "float")])
+    meta = EdgeSampler(path).metadata
+    assert meta["plan"] == [{"scope": ".*", "mode": "float"}]
+    # Nothing quantized: float32 parity.
+    assert _mean_error(model, path) < 1e-5
+    groups = quantize.op_groups(open(path, "rb").read())
+    assert quantize.TOP_LEVEL in groups and all("/" in g for g in groups if g != quantize.TOP_LEVEL)
+
+
+def test_no_plan_under_the_budget_is_a_conversion_error(model, tmp_path, monkeypatch):
+    monkeypatch.setattr(quantize, "MEAN_ERROR_BUDGET", -1.0)
+    path = str(tmp_path / "m.tflite")
+    with pytest.raises(lite.ConversionError, match="No int8 plan .* meets the mean error budget"):
+        export.tflite(model, path, quantization="int8", plan=[])
+    assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize("kwargs,error,fragment", [
+    (dict(quantization="int8", plan=[(".*", "int4")]), ValueError, "plan modes must be one of"),
+    (dict(quantization="int8", plan=[("(", "float")]), ValueError, "regular expressions"),
+    (dict(quantization="int8", plan="float"), TypeError, "plan must be a list of"),
+    (dict(quantization="float16", plan=[(".*", "float")]), ValueError, "plan applies to"),
+    (dict(quantization="int8", budget=0), ValueError, "budget must be a number in"),
+    (dict(quantization="int8", budget="0.01"), ValueError, "budget must be a number in"),
+    (dict(quantization="dynamic", budget=0.01), ValueError, "budget applies to"),
+])
+def test_bad_plans_are_named(model, tmp_path, kwargs, error, fragment):
+    with pytest.raises(error, match=fragment):
+        export.tflite(model, str(tmp_path / "m.tflite"), **kwargs)
