@@ -235,6 +235,10 @@ def _shift_and_log_scale_fn(network):
     """
 
     def fn(x, output_units=None, **condition_kwargs):
+        built_for = getattr(network, "output_units", None)
+        if output_units is not None and built_for is not None and int(output_units) != built_for:
+            raise ValueError(f"The flow asks its coupling network for {int(output_units)} outputs; "
+                             f"it was built for {built_for}. Received: output_units={output_units!r}")
         return network(x)
 
     return fn

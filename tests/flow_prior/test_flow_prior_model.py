@@ -180,3 +180,12 @@ def test_bad_arguments_are_named(kwargs, error, fragment):
     with pytest.raises(error) as info:
         zoo.FlowPriorVAE(**args)
     assert fragment in str(info.value)
+
+
+def test_a_coupling_network_built_for_another_size_is_named():
+    network = flows.CouplingNetwork(3, hidden_units=(4,))
+    fn = flows._shift_and_log_scale_fn(network)
+    shift, log_scale = fn(tf.zeros([2, 5]), output_units=3)
+    assert shift.shape == (2, 3) and log_scale.shape == (2, 3)
+    with pytest.raises(ValueError, match="built for 3. Received: output_units=4"):
+        fn(tf.zeros([2, 5]), output_units=4)
