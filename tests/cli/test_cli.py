@@ -190,8 +190,11 @@ def test_export_writes_each_quantization_asked_for_and_reports_them(tmp_path, ca
     model.save(str(tmp_path / "m.keras"))
     report = str(tmp_path / "report.json")
     assert cli.main(["export", str(tmp_path / "m.keras"), "--tflite", str(tmp_path / "vae.tflite"),
-                     "--quantization", "float32", "int8", "--report-json", report]) == 0
+                     "--quantization", "float32", "int8", "--report-json", report,
+                     "--int8-budget", "0.02"]) == 0
     out = capsys.readouterr().out
+    assert "int8 plan: none (full int8); mean abs error" in out and "(budget 0.02)" in out
+    assert EdgeSampler(str(tmp_path / "vae_int8.tflite")).metadata["plan_search"]["budget"] == 0.02
     for quantization in ("float32", "int8"):
         path = str(tmp_path / f"vae_{quantization}.tflite")
         assert f"TFLite ({quantization}) written to {path}" in out

@@ -26,6 +26,9 @@ def add_arguments(p):
                    help="TFLite quantization, one or more, converted from one traced graph "
                         "(default: float32)")
     p.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs (with int8)")
+    p.add_argument("--int8-budget", type=float, default=None, metavar="ERROR",
+                   help="int8: largest mean abs error against Keras on 1,000 noise vectors "
+                        "(default 0.01); a tighter one keeps more ops in dynamic or float mode")
     p.add_argument("--report", action="store_true",
                    help="print size, error vs Keras on 1,000 noise vectors and 1-thread latency")
     p.add_argument("--report-json", default=None, metavar="FILE", help="also write the report as JSON")
@@ -45,6 +48,7 @@ def tflite_files(path, quantizations):
 def run(args):
     import zoo
     from export import report
+    from export.edge import EdgeSampler
     from zoo import io_utils
 
     if not args.saved_model and not args.tflite:
@@ -58,9 +62,15 @@ def run(args):
     tflite_paths = {}
     if args.tflite:
         tflite_paths = export.tflite_variants(model, tflite_files(args.tflite, args.quantization),
-                                              int8_io=args.int8_io)
+                                              int8_io=args.int8_io, budget=args.int8_budget)
         for quantization, path in tflite_paths.items():
             print(f"TFLite ({quantization}) written to {path}")
+            plan = EdgeSampler(path).metadata.get("plan")
+            if plan is not None:  # int8: what stayed out of full int8, and why
+                search = EdgeSampler(path).metadata["plan_search"]
+                kept = ", ".join(f"{p['scope']} {p['mode']}" for p in plan) or "none (full int8)"
+                print(f"  int8 plan: {kept}; mean abs error {search['mean_abs_error']:.4f} "
+                      f"(budget {search['budget']})")
     if args.report or args.report_json:
         rows = report.build_report(model, saved_model_dir=version_dir,
                                    tflite_paths=list(tflite_paths.values()))
