@@ -187,10 +187,10 @@ def main(argv=None):
             "evaluation_full",
             {"protocol": {"num_examples": FULL_EXAMPLES, "num_samples": args.num_samples,
                           "binarization": "static (seed 0)", "seed": 0,
-                          "note": "minutes are the last resumed session's wall time"},
+                          "note": "minutes: wall time summed over the resumed sessions, on a shared machine"},
              "full_runs": runs},
             rows, ["preset", "precision", "NLL (nats)", "recorded float32 NLL",
-                   "minutes (last session)"], command, group="speed")
+                   "wall minutes (all sessions)"], command, group="speed")
     return 0
 
 
