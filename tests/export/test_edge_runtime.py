@@ -4,8 +4,9 @@ interpreter only, installed with `pip install ./edge`.
 CI builds the environments in `.ci/run` and names their interpreters in
 `VAEZOO_EDGE_PYTHON` (LiteRT) and `VAEZOO_EDGE_LEGACY_PYTHON` (tflite-runtime 2.14,
 numpy < 2). Elsewhere the test builds them once under `.venv-edge*` in the repository.
-Either way the test reinstalls the edge package from this checkout once per session, so
-it is the current code and the current packaged samplers that are tested.
+The local ones get the edge package reinstalled from this checkout whenever its files
+change, so it is the current code and the current packaged samplers that are tested (CI
+installs it from the checkout it tests).
 """
 
 import fcntl
@@ -78,7 +79,8 @@ def _edge_python(runtime):
     with open(os.path.join(REPO, f"{folder}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers may both get here
         if os.environ.get(variable):
-            python = os.environ[variable]
+            # CI (.ci/run) installed ./edge from this checkout into it just before the tests.
+            return os.environ[variable]
         else:
             venv = os.path.join(REPO, folder)
             python = os.path.join(venv, "bin", "python")
