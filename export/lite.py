@@ -356,9 +356,9 @@ def _int8_with_plan(model, float_flatbuffer, meta, shared, signature_keys, calib
     error_of = quantize.mean_error_fn(model, lambda fb: finalize(fb, meta, shared), seed=seed + 1)
     calibration = _calibration_inputs(model.sampler_spec(), calibration_samples, seed, signature_keys)
     search = quantize.Int8Search(float_flatbuffer, calibration, error_of, per_channel_dense)
-    if plan is not None:
-        flatbuffer, error = search.measure(quantize.check_plan(plan))
-        chosen = quantize.check_plan(plan)
+    if plan is not None:  # checked by export_tflite_variants
+        chosen = plan
+        flatbuffer, error = search.measure(chosen)
     else:
         flatbuffer, chosen, error = search.search(budget)
     summary = {"budget": budget, "mean_abs_error": error,

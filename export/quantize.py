@@ -2,7 +2,7 @@
 
 The AI Edge quantizer (`litert-quantizer`, Google's replacement for the converter's own
 post-training quantization) quantizes a float32 `.tflite` op by op, selected by regular
-expressions over the ops' output tensor names. `quantize_int8` uses that to keep every op
+expressions over the ops' output tensor names. `Int8Search` uses that to keep every op
 it can in int8:
 
 1. Full int8 (int8 weights and activations), calibrated once on the model's own noise.
