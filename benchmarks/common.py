@@ -60,7 +60,7 @@ def write_results(name, payload, table_rows, header, command, *, group):
 
 
 def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer, epochs,
-               published, argv=None, batch_size=128, callbacks=()):
+               published, argv=None, batch_size=128, callbacks=(), conditional=False):
     """Train (resumably) on dynamic MNIST, evaluate the test NLL, write results and preset.
 
     The shared protocol of the likelihood benchmarks: the 60,000 training images
@@ -69,6 +69,10 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     bound with k samples. `--eval-only -k 5000` re-evaluates the trained model and adds
     that row. Writes results/recipes/<name>.json and .md, and the built-in preset
     zoo/presets/<name>. The script is benchmarks/recipes/<name>.py.
+
+    With `conditional`, `build_model(dataset)` makes a model of p(x | y) for the named
+    dataset (its class count and names), trained and evaluated on (x, label) batches:
+    the figures are of log p(x | y).
     """
     import argparse
 
@@ -114,12 +118,12 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
         # seeded ops combine with it, as `vaezoo train --seed` does.
         keras.utils.set_random_seed(0)
         train = zoo.data.load(args.dataset, "train", data_dir=args.data_dir, batch_size=batch_size,
-                              binarize="dynamic", seed=0)
-        model = training.train(build_model(), train, epochs=args.epochs,
+                              binarize="dynamic", seed=0, with_labels=conditional)
+        model = training.train(build_model(args.dataset) if conditional else build_model(), train, epochs=args.epochs,
                                output_dir=args.output_dir, optimizer=build_optimizer(args.epochs),
                                verbose=2, callbacks=list(callbacks))
     test = zoo.data.load(args.dataset, "test", data_dir=args.data_dir, batch_size=500,
-                         binarize="static", seed=0)
+                         binarize="static", seed=0, with_labels=conditional)
     print(f"evaluating on 10,000 test images with k={args.num_samples}", flush=True)
     # Resumable: a k=5000 run takes hours here; started again, it skips the batches done.
     figures = zoo.evaluate(model, test, num_samples=args.num_samples, seed=0, log_every=4,

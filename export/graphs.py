@@ -66,16 +66,18 @@ def encoder_endpoints(model):
         `[batch, *data_shape]` float32: `encode` returns `loc` and `scale` of q(z|x)
         (`[batch, *latent_shape]`; of the top group only for a hierarchical model),
         `score` returns `score`, the negative ELBO in nats (`[batch]`), with a fixed
-        posterior seed (`SCORE_SEED`).
+        posterior seed (`SCORE_SEED`). A conditional model's take int32 `labels`
+        `[batch]` after `x` (its score is -ELBO of log p(x | y)).
     """
-    x_spec = [tf.TensorSpec([None, *model.data_shape], tf.float32, name="x")]
+    x_spec = [tf.TensorSpec([None, *model.data_shape], tf.float32, name="x"),
+              *model.sampler_spec().extra_inputs.values()]
 
-    def encode(x):
-        posterior = model.encode(x)
+    def encode(x, labels=None):
+        posterior = model.encode(x, labels=labels)
         return {"loc": posterior.mean(), "scale": posterior.stddev()}
 
-    def score(x):
-        return {"score": -model.elbo(x, seed=SCORE_SEED)}
+    def score(x, labels=None):
+        return {"score": -model.elbo(x, seed=SCORE_SEED, labels=labels)}
 
     return {"encode": (encode, x_spec), "score": (score, x_spec)}
 
@@ -109,11 +111,20 @@ def metadata(model):
     Returns:
       dict, JSON-serialisable: `format`, `model_name`, `model_class`, `noise_dim` (int),
         `latent_shape` and `output_shape` (lists of ints, without the batch axis),
-        `likelihood` (class name) and `vaezoo_version`.
+        `likelihood` (class name) and `vaezoo_version`; a conditional model's also
+        `num_classes`, `class_names` (or None) and `class_frequencies` (seen in training,
+        what a sampler given no labels draws from).
     """
     import zoo
+    from zoo import labels
 
-    return {
+    conditional = {}
+    if model.num_classes:
+        conditional = {"num_classes": int(model.num_classes),
+                       "class_names": list(model.class_names) if model.class_names else None,
+                       "class_frequencies": [float(f) for f in labels.frequencies(
+                           model.class_counts.numpy())]}
+    return {**conditional,
         "format": "vaezoo-export/1",
         "model_name": model.name,
         "model_class": type(model).__name__,

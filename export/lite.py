@@ -47,26 +47,32 @@ class ConversionError(RuntimeError):
 
 
 def _calibration_inputs(spec, num_samples, seed, signatures):
-    """{signature: {input: array}}: the model's own noise and the latents it maps to."""
+    """{signature: {input: array}}: the model's own noise and the latents it maps to (and,
+    for a conditional sampler, class labels drawn uniformly, so every class is seen)."""
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal((num_samples, spec.noise_dim)).astype(np.float32)
-    latents = np.asarray(spec.latent_from_noise(tf.constant(noise)), np.float32)
-    inputs = {"decode": {"z": latents}}
+    extra = {}
+    if "labels" in spec.extra_inputs:
+        num_classes = int(spec.num_classes)
+        extra["labels"] = (np.arange(num_samples) % num_classes).astype(np.int32)
+        rng.shuffle(extra["labels"])
+    latents = np.asarray(spec.latent_from_noise(tf.constant(noise), *map(tf.constant, extra.values())),
+                         np.float32)
+    inputs = {"decode": {"z": latents, **extra}}
     if "sample_from_noise" in signatures:
-        inputs["sample_from_noise"] = {"noise": noise}
+        inputs["sample_from_noise"] = {"noise": noise, **extra}
     return inputs
 
 
 def _representative_dataset(spec, num_samples, seed, signatures):
     """Calibration inputs for the converter, one example per step, for each signature."""
     inputs = _calibration_inputs(spec, num_samples, seed, signatures)
-    noise, latents = inputs.get("sample_from_noise", {}).get("noise"), inputs["decode"]["z"]
 
     def generator():
         for i in range(num_samples):
-            if "sample_from_noise" in signatures:
-                yield "sample_from_noise", {"noise": noise[i:i + 1]}
-            yield "decode", {"z": latents[i:i + 1]}
+            for key in ("sample_from_noise", "decode"):
+                if key in inputs:
+                    yield key, {name: value[i:i + 1] for name, value in inputs[key].items()}
 
     return generator
 
@@ -100,7 +106,8 @@ def finalize(flatbuffer, metadata, alias_sampler=False):
     TFLite models carry named metadata buffers (the converter adds its own), so the
     `.tflite` file alone tells a device what the sampler expects. With `alias_sampler`,
     also adds a `sample_from_noise` signature (`noise` -> `samples`) on the subgraph of
-    `decode`: same tensors under the sampler's names.
+    `decode`: same tensors under the sampler's names (`z` becomes `noise`; a conditional
+    sampler's `labels` keep their name).
 
     Args:
       flatbuffer: bytes. A converted `.tflite` model.
@@ -133,14 +140,75 @@ def finalize(flatbuffer, metadata, alias_sampler=False):
         alias = schema.SignatureDefT()
         alias.signatureKey = b"sample_from_noise"
         alias.subgraphIndex = decode.subgraphIndex
-        alias.inputs, alias.outputs = [schema.TensorMapT()], [schema.TensorMapT()]
-        alias.inputs[0].name, alias.inputs[0].tensorIndex = b"noise", decode.inputs[0].tensorIndex
+        alias.inputs, alias.outputs = [], [schema.TensorMapT()]
+        for source in decode.inputs:
+            entry = schema.TensorMapT()
+            entry.name = b"noise" if source.name == b"z" else source.name
+            entry.tensorIndex = source.tensorIndex
+            alias.inputs.append(entry)
         alias.outputs[0].name, alias.outputs[0].tensorIndex = b"samples", decode.outputs[0].tensorIndex
         model.signatureDefs.append(alias)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def parity(model, flatbuffer, num_vectors=64, seed=0, batch_size=64):
+class ParityCheck:
+    """Compares `.tflite` samplers with the Keras model on the same fixed noise.
+
+    The Keras reference is computed once, when the check is made: the int8 plan search
+    measures dozens of candidate files, and the final verification re-reads the same
+    vectors, against one reference.
+
+    Args:
+      model: the Keras model the flatbuffers are converted from.
+      num_vectors: int. Standard-normal noise vectors compared. Defaults to 64.
+      seed: int. Seed of the noise (and of the class labels of a conditional model,
+        drawn after it). Defaults to 0.
+      batch_size: int. Vectors per interpreter call. Defaults to 64.
+    """
+
+    def __init__(self, model, num_vectors=64, seed=0, batch_size=64):
+        rng = np.random.default_rng(seed)
+        self.noise = rng.standard_normal((num_vectors, model.noise_dim)).astype(np.float32)
+        self.labels = (rng.integers(0, model.num_classes, num_vectors).astype(np.int32)
+                       if model.num_classes else None)
+        self.batch_size = batch_size
+        self.expected = np.concatenate([
+            np.asarray(model.sample_from_noise(self.noise[i:i + 250], labels=self._labels(i, 250)),
+                       np.float64) for i in range(0, num_vectors, 250)])
+        self.output_scale = float(max(1.0, np.abs(self.expected).max()))
+
+    def _labels(self, start, size):
+        return None if self.labels is None else self.labels[start:start + size]
+
+    def __call__(self, flatbuffer):
+        """The parity of `flatbuffer` (bytes, with its vaezoo metadata): see `parity`."""
+        from export.edge import EdgeSampler
+
+        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+            f.write(flatbuffer)
+            f.flush()
+            sampler = EdgeSampler(f.name)
+            got = np.concatenate([
+                sampler.sample_from_noise(self.noise[i:i + self.batch_size],
+                                          labels=self._labels(i, self.batch_size))
+                for i in range(0, len(self.noise), self.batch_size)]).astype(np.float64)
+        finite = bool(np.all(np.isfinite(got)))
+        error = np.abs(got - self.expected)
+        return {
+            "num_vectors": len(self.noise),
+            "max_abs_error": float(error.max()) if finite else float("inf"),
+            "mean_abs_error": float(error.mean()) if finite else float("inf"),
+            "finite": finite,
+            "output_scale": self.output_scale,
+        }
+
+    def relative_mean_error(self, flatbuffer):
+        """The mean absolute error of `flatbuffer` relative to max(1, max |output|)."""
+        check = self(flatbuffer)
+        return check["mean_abs_error"] / check["output_scale"]
+
+
+def parity(model, flatbuffer, num_vectors=64, seed=0, batch_size=64, check=None):
     """Max and mean absolute error of the TFLite sampler against Keras on the same noise.
 
     Args:
@@ -149,30 +217,15 @@ def parity(model, flatbuffer, num_vectors=64, seed=0, batch_size=64):
       num_vectors: int. Standard-normal noise vectors compared. Defaults to 64.
       seed: int. Seed of the noise. Defaults to 0.
       batch_size: int. Vectors per interpreter call. Defaults to 64.
+      check: an existing `ParityCheck` of the model to reuse (its reference computed
+        already); `num_vectors`, `seed` and `batch_size` are then its own.
 
     Returns:
       dict. `num_vectors`, `max_abs_error` and `mean_abs_error` (floats, in the units of
         the samples; inf if any output is not finite), `finite` (bool) and `output_scale`
         (float, max(1, max |Keras output|), which `PARITY_LIMITS` are relative to).
     """
-    from export.edge import EdgeSampler
-
-    noise = np.random.default_rng(seed).standard_normal((num_vectors, model.noise_dim)).astype(np.float32)
-    expected = np.asarray(model.sample_from_noise(noise), np.float64)
-    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
-        f.write(flatbuffer)
-        f.flush()
-        sampler = EdgeSampler(f.name)
-        got = np.concatenate([sampler.sample_from_noise(noise[i:i + batch_size])
-                              for i in range(0, num_vectors, batch_size)]).astype(np.float64)
-    error = np.abs(got - expected)
-    return {
-        "num_vectors": num_vectors,
-        "max_abs_error": float(error.max()) if np.all(np.isfinite(got)) else float("inf"),
-        "mean_abs_error": float(error.mean()) if np.all(np.isfinite(got)) else float("inf"),
-        "finite": bool(np.all(np.isfinite(got))),
-        "output_scale": float(max(1.0, np.abs(expected).max())),
-    }
+    return (check or ParityCheck(model, num_vectors, seed, batch_size))(flatbuffer)
 
 
 def export_tflite(model, path, quantization="float32", int8_io=False, calibration_samples=500,
@@ -303,10 +356,11 @@ def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantizat
                        calibration_samples, seed, verify, per_channel_dense, plan=None,
                        budget=None):
     """Converts the SavedModel at `saved_dir` to `quantization`, checks parity, writes `path`."""
+    extra = list(model.sampler_spec().extra_inputs)
     meta = {**graphs.metadata(model), "quantization": quantization, "int8_io": bool(int8_io),
             "shared_subgraph": shared,
-            "signatures": {"sample_from_noise": {"inputs": ["noise"], "outputs": ["samples"]},
-                           "decode": {"inputs": ["z"], "outputs": ["mean"]}}}
+            "signatures": {"sample_from_noise": {"inputs": ["noise", *extra], "outputs": ["samples"]},
+                           "decode": {"inputs": ["z", *extra], "outputs": ["mean"]}}}
     # int8 with float I/O goes through the AI Edge quantizer and its per-op plan (see
     # export.quantize); int8 I/O stays with the converter, which owns the I/O types.
     searched = quantization == "int8" and not int8_io
@@ -319,16 +373,19 @@ def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantizat
         # int8 calibration runs TF's own deprecated tf.lite.Interpreter internally.
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
         flatbuffer = converter.convert()
+    checker = None
     if searched:
+        # int8 is held to its budget on 1,000 vectors (the first 64 of which are the
+        # other modes' check): a 64-vector mean is too noisy near the limit. The search
+        # and the final check share them, and the Keras reference.
+        checker = ParityCheck(model, num_vectors=1000, seed=seed + 1, batch_size=250)
         flatbuffer, meta["plan"], meta["plan_search"] = _int8_with_plan(
             model, flatbuffer, meta, shared, signature_keys, calibration_samples, seed,
-            per_channel_dense, plan, budget)
+            per_channel_dense, plan, budget, checker)
     if verify:
         unverified = finalize(flatbuffer, meta, shared)
-        # int8 is held to its budget on the search's 1,000 vectors (the first 64 of which
-        # are the other modes' check): a 64-vector mean is too noisy near the limit.
         check = parity(model, unverified, seed=seed + 1,
-                       num_vectors=1000 if quantization == "int8" else 64)
+                       num_vectors=1000 if quantization == "int8" else 64, check=checker)
         max_limit, mean_limit = (limit * check["output_scale"]
                                  for limit in PARITY_LIMITS[quantization])
         if searched:
@@ -349,11 +406,14 @@ def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantizat
 
 
 def _int8_with_plan(model, float_flatbuffer, meta, shared, signature_keys, calibration_samples,
-                    seed, per_channel_dense, plan, budget):
-    """Quantizes `float_flatbuffer` to int8 under a mean error `budget`: with `plan`,
-    or with the plan `quantize.Int8Search` finds. Returns (flatbuffer, plan as a list of
-    {"scope", "mode"} dicts, the search's summary)."""
-    error_of = quantize.mean_error_fn(model, lambda fb: finalize(fb, meta, shared), seed=seed + 1)
+                    seed, per_channel_dense, plan, budget, checker):
+    """Quantizes `float_flatbuffer` to int8 under a mean error `budget` measured by
+    `checker` (a `ParityCheck`): with `plan`, or with the plan `quantize.Int8Search`
+    finds. Returns (flatbuffer, plan as a list of {"scope", "mode"} dicts, the search's
+    summary)."""
+    def error_of(flatbuffer):
+        return checker.relative_mean_error(finalize(flatbuffer, meta, shared))
+
     calibration = _calibration_inputs(model.sampler_spec(), calibration_samples, seed, signature_keys)
     search = quantize.Int8Search(float_flatbuffer, calibration, error_of, per_channel_dense)
     if plan is not None:  # checked by export_tflite_variants

@@ -32,7 +32,6 @@ pairs overriding earlier ones; the plan used is written into the file's metadata
 
 import re
 
-import numpy as np
 
 #: Modes of a plan entry: int8 weights and activations; int8 weights with activations
 #: quantized at run time (dense and convolution layers; other ops float); all float.
@@ -203,32 +202,3 @@ class Int8Search:
             error, plan, flatbuffer = step
             best = (flatbuffer, error)
         return best[0], plan, best[1]
-
-
-def mean_error_fn(model, finalize, num_vectors=1000, seed=1):
-    """A callable(flatbuffer) -> mean absolute error of its `sample_from_noise` against
-    Keras on `num_vectors` fixed noise vectors (not the calibration set), relative to
-    max(1, max |output|). `finalize(flatbuffer)` adds what the sampler reads (metadata)."""
-    import os
-    import tempfile
-
-    from export.edge import EdgeSampler
-
-    noise = np.random.default_rng(seed).standard_normal((num_vectors, model.noise_dim)).astype(np.float32)
-    expected = np.concatenate([np.asarray(model.sample_from_noise(noise[i:i + 250]), np.float64)
-                               for i in range(0, num_vectors, 250)])
-    scale = max(1.0, float(np.abs(expected).max()))
-
-    def error_of(flatbuffer):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "candidate.tflite")
-            with open(path, "wb") as f:
-                f.write(finalize(flatbuffer))
-            sampler = EdgeSampler(path)
-            got = np.concatenate([sampler.sample_from_noise(noise[i:i + 250])
-                                  for i in range(0, num_vectors, 250)])
-        if not np.all(np.isfinite(got)):
-            return float("inf")
-        return float(np.abs(got - expected).mean()) / scale
-
-    return error_of

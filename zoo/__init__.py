@@ -12,8 +12,8 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from zoo import (applications, data, evaluation, families, flows, likelihoods, losses,  # noqa: E402
-                 networks, presets, priors, tables, training)
+from zoo import (applications, data, evaluation, families, flows, labels, likelihoods,  # noqa: E402
+                 losses, networks, presets, priors, tables, training)
 from zoo.evaluation import evaluate  # noqa: E402
 from zoo.model import LatentVariableModel  # noqa: E402
 from zoo.presets import from_preset, list_presets, load_model  # noqa: E402
@@ -26,7 +26,7 @@ from zoo.vaegan import VAEGAN  # noqa: E402, F401
 from zoo.iwae import IWAE  # noqa: E402, F401
 
 __all__ = [
-    "LatentVariableModel", "applications", "data", "evaluate", "evaluation", "families", "flows",
+    "LatentVariableModel", "applications", "data", "evaluate", "evaluation", "families", "flows", "labels",
     "from_preset", "likelihoods", "list_presets", "load_model", "losses", "networks", "presets",
     "priors", "tables", "training", *(family.model_class.__name__ for family in families.all_families()),
 ]

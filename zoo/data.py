@@ -54,6 +54,13 @@ _SHA256 = {
 }
 # TFDS datasets whose images are already {0, 1} rather than {0, ..., 255}.
 _TFDS_PIXEL_MAX = {"binarized_mnist": 1.0}
+# Class names of the labelled datasets known by name, in label order (TFDS's names), so a
+# conditional model trained on them takes labels by name.
+CLASS_NAMES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"),
+}
 _TFDS_HOST = ("storage.googleapis.com", 443)
 _SPLIT = re.compile(r"^(?P<name>[a-z_]+)(?:\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
 
@@ -305,6 +312,11 @@ def check_labels(y, n):
     if n and labels.min() < 0:
         raise ValueError(f"y must hold class ids >= 0. Received: value {labels.min().item()!r}")
     return labels.astype(np.int64)
+
+
+def class_names(name):
+    """The class names of a dataset known by name (`CLASS_NAMES`), in label order, or None."""
+    return CLASS_NAMES.get(str(name).lower())
 
 
 def from_arrays(x, y=None, *, batch_size=128, binarize=None, shuffle=False, seed=0,

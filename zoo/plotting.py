@@ -17,12 +17,16 @@ def applicable_plots(model):
 
     The image kinds need image data (`[height, width, channels]`); "kl" needs a KL that
     splits by latent dimension, which a flow prior's does not. "latent_map" applies to all.
+    A conditional model's plots are its samples, one row per class (`class_sample_grid`):
+    the others would need each example's label.
     The `vaezoo plot` command and the `TrainingPlots` callback both decide with this.
 
     Returns:
       tuple of str.
     """
     images = len(model.data_shape) == 3
+    if getattr(model, "num_classes", None):
+        return ("samples",) if images else ()
     return tuple(kind for kind in PLOT_KINDS
                  if (images or kind not in IMAGE_PLOT_KINDS)
                  and (kind != "kl" or model.kl_splits_by_dimension))
@@ -37,6 +41,10 @@ def check_plot_kinds(model, kinds):
         raise ValueError(f"kinds must be among {list(PLOT_KINDS)}. Received: kinds={list(kinds)}")
     applicable = applicable_plots(model)
     refused = [kind for kind in kinds if kind not in applicable]
+    if refused and getattr(model, "num_classes", None):
+        raise ValueError(f"kinds: a conditional model plots its samples, one row per class; "
+                         "the other plots would need each example's label. Received: "
+                         f"kinds={list(kinds)}")
     if refused:
         why = []
         need_images = [kind for kind in refused if kind in IMAGE_PLOT_KINDS]
@@ -130,6 +138,24 @@ def save_figure(figure, path):
         figure.savefig(tmp, dpi=100, bbox_inches="tight")
     _pyplot().close(figure)
     return path
+
+
+def class_sample_grid(model, per_class=8, seed=0):
+    """A conditional model's samples, `per_class` per class, for `image_grid(num_cols=
+    per_class)`: one row per class (the same noise in every row), `[classes * per_class, ...]`."""
+    import tensorflow as tf
+
+    eps = tf.random.stateless_normal([per_class, model.noise_dim], seed=[seed, 0])
+    return np.concatenate([np.asarray(model.sample_from_noise(eps, labels=[c] * per_class))
+                           for c in range(model.num_classes)])
+
+
+def samples_grid(model, num_samples=64, seed=0):
+    """The "samples" plot's images and column count: `num_samples` samples, or for a
+    conditional model one row of 8 per class."""
+    if getattr(model, "num_classes", None):
+        return class_sample_grid(model, 8, seed), 8
+    return np.asarray(model.sample(num_samples, seed=seed)), None
 
 
 def reconstruction_rows(model, x):

@@ -33,8 +33,9 @@ class SamplerSpec:
         `(noise_dim,)`: the sampler and `decode_mean` are the same graph, so an export
         may ship it once under both names.
       extra_inputs: `{name: tf.TensorSpec}` of further inputs every function takes after
-        its tensor, in this order (none yet; class labels of conditional models belong
-        here).
+        its tensor, in this order: `labels` (int32 class ids `[batch]`) for a
+        conditional model, none otherwise.
+      num_classes: int or None. The number of classes `labels` may name.
     """
 
     noise_dim: int
@@ -45,6 +46,7 @@ class SamplerSpec:
     sample_from_noise: Callable
     noise_is_latent: bool = False
     extra_inputs: Mapping = dataclasses.field(default_factory=dict)
+    num_classes: int | None = None
 
     def __post_init__(self):
         if self.noise_is_latent and tuple(self.latent_shape) != (self.noise_dim,):

@@ -14,6 +14,7 @@ Example:
     images = edge.sample(16, seed=0)          # numpy [16, 28, 28, 1]
     images = edge.sample_from_noise(eps)      # eps: [n, edge.noise_dim] float32
     means = edge.decode(z)                    # z: [n, *edge.latent_shape]
+    sevens = edge.sample(16, labels=[7] * 16, seed=0)   # a conditional sampler
 
 Thread safety: a TFLite interpreter must not be invoked from two threads at once. Use one
 `EdgeSampler` per thread (they can load the same file).
@@ -129,6 +130,9 @@ class EdgeSampler:
       path: str. The `.tflite` file.
       metadata: dict. What the exporter recorded (noise_dim, shapes, quantization, parity).
       noise_dim, latent_shape, output_shape, quantization: from `metadata`.
+      num_classes: int or None. A conditional sampler's number of classes: `sample`,
+        `sample_from_noise` and `decode` then take `labels`.
+      class_names: tuple of str or None. Names `labels` may use instead of ids.
 
     Raises:
       ValueError: the file is missing, not a TFLite model, has no vaezoo metadata, the
@@ -162,6 +166,9 @@ class EdgeSampler:
         self.latent_shape = tuple(self.metadata["latent_shape"])
         self.output_shape = tuple(self.metadata["output_shape"])
         self.quantization = self.metadata["quantization"]
+        self.num_classes = self.metadata.get("num_classes")
+        names = self.metadata.get("class_names")
+        self.class_names = tuple(names) if names else None
         interpreter_class = _interpreter_class()
         dynamic = [entry["scope"] for entry in self.metadata.get("plan") or []
                    if entry.get("mode") == "dynamic"]
@@ -219,33 +226,79 @@ class EdgeSampler:
             raise ValueError(f"{name} must be finite. Received: {name} with NaN/inf values")
         return values
 
-    def _run(self, signature, input_name, output_name, values):
+    def _labels(self, labels, n, seed=None, draw=False):
+        """`labels` as int32 class ids `[n]` (None for an unconditional sampler), or a
+        `ValueError`/`TypeError` naming `labels`. With `draw` and no labels, ids drawn at
+        the class frequencies the model saw in training (from the metadata)."""
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError("labels are for conditional samplers; this one is "
+                                 f"unconditional. Received: labels={labels!r}"[:300])
+            return None
+        if labels is None:
+            if not draw:
+                raise ValueError(f"This sampler is conditional (num_classes={self.num_classes}): "
+                                 "pass labels, one class id per row. Received: labels=None")
+            frequencies = np.asarray(self.metadata.get("class_frequencies")
+                                     or [1.0] * self.num_classes, np.float64)
+            rng = np.random.default_rng(seed)
+            return rng.choice(self.num_classes, size=n, p=frequencies / frequencies.sum()).astype(np.int32)
+        values = np.asarray(labels)
+        if values.ndim == 0:
+            values = np.full(n, values.item())
+        if values.dtype.kind in "US":
+            index = {c: i for i, c in enumerate(self.class_names or ())}
+            unknown = [v for v in values.tolist() if v not in index]
+            if unknown:
+                raise ValueError(f"labels must be class ids or one of the class names "
+                                 f"{list(self.class_names or ())}. Received: labels with {unknown[0]!r}")
+            values = np.array([index[v] for v in values.tolist()], np.int64)
+        if values.dtype.kind not in "iuf":
+            raise TypeError(f"labels must be integer class ids. Received: labels with dtype {values.dtype}")
+        if values.ndim != 1 or len(values) != n:
+            raise ValueError(f"labels must hold one class id per row ({n}). "
+                             f"Received: labels of shape {list(values.shape)}")
+        if values.dtype.kind == "f" and np.any(~np.isfinite(values) | (values != np.round(values))):
+            raise ValueError(f"labels must be integer class ids. Received: labels={labels!r}"[:300])
+        if np.any((values < 0) | (values >= self.num_classes)):
+            bad = values[(values < 0) | (values >= self.num_classes)][0]
+            raise ValueError(f"labels must be class ids in [0, {self.num_classes}). "
+                             f"Received: labels with {bad.item()!r}")
+        return values.astype(np.int32)
+
+    def _run(self, signature, input_name, output_name, values, labels=None):
         inputs, outputs = self._io[signature]
         spec = inputs[input_name]
         if spec["dtype"] == np.int8:  # int8 I/O: quantize with the file's own parameters
             scale, zero = spec["quantization"]
             values = np.clip(np.round(values / scale + zero), -128, 127).astype(np.int8)
-        result = self._runners[signature](**{input_name: values})[output_name]
+        feed = {input_name: values}
+        if labels is not None:
+            feed["labels"] = labels
+        result = self._runners[signature](**feed)[output_name]
         out_spec = outputs[output_name]
         if out_spec["dtype"] == np.int8:
             scale, zero = out_spec["quantization"]
             result = (result.astype(np.float32) - zero) * scale
         return np.asarray(result, dtype=np.float32)
 
-    def sample_from_noise(self, eps):
+    def sample_from_noise(self, eps, labels=None):
         """Samples (decoder means) for standard-normal noise.
 
         Args:
           eps: numeric array `[n, noise_dim]`, finite.
+          labels: a conditional sampler's class ids (or names), one per row, or one id
+            for all rows. Refused by an unconditional sampler.
 
         Returns:
           numpy float32 `[n, *output_shape]`, in the units of the training data (pixels
             in [0, 1] for images).
         """
         eps = self._check("eps", eps, (self.noise_dim,))
-        return self._run("sample_from_noise", "noise", "samples", eps)
+        return self._run("sample_from_noise", "noise", "samples", eps,
+                         self._labels(labels, len(eps)))
 
-    def sample(self, num_samples, seed=None, temperature=1.0):
+    def sample(self, num_samples, seed=None, temperature=1.0, labels=None):
         """Draws `num_samples` samples from noise made with numpy (`default_rng(seed)`).
 
         Args:
@@ -253,6 +306,9 @@ class EdgeSampler:
           seed: int or None. Seed of the noise; None for fresh noise. Defaults to None.
           temperature: float >= 0. Scale of the noise (0 decodes the zero noise vector).
             Defaults to 1.0.
+          labels: a conditional sampler's class ids or names (one per sample, or one for
+            all). None draws classes at the frequencies seen in training, after the
+            noise, from the same generator.
 
         Returns:
           numpy float32 `[num_samples, *output_shape]`, as `sample_from_noise`.
@@ -264,19 +320,21 @@ class EdgeSampler:
             raise ValueError(f"temperature must be a finite number >= 0. Received: temperature={temperature!r}")
         rng = np.random.default_rng(seed)
         eps = rng.standard_normal((int(num_samples), self.noise_dim), dtype=np.float32)
-        return self.sample_from_noise(eps * np.float32(temperature))
+        ids = self._labels(labels, int(num_samples), seed=rng, draw=True)
+        return self.sample_from_noise(eps * np.float32(temperature), labels=ids)
 
-    def decode(self, z):
-        """Means of p(x|z) for latent codes.
+    def decode(self, z, labels=None):
+        """Means of p(x|z) (p(x|z, y)) for latent codes.
 
         Args:
           z: numeric array `[n, *latent_shape]`, finite.
+          labels: a conditional sampler's class ids or names, as in `sample_from_noise`.
 
         Returns:
           numpy float32 `[n, *output_shape]`.
         """
         z = self._check("z", z, self.latent_shape)
-        return self._run("decode", "z", "mean", z)
+        return self._run("decode", "z", "mean", z, self._labels(labels, len(z)))
 
 
 def list_presets():

@@ -8,7 +8,8 @@ y = mu(z) + noise, with mu(z) the decoder mean, and z maximises
 
 by Adam from the encoder's code (`model.latent_code`). The result is mu(z*): the closest
 clean input the model can generate, weighed against its prior. Only the model's public
-`latent_code`, `decode` and `log_prior` are used.
+`latent_code`, `decoder_distribution` and `log_prior` are used (with a conditional
+model's labels).
 """
 
 import keras
@@ -47,8 +48,9 @@ class LatentMapFit:
         self.noise_dist = NOISE_MODELS[noise]
         self.z = self.optimizer = None
 
-    def __call__(self, y, noise_scale, num_steps, learning_rate):
-        """Denoised `y` `[n <= rows, *input_shape]` (already checked), float32.
+    def __call__(self, y, noise_scale, num_steps, learning_rate, codes=None):
+        """Denoised `y` `[n <= rows, *input_shape]` (already checked), float32; `codes`
+        are a conditional model's one-hot labels `[n, num_classes]`.
 
         Returns:
           float32 tensor `[n, *input_shape]`: the decoder mean at the MAP code.
@@ -56,7 +58,10 @@ class LatentMapFit:
         count = int(y.shape[0])
         if count < self.rows:
             y = tf.concat([y, tf.repeat(y[:1], self.rows - count, axis=0)], axis=0)
-        start = self.model.latent_code(y)  # from the encoder's code
+            if codes is not None:
+                codes = tf.concat([codes, tf.repeat(codes[:1], self.rows - count, axis=0)], 0)
+        ids = None if codes is None else tf.argmax(codes, axis=-1, output_type=tf.int32).numpy()
+        start = self.model.latent_code(y, labels=ids)  # from the encoder's code
         if self.z is None:
             self.z = tf.Variable(start, name="denoise_z")
             self.optimizer = keras.optimizers.Adam(learning_rate)
@@ -66,19 +71,20 @@ class LatentMapFit:
             for v in self.optimizer.variables:
                 v.assign(tf.zeros_like(v))
             self.optimizer.learning_rate = learning_rate
-        return self._fit(y, tf.constant(noise_scale, tf.float32), tf.constant(num_steps))[:count]
+        return self._fit(y, tf.constant(noise_scale, tf.float32), tf.constant(num_steps),
+                         codes)[:count]
 
     @tf.function
-    def _fit(self, y, noise_scale, num_steps):
+    def _fit(self, y, noise_scale, num_steps, codes=None):
         model, z = self.model, self.z
         axes = list(range(1, len(model.data_shape) + 1))
         for _ in tf.range(num_steps):
             with tf.GradientTape() as tape:
-                mean = model.decode(z).mean()
+                mean = model.decoder_distribution(z, codes).mean()
                 log_p_y = tf.reduce_sum(self.noise_dist(mean, noise_scale).log_prob(y), axis=axes)
-                loss = -tf.reduce_sum(log_p_y + model.log_prior(z))
+                loss = -tf.reduce_sum(log_p_y + model.log_prior(z, codes))
             self.optimizer.apply_gradients([(tape.gradient(loss, z), z)])
-        return model.decode(z).mean()
+        return model.decoder_distribution(z, codes).mean()
 
 
 class Denoiser:
@@ -97,17 +103,19 @@ class Denoiser:
         self.fits = {}  # (rows, noise) -> LatentMapFit
 
     def __call__(self, y, noise="gaussian", noise_scale=0.1, num_steps=200, learning_rate=0.05,
-                 batch_size=500):
+                 batch_size=500, labels=None):
         noise = validation.one_of("noise", noise, NOISE_MODELS)
         noise_scale = validation.positive_float("noise_scale", noise_scale)
         num_steps = validation.positive_int("num_steps", num_steps)
         learning_rate = validation.positive_float("learning_rate", learning_rate)
         batch_size = validation.positive_int("batch_size", batch_size)
         y = self.model.check_input("y", y)
+        codes = self.model.label_codes(labels, int(y.shape[0]))
         rows = min(batch_size, int(y.shape[0]))
         fit = self.fits.get((rows, noise))
         if fit is None:
             fit = self.fits[(rows, noise)] = LatentMapFit(self.model, rows, noise)
-        parts = [fit(y[start:start + rows], noise_scale, num_steps, learning_rate)
+        parts = [fit(y[start:start + rows], noise_scale, num_steps, learning_rate,
+                     None if codes is None else codes[start:start + rows])
                  for start in range(0, int(y.shape[0]), rows)]
         return tf.concat(parts, axis=0)

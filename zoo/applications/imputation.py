@@ -154,7 +154,7 @@ def importance_weighted_mean(log_w, values):
     return tf.reduce_sum(tf.reshape(weights, shape) * values, axis=0)
 
 
-def run_chains(model, x, observed, num_iterations, num_chains, metropolis, seed):
+def run_chains(model, x, observed, num_iterations, num_chains, metropolis, seed, y=None):
     """Runs `num_chains` imputation chains per example as one batch (graph code).
 
     Args:
@@ -165,6 +165,7 @@ def run_chains(model, x, observed, num_iterations, num_chains, metropolis, seed)
       num_chains: int32 scalar. Chains per example.
       metropolis: bool. Metropolis-within-Gibbs after burn-in, else pseudo-Gibbs.
       seed: stateless seed, a shape-`[2]` int tensor.
+      y: a conditional model's one-hot labels `[batch, num_classes]`, or None.
 
     Returns:
       A tuple (the last x of every chain `[chains, batch, ...]`, the point estimate
@@ -176,24 +177,25 @@ def run_chains(model, x, observed, num_iterations, num_chains, metropolis, seed)
     batch = tf.shape(x)[0]
     x_all, observed_all = tile_samples(x, num_chains), tile_samples(observed, num_chains)
     x_hat = initial_fill(x_all, observed_all, likelihood.allows_missing)
-    z = model.posterior_sample(x_hat, tf.random.experimental.stateless_fold_in(seed, -1))
+    y_all = None if y is None else tile_samples(y, num_chains)
+    z = model.posterior_sample(x_hat, tf.random.experimental.stateless_fold_in(seed, -1), y_all)
     burn_in = num_iterations // 2
     stats_shape = likelihood.statistics_shape(model.data_shape)
     mean_sum = tf.zeros(tf.concat([[num_chains * batch], stats_shape], 0))
     for i in tf.range(num_iterations):
         seeds = tf.random.experimental.stateless_split(
             tf.random.experimental.stateless_fold_in(seed, i), num=3)
-        proposal = model.posterior_sample(x_hat, seeds[0])
+        proposal = model.posterior_sample(x_hat, seeds[0], y_all)
         # Metropolis-within-Gibbs burns in with pseudo-Gibbs steps: from the crude
         # initial fill, independence proposals are almost never accepted and the chain
         # would sit where it started. Only the second half, all exact MH steps, counts.
         if metropolis and i >= burn_in:
-            accept = metropolis_accept(model.log_weight(x_hat, proposal),
-                                       model.log_weight(x_hat, z), seeds[1])
+            accept = metropolis_accept(model.log_weight(x_hat, proposal, y_all),
+                                       model.log_weight(x_hat, z, y_all), seeds[1])
             z = select(accept, proposal, z)
         else:
             z = proposal
-        p_x = model.decode(z)
+        p_x = model.decoder_distribution(z, y_all)
         if i >= burn_in:
             mean_sum += likelihood.point_statistics(p_x)
         x_hat = merge(observed_all, x_all, likelihood.constrain(p_x.sample(seed=seeds[2])))
@@ -204,7 +206,7 @@ def run_chains(model, x, observed, num_iterations, num_chains, metropolis, seed)
     return tf.reshape(x_hat, chain_shape), merge(observed, x, mean)
 
 
-def importance_estimate(model, x, observed, fills, num_samples, seed):
+def importance_estimate(model, x, observed, fills, num_samples, seed, y=None):
     """Importance-weighted E[x_mis | x_obs] with the chains' posteriors as a mixture
     proposal (graph code; see the module docstring).
 
@@ -216,6 +218,7 @@ def importance_estimate(model, x, observed, fills, num_samples, seed):
       num_samples: int32 scalar. Proposals per example, split evenly over the chains
         (the remainder is dropped).
       seed: stateless seed, a shape-`[2]` int tensor.
+      y: a conditional model's one-hot labels `[batch, num_classes]`, or None.
 
     Returns:
       A tuple (the estimate `[batch, ...]`, one draw per chain by
@@ -227,12 +230,13 @@ def importance_estimate(model, x, observed, fills, num_samples, seed):
     seeds = tf.random.experimental.stateless_split(seed, num=3)
     # per_chain proposals from each chain's posterior: [chains * per_chain, batch, ...].
     flat_fills = tf.reshape(fills, tf.concat([[num_chains * batch], tf.shape(x)[1:]], 0))
-    flat_z = model.posterior_sample(tile_samples(flat_fills, per_chain), seeds[0])
     k = per_chain * num_chains
+    y_k = None if y is None else tile_samples(y, k)  # row order of flat_z: sample-major
+    flat_z = model.posterior_sample(tile_samples(flat_fills, per_chain), seeds[0], y_k)
     z = tf.reshape(flat_z, tf.concat([[k, batch], tf.shape(flat_z)[1:]], 0))
-    ratios = tf.map_fn(lambda fill: model.log_prior_ratio(fill, z), fills,
+    ratios = tf.map_fn(lambda fill: model.log_prior_ratio(fill, z, y), fills,
                        fn_output_signature=tf.float32)  # [C, k, batch]
-    p_x = model.decode(flat_z)
+    p_x = model.decoder_distribution(flat_z, y_k)
     # Element-wise log-probabilities of the observed entries only.
     per_entry = p_x.distribution.log_prob(tile_samples(x, k))
     weight = tf.cast(tile_samples(observed, k), per_entry.dtype)
@@ -249,7 +253,9 @@ def importance_estimate(model, x, observed, fills, num_samples, seed):
     idx = tf.stack([tf.transpose(picks), tf.tile(tf.range(batch, dtype=picks.dtype)[None],
                                                  [num_chains, 1])], axis=-1)  # [C, batch, 2]
     chosen = tf.gather_nd(z, idx)
-    draws = model.decode(tf.reshape(chosen, tf.concat([[num_chains * batch], tf.shape(chosen)[2:]], 0)))
+    draws = model.decoder_distribution(
+        tf.reshape(chosen, tf.concat([[num_chains * batch], tf.shape(chosen)[2:]], 0)),
+        None if y is None else tile_samples(y, num_chains))
     draws = tf.reshape(likelihood.constrain(draws.sample(seed=seeds[2])), tf.shape(fills))
     # tf.where broadcasts the observed entries `[batch, ...]` over the chains.
     return merge(observed, x, estimate), merge(observed, x, draws)
@@ -269,19 +275,23 @@ class Imputer:
         self._chains = tf.function(self._run_chains, reduce_retracing=True)
         self._importance = tf.function(self._run_importance, reduce_retracing=True)
 
-    def _run_chains(self, x, observed, num_iterations, num_chains, metropolis, seed):
-        return run_chains(self.model, x, observed, num_iterations, num_chains, metropolis, seed)
+    def _run_chains(self, x, observed, num_iterations, num_chains, metropolis, seed, y=None):
+        return run_chains(self.model, x, observed, num_iterations, num_chains, metropolis, seed, y)
 
-    def _run_importance(self, x, observed, num_iterations, num_chains, num_samples, seed):
+    def _run_importance(self, x, observed, num_iterations, num_chains, num_samples, seed, y=None):
         chain_seed, importance_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        fills, _ = run_chains(self.model, x, observed, num_iterations, num_chains, False, chain_seed)
-        return importance_estimate(self.model, x, observed, fills, num_samples, importance_seed)
+        fills, _ = run_chains(self.model, x, observed, num_iterations, num_chains, False,
+                              chain_seed, y)
+        return importance_estimate(self.model, x, observed, fills, num_samples, importance_seed, y)
 
     def __call__(self, x, mask=None, num_iterations=100, method="pseudo_gibbs", num_chains=8,
-                 seed=None, return_samples=False, num_samples=None, num_draws=None):
+                 seed=None, return_samples=False, num_samples=None, num_draws=None, labels=None):
         from zoo import tables
 
         if tables.is_table(x):
+            if labels is not None:
+                raise ValueError("labels are for conditional image models; a table's model "
+                                 f"takes none. Received: labels={labels!r}"[:300])
             return self._impute_table(x, mask, num_iterations, method, num_chains, seed,
                                       return_samples, num_samples, num_draws)
         if num_draws is not None:
@@ -308,6 +318,7 @@ class Imputer:
         # entries, so that its encoder sees them as missing), then checked like any input.
         fill = np.nan if self.model.likelihood.allows_missing else 0.0
         x = self.model.check_input("x", np.where(observed, raw, fill))
+        y = self.model.label_codes(labels, int(x.shape[0]))
         observed = tf.constant(observed)
         args = (x, observed, tf.constant(num_iterations), tf.constant(num_chains))
         seed = validation.seed_tensor(seed)
@@ -317,12 +328,13 @@ class Imputer:
             chunk = max(1, PASS_SIZE // num_samples)
             parts = [self._importance(
                 x[start:start + chunk], observed[start:start + chunk], *args[2:],
-                tf.constant(num_samples), tf.random.experimental.stateless_fold_in(seed, start))
+                tf.constant(num_samples), tf.random.experimental.stateless_fold_in(seed, start),
+                None if y is None else y[start:start + chunk])
                 for start in range(0, int(x.shape[0]), chunk)]
             mean = tf.concat([p[0] for p in parts], axis=0)
             x_hat = tf.concat([p[1] for p in parts], axis=1)
         else:
-            x_hat, mean = self._chains(*args, method == "metropolis_within_gibbs", seed)
+            x_hat, mean = self._chains(*args, method == "metropolis_within_gibbs", seed, y)
         valid = self.model.likelihood.valid_values
         return valid(x_hat) if return_samples else valid(mean)
 

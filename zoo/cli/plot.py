@@ -45,7 +45,8 @@ def run(args):
         return written[-1]
 
     if "samples" in args.kinds:
-        plotting.save_image_grid(np.asarray(model.sample(64, seed=args.seed)), path("samples"))
+        images, columns = plotting.samples_grid(model, 64, args.seed)
+        plotting.save_image_grid(images, path("samples"), num_cols=columns)
     if "reconstructions" in args.kinds:
         plotting.save_image_grid(plotting.reconstruction_rows(model, x[pick[:16]]),
                                  path("reconstructions"), num_cols=16)

@@ -31,6 +31,9 @@ def add_arguments(p):
         group.add_argument(option.flag, dest=option.name, type=common.cli_type(option.type),
                            choices=option.choices, default=None,
                            help=f"{option.help} (default: {defaults_text(option, takers)})")
+    p.add_argument("--conditional", action="store_true",
+                   help="learn p(x | y) from the dataset's class labels (num_classes and class "
+                        "names from the data); sample with `vaezoo sample --labels`")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--skip-limit", type=int, default=100,
                    help="stop, with the last good weights checkpointed, after this many updates "
@@ -100,8 +103,14 @@ def run(args):
             f"{c['name']} ({c['type']})" for c in schema.columns))
     else:
         train = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
-                              batch_size=args.batch_size, binarize=binarize, seed=args.seed)
-    model = family.model_class(input_shape=tuple(train.element_spec.shape[1:]), seed=args.seed,
+                              batch_size=args.batch_size, binarize=binarize, seed=args.seed,
+                              with_labels=args.conditional)
+    if args.conditional:
+        if isinstance(kwargs["likelihood"], zoo.likelihoods.Tabular):
+            raise ValueError("--conditional needs a labelled image dataset. Received: a table")
+        kwargs.update(conditional_settings(args.dataset, train))
+    spec = train.element_spec[0] if args.conditional else train.element_spec
+    model = family.model_class(input_shape=tuple(spec.shape[1:]), seed=args.seed,
                                binarize=binarize, **kwargs)
     examples = labels = None
     if not isinstance(kwargs["likelihood"], zoo.likelihoods.Tabular):
@@ -116,6 +125,27 @@ def run(args):
                            plot_labels=labels, skip_limit=args.skip_limit)
     print(f"model saved to {os.path.join(args.output_dir, training.MODEL_FILE)}")
     return 0
+
+
+def conditional_settings(dataset, train):
+    """`num_classes` (and `class_names` when the dataset has them) for a conditional model
+    of `dataset`; without known names, the classes are the labels seen in `train`."""
+    import zoo
+
+    names = zoo.data.class_names(dataset)
+    if names:
+        return {"num_classes": len(names), "class_names": list(names)}
+    largest = train.reduce(-1, lambda m, batch: max_label(m, batch[1]))
+    if int(largest) < 1:
+        raise ValueError(f"--conditional needs at least 2 classes in the labels of {dataset}. "
+                         f"Received: labels up to {int(largest)}")
+    return {"num_classes": int(largest) + 1}
+
+
+def max_label(current, labels):
+    import tensorflow as tf
+
+    return tf.maximum(current, tf.cast(tf.reduce_max(labels), tf.int32))
 
 
 def data_settings(args, likelihood):

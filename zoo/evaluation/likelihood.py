@@ -65,7 +65,8 @@ class ImportanceWeightedEstimator:
         self._log_weights = tf.function(network.sample_log_weights, reduce_retracing=True,
                                         jit_compile=jit_compile)
 
-    def __call__(self, x, num_samples=1000, seed=None, max_rows_per_pass=DEFAULT_MAX_ROWS_PER_PASS):
+    def __call__(self, x, num_samples=1000, seed=None, max_rows_per_pass=DEFAULT_MAX_ROWS_PER_PASS,
+                 y=None):
         """Per-example estimate of log p(x).
 
         Args:
@@ -74,6 +75,8 @@ class ImportanceWeightedEstimator:
           seed: int, a shape-`[2]` seed tensor, or None for a random one.
           max_rows_per_pass: int. Decoder rows (examples x samples) per pass, the memory
             bound. Defaults to `DEFAULT_MAX_ROWS_PER_PASS`.
+          y: None, or a conditional model's one-hot labels `[batch, num_classes]`
+            (`model.label_codes`): the estimate is then of log p(x | y).
 
         Returns:
           float32 tensor `[batch]`, log p(x) in nats.
@@ -89,12 +92,13 @@ class ImportanceWeightedEstimator:
         results = []
         for start in range(0, batch, rows):
             x_part = x[start:start + rows]
+            y_part = None if y is None else y[start:start + rows]
             total = None  # running log sum_i w_i, [rows]
             for i, first in enumerate(range(0, num_samples, per_pass)):
                 k = min(per_pass, num_samples - first)
                 part_seed = tf.random.experimental.stateless_fold_in(seed, start * num_samples + i)
                 part = tf.reduce_logsumexp(
-                    tf.cast(self._log_weights(x_part, k, part_seed), tf.float32), axis=0)
+                    tf.cast(self._log_weights(x_part, k, part_seed, y_part), tf.float32), axis=0)
                 total = part if total is None else tf.math.reduce_logsumexp(
                     tf.stack([total, part]), axis=0)
             results.append(total - math.log(num_samples))
@@ -125,9 +129,19 @@ def _copy_weights(source, target):
     target.set_weights(source.get_weights())
 
 
-def _batches(dataset):
+def _batches(dataset, model):
+    """(x, labels) per batch: the labels a conditional model is evaluated with, else None."""
     for batch in dataset:
-        yield batch[0] if isinstance(batch, (tuple, list)) else batch
+        x, y = (batch[0], batch[1] if len(batch) > 1 else None) \
+            if isinstance(batch, (tuple, list)) else (batch, None)
+        if not model.num_classes:
+            y = None
+        elif y is None:
+            raise ValueError(
+                f"A conditional model (num_classes={model.num_classes}) is evaluated on "
+                "(x, labels) batches, e.g. zoo.data.load(..., with_labels=True). Received: "
+                "batches without labels")
+        yield x, y
 
 
 _PARTS = ("recons", "kls", "kl_units", "lls", "means")
@@ -286,7 +300,7 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
     elbos = [-(r + k) for r, k in zip(recons, kls)]
     seen = sum(len(r) for r in recons)
     bar = _Progress(_num_batches(dataset), done) if progress else None
-    for i, x in enumerate(_batches(dataset)):
+    for i, (x, y) in enumerate(_batches(dataset, model)):
         if max_examples is not None and seen >= max_examples:
             break
         if i < done:
@@ -295,15 +309,18 @@ def evaluate(model, dataset, num_samples=1000, seed=0, log_every=0, max_examples
             bar.total = min(bar.total, math.ceil(max_examples / max(1, int(x.shape[0]))))
         if max_examples is not None:
             x = x[: max_examples - seen]
+            y = None if y is None else y[: max_examples - seen]
         if i == done:
             _check_binarization(model, x)
-        terms = model.elbo_terms(x, seed=seed + 2 * i)
+        terms = model.elbo_terms(x, seed=seed + 2 * i, labels=y)
         recons.append(terms["reconstruction"].numpy())
         kls.append(terms["kl"].numpy())
         kl_units.append(terms["kl_dims"].numpy())
         elbos.append(-(recons[-1] + kls[-1]))
-        lls.append(estimator(model.check_input("x", x), num_samples, seed + 2 * i + 1).numpy())
-        means.append(np.reshape(model.embed(x).numpy(), (len(recons[-1]), -1)))
+        codes = None if y is None else model.label_codes(y, len(recons[-1]))
+        lls.append(estimator(model.check_input("x", x), num_samples, seed + 2 * i + 1,
+                             y=codes).numpy())
+        means.append(np.reshape(model.embed(x, labels=y).numpy(), (len(recons[-1]), -1)))
         seen += len(recons[-1])
         if progress_path:
             _save_progress(progress_path, fingerprint, parts, earlier_seconds + time.time() - start)
@@ -355,10 +372,10 @@ def kl_per_unit(model, dataset, max_examples=None, seed=0):
     """
     require_kl_by_dimension(model)
     total, seen = None, 0
-    for i, x in enumerate(_batches(dataset)):
+    for i, (x, y) in enumerate(_batches(dataset, model)):
         if max_examples is not None and seen >= max_examples:
             break
-        units = model.elbo_terms(x, seed=seed + i)["kl_dims"].numpy()
+        units = model.elbo_terms(x, seed=seed + i, labels=y)["kl_dims"].numpy()
         total = units.sum(axis=0) if total is None else total + units.sum(axis=0)
         seen += len(units)
     if not seen:

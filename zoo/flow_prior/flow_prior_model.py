@@ -25,6 +25,11 @@ class FlowPriorVAE(VAE):
       eps ~ N(0, I) -> z = f(eps) -> the decoder's mean as one graph
       (`sample_from_noise`), which is what `export` converts.
 
+    Conditional (`num_classes`): as in `zoo.VAE`, the one-hot label enters the encoder
+    head and the decoder; the flow prior is shared by all classes. Given the label, z
+    carries only the style, whose distribution need not depend on the class, so one
+    flow serves every class and a sampler's noise keeps its meaning across classes.
+
     Active units: the per-dimension KL is not defined against a non-factorised prior, so
     `active_units` uses the covariance criterion of Burda et al. on each batch
     (`zoo.losses.active_units_by_variance`).
@@ -70,11 +75,13 @@ class FlowPriorVAE(VAE):
     def _prior(self):
         return self.prior_flow.distribution()
 
-    def latent_from_noise(self, eps):
+    def latent_from_noise(self, eps, y=None):
         """Latent codes z = f(eps) distributed as the flow prior.
 
         Args:
           eps: float32 tensor `[n, latent_dim]`, standard-normal noise.
+          y: unused: the flow prior is the same for every class (a conditional model's
+            label enters its encoder and decoder, as in `zoo.VAE`).
 
         Returns:
           float32 tensor `[n, latent_dim]`.

@@ -31,6 +31,12 @@ class HVAE(LatentVariableModel):
     joins the state through a projection and residual cells, and after the bottom
     group the state is decoded into the likelihood's parameters.
 
+    Conditional (`num_classes`): the top-down path starts from the learned state plus a
+    linear embedding of the one-hot label (broadcast over positions). Every conditional
+    prior p(z_l | z_>l, y), every posterior and the likelihood then see the class through
+    the state they already read, at one matrix's cost; the bottom-up path stays
+    label-free.
+
     Math:
       ELBO(x) = E_q[log p(x | z)] - sum_l E_q[KL(q(z_l | x, z_>l) || p(z_l | z_>l))],
       each KL in closed form between diagonal Gaussians at the sampled z_>l [1, 2].
@@ -126,7 +132,8 @@ class HVAE(LatentVariableModel):
         self._make_layers()
         self.likelihood.build(self.data_shape)
         # One forward pass creates every weight (each layer builds from its input).
-        self._elbo_terms(tf.zeros((1, *self.data_shape)), tf.constant([0, 0], tf.int32))
+        self._elbo_terms(tf.zeros((1, *self.data_shape)), tf.constant([0, 0], tf.int32),
+                         y=tf.zeros((1, self.num_classes)) if self.num_classes else None)
         self.built = True
 
     # ------------------------------------------------------------------ structure
@@ -168,6 +175,9 @@ class HVAE(LatentVariableModel):
                         for s in range(stages)]
         self.bu_blocks = [self._block(s, f"bu_res_{s}_{j}") for s in range(stages) for j in range(n)]
         self.top_state = LearnedState(self._stage_shape(stages - 1), name="top_state")
+        # A conditional hierarchy starts its top-down path from a class-dependent state.
+        self.label_state = (keras.layers.Dense(self.hidden_dims[-1], use_bias=False, name="label_state")
+                            if self.num_classes else None)
         self.prior_heads, self.posterior_heads, self.z_projections = [], [], []
         self.td_blocks = []
         for group in self._groups:
@@ -224,8 +234,22 @@ class HVAE(LatentVariableModel):
         scale = tf.exp(soft_clamp(log_scale, self.soft_clamp)) + self.min_scale
         return mean, scale
 
+    def _initial_state(self, reference, y):
+        """The top of the top-down path: the learned state, plus the label's embedding
+        (broadcast over positions) in a conditional model."""
+        state = self.top_state(reference)
+        if not self.num_classes:
+            return state
+        if y is None:
+            raise ValueError(f"This model is conditional (num_classes={self.num_classes}): "
+                             "pass labels. Received: labels=None")
+        label = self.label_state(tf.cast(y, state.dtype))
+        for _ in range(len(state.shape) - 2):
+            label = label[:, None]
+        return state + label
+
     def _top_down(self, reference, features=None, latents=None, noise=None, seed=None,
-                  use_mean=False, training=False, prior_groups=0):
+                  use_mean=False, training=False, prior_groups=0, y=None):
         """Runs the top-down path and returns (likelihood parameters, per-group info).
 
         One source of z per group: the posterior (given `features`; sampled with
@@ -234,10 +258,11 @@ class HVAE(LatentVariableModel):
         Per-group info has "z", and with `features` also "kl" (closed form, per
         dimension) and "log_ratio" (log p - log q at z, per example); with `latents`
         and no `features`, "log_prior" (log p(z_l | z_<l), per example).
+        `y`: the one-hot labels of a conditional model, row for row with `reference`.
         With `features` and a seed, the lowest `prior_groups` groups are drawn from their
         conditional prior instead of the posterior (and add nothing to "kl"/"log_ratio").
         """
-        state = self.top_state(reference)
+        state = self._initial_state(reference, y)
         seeds = (tfp.random.split_seed(seed, n=len(self._groups))
                  if features is not None and not use_mean and latents is None else None)
         info = {"z": [], "kl": [], "log_ratio": [], "log_prior": []}
@@ -305,9 +330,9 @@ class HVAE(LatentVariableModel):
     def latent_groups(self):
         return tuple((g["name"], g["size"]) for g in self._groups)
 
-    def _encode(self, x, training=False):
+    def _encode(self, x, training=False, y=None):
         features = self._bottom_up(x, training=training)
-        state = self.top_state(x)
+        state = self._initial_state(x, y)
         top = self._groups[0]
         prior_mean, prior_scale = self._gaussian(*self.prior_heads[0](state))
         delta_mean, delta_log_scale = self.posterior_heads[0](
@@ -317,71 +342,74 @@ class HVAE(LatentVariableModel):
         flat = lambda t: tf.reshape(t, [tf.shape(t)[0], top["size"]])  # noqa: E731
         return tfd.Independent(tfd.Normal(flat(mean), flat(scale)), reinterpreted_batch_ndims=1)
 
-    def _decode(self, z, training=False):
-        params, _ = self._top_down(z, latents=self._split(tf.cast(z, tf.float32)), training=training)
+    def _decode(self, z, training=False, y=None):
+        params, _ = self._top_down(z, latents=self._split(tf.cast(z, tf.float32)),
+                                   training=training, y=y)
         return self.likelihood.distribution(params)
 
-    def latent_from_noise(self, eps):
-        _, info = self._top_down(eps, noise=self._split(eps))
+    def latent_from_noise(self, eps, y=None):
+        _, info = self._top_down(eps, noise=self._split(eps), y=y)
         return self._flatten_groups(info["z"])
 
-    def _sample_from_noise(self, eps):
-        params, _ = self._top_down(eps, noise=self._split(eps))
+    def _sample_from_noise(self, eps, y=None):
+        params, _ = self._top_down(eps, noise=self._split(eps), y=y)
         return self.likelihood.distribution(params).mean()
 
-    def _latent_mean(self, x):
-        _, info = self._top_down(x, features=self._bottom_up(x), use_mean=True)
+    def _latent_mean(self, x, y=None):
+        _, info = self._top_down(x, features=self._bottom_up(x), use_mean=True, y=y)
         return self._flatten_groups(info["z"])
 
-    def posterior_sample(self, x, seed):
-        _, info = self._top_down(x, features=self._bottom_up(x), seed=seed)
+    def posterior_sample(self, x, seed, y=None):
+        _, info = self._top_down(x, features=self._bottom_up(x), seed=seed, y=y)
         return self._flatten_groups(info["z"])
 
-    def log_weight(self, x, z):
+    def log_weight(self, x, z, y=None):
         params, info = self._top_down(x, features=self._bottom_up(x),
-                                      latents=self._split(tf.cast(z, tf.float32)))
+                                      latents=self._split(tf.cast(z, tf.float32)), y=y)
         return self.likelihood.distribution(params).log_prob(x) + tf.add_n(info["log_ratio"])
 
-    def log_prior(self, z):
+    def log_prior(self, z, y=None):
         z = tf.cast(z, tf.float32)
-        _, info = self._top_down(z, latents=self._split(z))
+        _, info = self._top_down(z, latents=self._split(z), y=y)
         return tf.add_n(info["log_prior"])
 
-    def log_prior_ratio(self, x, z):
+    def log_prior_ratio(self, x, z, y=None):
         k, batch = tf.shape(z)[0], tf.shape(x)[0]
         features = [tile_samples(f, k) for f in self._bottom_up(x)]  # sample-major like z
         flat = tf.reshape(tf.cast(z, tf.float32), [k * batch, self.noise_dim])
-        _, info = self._top_down(tile_samples(x, k), features=features, latents=self._split(flat))
+        _, info = self._top_down(tile_samples(x, k), features=features, latents=self._split(flat),
+                                 y=None if y is None else tile_samples(y, k))
         return tf.reshape(tf.add_n(info["log_ratio"]), [k, batch])
 
-    def _reconstruct(self, x):
-        params, _ = self._top_down(x, features=self._bottom_up(x), use_mean=True)
+    def _reconstruct(self, x, y=None):
+        params, _ = self._top_down(x, features=self._bottom_up(x), use_mean=True, y=y)
         return self.likelihood.distribution(params).mean()
 
-    def _elbo_terms(self, x, seed, training=False):
+    def _elbo_terms(self, x, seed, training=False, y=None):
         params, info = self._top_down(x, features=self._bottom_up(x, training=training),
-                                      seed=seed, training=training)
+                                      seed=seed, training=training, y=y)
         kl_dims = self._flatten_groups(info["kl"])  # [batch, noise_dim]
         kl_groups = tf.stack([tf.reduce_sum(tf.reshape(k, [tf.shape(k)[0], -1]), axis=-1)
                               for k in info["kl"]], axis=-1)  # [batch, groups]
         log_px = self.likelihood.distribution(params).log_prob(x)
         return ElboTerms(log_px, kl_groups, kl_dims)
 
-    def sample_log_weights(self, x, num_samples, seed):
+    def sample_log_weights(self, x, num_samples, seed, y=None):
         batch = tf.shape(x)[0]
         # The bottom-up pass runs once; its features are tiled sample-major.
         features = [tile_samples(f, num_samples) for f in self._bottom_up(x)]
         tiled_x = tile_samples(x, num_samples)
-        params, info = self._top_down(tiled_x, features=features, seed=seed)
+        params, info = self._top_down(tiled_x, features=features, seed=seed,
+                                      y=None if y is None else tile_samples(y, num_samples))
         log_w = self.likelihood.distribution(params).log_prob(tiled_x) + tf.add_n(info["log_ratio"])
         return tf.reshape(log_w, [num_samples, batch])
 
-    def _level_elbo(self, x, seed, prior_groups):
+    def _level_elbo(self, x, seed, prior_groups, y=None):
         params, info = self._top_down(x, features=self._bottom_up(x), seed=seed,
-                                      prior_groups=prior_groups)
+                                      prior_groups=prior_groups, y=y)
         return self.likelihood.distribution(params).log_prob(x) + tf.add_n(info["log_ratio"])
 
-    def level_elbo(self, x, levels=1, num_samples=1, seed=None):
+    def level_elbo(self, x, levels=1, num_samples=1, seed=None, labels=None):
         """The ELBO in nats with the lowest `levels` latent groups drawn from their
         conditional prior p(z_l | z_<l) instead of the posterior, `[batch]`: the bound
         L^{>k} of Havtorn et al. (2021), which only the upper groups fit to `x`.
@@ -395,6 +423,7 @@ class HVAE(LatentVariableModel):
           ICML 2021.
         """
         x = self.check_input("x", x)
+        y = self._with_labels(labels, x)
         levels = validation.non_negative_int("levels", levels)
         if levels >= len(self._groups):
             raise ValueError(f"levels must be below the number of latent groups "
@@ -403,8 +432,8 @@ class HVAE(LatentVariableModel):
         num_samples = validation.positive_int("num_samples", num_samples)
         seeds = tfp.random.split_seed(validation.seed_tensor(seed), n=num_samples)
         level_elbo = self._tool(f"level_elbo_{levels}", lambda: tf.function(
-            lambda x, s: self._level_elbo(x, s, levels), reduce_retracing=True))
-        return tf.add_n([level_elbo(x, s) for s in seeds]) / num_samples
+            lambda x, s, y: self._level_elbo(x, s, levels, y), reduce_retracing=True))
+        return tf.add_n([level_elbo(x, s, y) for s in seeds]) / num_samples
 
     def kl_loss(self, kl_units, step):
         groups = [g["size"] for g in self._groups] if self.kl_balancing else None

@@ -88,7 +88,7 @@ class IWAE(VAE):
 
         Args:
           x: float32 `[batch, *input_shape]`.
-          y: unused (labels).
+          y: class labels `[batch]`, used by a conditional model (`num_classes`) only.
           sample_weight: optional `[batch]` weights of the examples' bounds.
           seed: stateless seed of the posterior samples.
           step: the optimizer step, for the KL weight.
@@ -100,7 +100,8 @@ class IWAE(VAE):
             `active_units`.
         """
         log_px, log_prior, log_q, posterior = self._importance_terms(
-            x, self.num_samples, seed, training=training)  # [k, batch] each
+            x, self.num_samples, seed, training=training,
+            y=self.batch_labels(y, training))  # [k, batch] each
         weight = losses.kl_weight(step, self.beta, self.kl_warmup_steps)
         bound = iwae_bound(log_px, log_prior, log_q, weight)  # [batch]
         reconstruction = -tf.reduce_mean(log_px, axis=0)  # [batch]

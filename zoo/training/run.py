@@ -77,8 +77,8 @@ class TrainingPlots(keras.callbacks.Callback):
             kinds = tuple(kind for kind in kinds if kind == "samples")
         out = {}
         if "samples" in kinds:
-            out["samples"] = plotting.image_grid(
-                self.model.sample(self.num_samples, seed=self.seed).numpy())
+            images, columns = plotting.samples_grid(self.model, self.num_samples, self.seed)
+            out["samples"] = plotting.image_grid(images, num_cols=columns)
         if "reconstructions" in kinds:
             shown = x[:8]
             out["reconstructions"] = plotting.image_grid(

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import networks, priors, validation
+from zoo import labels, networks, priors, validation
 from zoo.model import LatentVariableModel
 
 tfd = tfp.distributions
@@ -17,6 +17,14 @@ class VAE(LatentVariableModel):
     q(z|x) = N(mu(x), diag(sigma(x)^2)) is amortised by an encoder network and a dense
     head; p(x|z) is the chosen likelihood over the decoder's output; p(z) = N(0, I). It is
     trained by maximising the ELBO [1, 2]; `beta` > 1 gives the beta-VAE [3].
+
+    Conditional (`num_classes`): q(z|x, y) and p(x|z, y) with p(z) = N(0, I), the CVAE of
+    [4] with the prior of M2 [5]. The one-hot label is appended to the encoder's features
+    (before the posterior head) and to z (the decoder's input). The encoder trunk stays
+    label-free, so `features` and the anomaly scores built on them need no label, and the
+    decoder's first layer turns the label into whatever its network needs (a dense
+    projection to the first feature map in the conv decoder). Since z ~ N(0, I) for every
+    class, the same noise gives the same "style" in every class.
 
     Math:
       ELBO(x) = E_{q(z|x)}[log p(x|z)] - KL(q(z|x) || p(z)), with the KL in closed form,
@@ -38,7 +46,8 @@ class VAE(LatentVariableModel):
         "nearest".
       encoder: optional `keras.layers.Layer` mapping `[batch, *input_shape]` to features;
         replaces the built-in one.
-      decoder: optional `keras.layers.Layer` mapping `[batch, latent_dim]` to
+      decoder: optional `keras.layers.Layer` mapping `[batch, latent_dim]` (with
+        `num_classes`, `[batch, latent_dim + num_classes]`: z and the one-hot label) to
         `[batch, *input_shape, likelihood.num_params]`; replaces the built-in one.
       min_posterior_scale: float. Floor on sigma(x). Defaults to 1e-4.
       **kwargs: `beta`, `kl_warmup_steps`, `free_bits`, `active_unit_threshold`, `seed`,
@@ -60,6 +69,10 @@ class VAE(LatentVariableModel):
       [2] Rezende, Mohamed, Wierstra. Stochastic backpropagation and approximate
           inference in deep generative models. ICML 2014.
       [3] Higgins et al. beta-VAE. ICLR 2017.
+      [4] Sohn, Lee, Yan. Learning structured output representation using deep
+          conditional generative models. NeurIPS 2015.
+      [5] Kingma, Rezende, Mohamed, Welling. Semi-supervised learning with deep
+          generative models. NeurIPS 2014.
     """
 
     def __init__(self, input_shape, latent_dim=32, likelihood="bernoulli", network="mlp",
@@ -112,11 +125,11 @@ class VAE(LatentVariableModel):
             raise ValueError(
                 "encoder must output [batch, features]. "
                 f"Received: encoder output shape {tuple(features)}")
-        self.posterior_head.build(features)
+        self.posterior_head.build((None, features[-1] + (self.num_classes or 0)))
+        decoder_input = (None, self.latent_dim + (self.num_classes or 0))
         if not self.decoder.built:
-            self.decoder.build((None, self.latent_dim))
-        out = tuple(self.decoder.compute_output_spec(
-            keras.KerasTensor((None, self.latent_dim))).shape[1:])
+            self.decoder.build(decoder_input)
+        out = tuple(self.decoder.compute_output_spec(keras.KerasTensor(decoder_input)).shape[1:])
         if out != target_shape:
             raise ValueError(
                 f"decoder must output [batch, *input_shape, num_params] = {list(target_shape)} "
@@ -134,14 +147,24 @@ class VAE(LatentVariableModel):
         """tuple. Shape of one latent code, as taken by `decode`: `(latent_dim,)`."""
         return (self.latent_dim,)
 
-    def _encode(self, x, training=False):
-        params = self.posterior_head(self.encoder(self.likelihood.encoder_input(x), training=training))  # [batch, 2 * latent]
+    def _conditioned(self, h, y):
+        """`h` with the one-hot labels appended, for a conditional model."""
+        if not self.num_classes:
+            return h
+        if y is None:
+            raise ValueError(f"This model is conditional (num_classes={self.num_classes}): "
+                             "pass labels. Received: labels=None")
+        return labels.append(h, y)
+
+    def _encode(self, x, training=False, y=None):
+        h = self.encoder(self.likelihood.encoder_input(x), training=training)
+        params = self.posterior_head(self._conditioned(h, y))  # [batch, 2 * latent]
         loc, raw_scale = tf.split(tf.cast(params, tf.float32), 2, axis=-1)
         scale = tf.math.softplus(raw_scale) + self.min_posterior_scale
         return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
 
-    def _decode(self, z, training=False):
-        return self.likelihood.distribution(self.decoder(z, training=training))
+    def _decode(self, z, training=False, y=None):
+        return self.likelihood.distribution(self.decoder(self._conditioned(z, y), training=training))
 
     def _features(self, x):
         h = tf.cast(self.encoder(self.likelihood.encoder_input(x)), tf.float32)

@@ -23,15 +23,22 @@ class Discriminator(keras.layers.Layer):
         which bounds the discriminator's Lipschitz constant (a GAN stabiliser [1]).
         Defaults to False.
       activation: str. Defaults to "leaky_relu".
+      num_classes: int or None. A class-conditional discriminator D(x, y): the projection
+        discriminator of [2], logit = head(h) + <V y, h> over the last hidden layer's
+        flattened features h, with V a learned embedding of the one-hot label y. It
+        judges whether x is a real example *of class y* at the cost of one matrix, where
+        concatenating y to the input would dilute it among the pixels. Defaults to None.
 
     References:
       [1] Miyato et al. Spectral normalization for generative adversarial networks.
           ICLR 2018.
+      [2] Miyato, Koyama. cGANs with projection discriminator. ICLR 2018.
     """
 
     def __init__(self, network="conv", hidden_dims=(32, 64, 128), feature_layer=-1,
-                 spectral_norm=False, activation="leaky_relu", **kwargs):
+                 spectral_norm=False, activation="leaky_relu", num_classes=None, **kwargs):
         super().__init__(**kwargs)
+        self.num_classes = num_classes
         self.network = validation.one_of("network", network, networks.NETWORKS)
         self.hidden_dims = networks._check_dims("hidden_dims", hidden_dims)
         if not isinstance(feature_layer, int) or not -len(self.hidden_dims) <= feature_layer < len(self.hidden_dims):
@@ -59,6 +66,10 @@ class Discriminator(keras.layers.Layer):
                            for i, d in enumerate(self.hidden_dims)]
         self.flatten = keras.layers.Flatten(name="flatten")
         self.head = wrap(keras.layers.Dense(1, name="logit"))
+        # <V y, h> = <y, V^T h>: a class-wise linear read-out of h, picked by y.
+        self.projection = (wrap(keras.layers.Dense(num_classes, use_bias=False,
+                                                   name="class_projection"))
+                           if num_classes else None)
 
     def build(self, input_shape):
         """Builds every layer for inputs `[batch, *data_shape]`."""
@@ -69,12 +80,15 @@ class Discriminator(keras.layers.Layer):
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
         self.head.build((shape[0], int(tf.reduce_prod(shape[1:]))))
+        if self.projection is not None:
+            self.projection.build((shape[0], int(tf.reduce_prod(shape[1:]))))
 
-    def call(self, x, training=False):
+    def call(self, x, y=None, training=False):
         """Real/fake logits and hidden features of a batch.
 
         Args:
           x: float tensor `[batch, *data_shape]`.
+          y: one-hot labels `[batch, num_classes]` of a conditional discriminator.
           training: bool. Passed to the spectral normalization wrappers.
 
         Returns:
@@ -87,12 +101,17 @@ class Discriminator(keras.layers.Layer):
             h = self._act(layer(h, training=training) if self.spectral_norm else layer(h))
             if i == self.feature_layer:
                 features = h
-        logits = self.head(self.flatten(h), training=training) if self.spectral_norm \
-            else self.head(self.flatten(h))
+        flat = self.flatten(h)
+        logits = self.head(flat, training=training) if self.spectral_norm else self.head(flat)
+        if self.projection is not None:
+            read_out = (self.projection(flat, training=training) if self.spectral_norm
+                        else self.projection(flat))
+            logits = logits + tf.reduce_sum(read_out * tf.cast(y, read_out.dtype), axis=-1,
+                                            keepdims=True)
         return tf.cast(logits[:, 0], tf.float32), tf.cast(features, tf.float32)
 
     def get_config(self):
         """The constructor arguments, for saving."""
         return {**super().get_config(), "network": self.network, "hidden_dims": self.hidden_dims,
                 "feature_layer": self.feature_layer, "spectral_norm": self.spectral_norm,
-                "activation": self.activation}
+                "activation": self.activation, "num_classes": self.num_classes}

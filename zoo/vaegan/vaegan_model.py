@@ -87,7 +87,8 @@ class VAEGAN(VAE):
         if discriminator_dims is None:
             discriminator_dims = (32, 64, 128) if self.network == "conv" else (512, 256)
         self.discriminator = Discriminator(self.network, discriminator_dims, feature_layer,
-                                           spectral_norm, name="discriminator")
+                                           spectral_norm, num_classes=self.num_classes,
+                                           name="discriminator")
         self.discriminator.build((None, *self.data_shape))
         self.decoder_optimizer = None
         self.discriminator_optimizer = None
@@ -165,7 +166,9 @@ class VAEGAN(VAE):
 
         Args:
           x: float32 `[batch, *input_shape]`.
-          y: unused (labels).
+          y: class labels `[batch]`, used by a conditional model only: the encoder,
+            decoder and (projection) discriminator see them, and the prior samples are
+            drawn for the batch's own classes.
           sample_weight: must be None: the adversarial losses are batch means.
           seed: stateless seed of the posterior and prior samples.
           step: the optimizer step, for the KL weight.
@@ -186,16 +189,17 @@ class VAEGAN(VAE):
             raise ValueError("VAEGAN does not weigh examples: its adversarial losses are "
                              "batch means. Received: sample_weight in the training data")
         posterior_seed, prior_seed = tfp.random.split_seed(seed, n=2)
-        posterior = self._encode(x, training=training)
+        codes = self.batch_labels(y, training)
+        posterior = self._encode(x, training=training, y=codes)
         z = posterior.sample(seed=posterior_seed)
         kl_units = losses.kl_units(posterior, self._prior(), z)
-        decoded = self._decode(z, training=training)
+        decoded = self._decode(z, training=training, y=codes)
         reconstruction = decoded.mean()
         z_prior = self._prior().sample(tf.shape(x)[0], seed=prior_seed)
-        generated = self._decode(z_prior, training=training).mean()
-        real_logits, real_features = self.discriminator(x, training=training)
-        rec_logits, rec_features = self.discriminator(reconstruction, training=training)
-        gen_logits, _ = self.discriminator(generated, training=training)
+        generated = self._decode(z_prior, training=training, y=codes).mean()
+        real_logits, real_features = self.discriminator(x, codes, training=training)
+        rec_logits, rec_features = self.discriminator(reconstruction, codes, training=training)
+        gen_logits, _ = self.discriminator(generated, codes, training=training)
         feature_loss = tf.reduce_mean(losses.feature_reconstruction(real_features, rec_features))
         pixel_loss = -tf.reduce_mean(decoded.log_prob(x))
         real_loss, rec_fake_loss = losses.discriminator_loss(real_logits, rec_logits)

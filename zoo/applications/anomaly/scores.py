@@ -245,7 +245,9 @@ def model_samples(model, num_samples=SAMPLE_REFERENCE_SIZE, seed=0, batch_size=5
     for i, start in enumerate(range(0, num_samples, batch_size)):
         n = min(batch_size, num_samples - start)
         eps = tf.random.stateless_normal([n, model.noise_dim], seed=[seed, i])
-        p_x = model.decode(model.latent_from_noise(eps))
+        # A conditional model's samples: classes at the frequencies seen in training.
+        y = model.label_codes(None, n, draw=True, seed=[seed, i])
+        p_x = model.decoder_distribution(model.latent_from_noise(eps, y), y)
         parts.append(np.asarray(likelihood.point_estimate(likelihood.point_statistics(p_x))))
     return np.concatenate(parts)
 
@@ -334,9 +336,15 @@ def score_with(model, x, name, options, prepared=None, model_index=0):
     return _per_batch(model, x, name, options)
 
 
+# Scores that read only x (the encoder's label-free features): a conditional model's
+# need no labels. The others, per example, score x given its label.
+LABEL_FREE_SCORES = ("sample_knn", "feature_knn")
+PER_EXAMPLE_SCORES = ("elbo", "elbo_complexity", "level_ratio", "iwae", "reconstruction")
+
+
 def anomaly_scores(model, x, score=DEFAULT_SCORE, num_samples=None, seed=0, batch_size=500,
                    reference=None, neighbours=None, metric="euclidean", compressor="png",
-                   background=None, levels=1):
+                   background=None, levels=1, labels=None):
     """Per-example anomaly scores of `x` as a numpy array `[n]`, higher = more anomalous.
 
     Args:
@@ -359,6 +367,11 @@ def anomaly_scores(model, x, score=DEFAULT_SCORE, num_samples=None, seed=0, batc
         "likelihood_ratio" only.
       levels: int. Lowest latent groups drawn from the prior by "level_ratio" (hierarchical
         models only). Defaults to 1.
+      labels: a conditional model's class labels of `x`, for the scores of x given its
+        label ("elbo", "elbo_complexity", "level_ratio", "iwae", "reconstruction"): how
+        unusual x is *as an example of its class*. "sample_knn" and "feature_knn" read
+        the label-free encoder features and take none; the other scores are not
+        available for conditional models.
     """
     if not isinstance(score, str) or score not in SCORES:
         raise ValueError(f"score must be one of {list(SCORES)}. Received: score={score!r}"
@@ -369,29 +382,44 @@ def anomaly_scores(model, x, score=DEFAULT_SCORE, num_samples=None, seed=0, batc
     x = _check_x("x", x, models[0])
     options = check_options(score, models, num_samples, seed, batch_size, reference,
                             neighbours, metric, compressor, background, levels)
+    if models[0].num_classes or labels is not None:
+        if score in PER_EXAMPLE_SCORES:
+            ids = models[0].label_codes(labels, len(x))  # checked (refused if unconditional)
+            return _per_batch(models[0], x, score, options,
+                              labels=np.argmax(np.asarray(ids), axis=-1))
+        if score not in LABEL_FREE_SCORES or labels is not None:
+            raise ValueError(
+                f"score={score!r} " + ("takes no labels" if score in LABEL_FREE_SCORES else
+                                       "is not available for conditional models") +
+                f": give labels with one of {list(PER_EXAMPLE_SCORES)}, none with "
+                f"{list(LABEL_FREE_SCORES[:2])}. Received: labels="
+                f"{'given' if labels is not None else None}")
     return score_with(models[0], x, score, options, prepare(models[0], score, options))
 
 
-def _per_batch(model, x, score, options):
+def _per_batch(model, x, score, options, labels=None):
     out = []
     num_samples, batch_size = options.num_samples, options.batch_size
     for i, start in enumerate(range(0, len(x), batch_size)):
         part = x[start:start + batch_size]
+        given = {} if labels is None else {"labels": labels[start:start + batch_size]}
         part_seed = options.seed + i
         if score in ("elbo", "elbo_complexity"):
-            values = -np.asarray(model.elbo(part, num_samples=num_samples or 1, seed=part_seed))
+            values = -np.asarray(model.elbo(part, num_samples=num_samples or 1, seed=part_seed,
+                                            **given))
             if score == "elbo_complexity":
                 values = values - input_complexity(part, options.compressor)
         elif score == "level_ratio":
             # Both bounds by the same estimator and seed: the upper groups' draws are
             # shared, so their noise cancels in the difference.
             bound = lambda levels: np.asarray(model.level_elbo(  # noqa: E731
-                part, levels, num_samples=num_samples or 1, seed=part_seed))
+                part, levels, num_samples=num_samples or 1, seed=part_seed, **given))
             values = bound(0) - bound(options.levels)
         elif score == "iwae":
-            values = -model.log_likelihood(part, num_samples=num_samples or 100, seed=part_seed)
+            values = -model.log_likelihood(part, num_samples=num_samples or 100, seed=part_seed,
+                                           **given)
         else:
-            recon = np.asarray(model.reconstruct(part))
+            recon = np.asarray(model.reconstruct(part, **given))
             values = np.mean(np.reshape((recon - part) ** 2, (len(part), -1)), axis=1)
         out.append(np.asarray(values, dtype=np.float64))
     return np.concatenate(out)
