@@ -7,7 +7,8 @@ For each conditional preset (a model with `num_classes`) and its dataset:
     the real test images is the ceiling, measured in the same run;
   - Fréchet distance in that classifier's feature space between 10,000 samples (classes
     drawn at the training frequencies) and the 10,000 test images, next to the same
-    figure for the unconditional sibling preset (`cvae_x` -> `vae_x`), same run, same seeds;
+    figure for the unconditional sibling preset (`cvae_x` -> `vae_x`, `chvae_x` -> `hvae_x`),
+    same run, same seeds;
   - a sample grid, one row per class (the same noise in every row), under
     benchmarks/results/quality/<preset>_classes.png.
 log p(x | y) comes from the preset's recipe (`benchmarks/recipes/cvae_mnist.py`). The
@@ -68,7 +69,8 @@ def measure(name, per_class, num_fd_samples, data_dir=None):
     ceiling = float(np.mean(np.argmax(logits, axis=-1) == y_test))
     accuracy, per_class_accuracy = conditional_accuracy(model, classifier, per_class)
     fd = frechet.model_fd(model, x_test, classifier, num_samples=num_fd_samples, seed=0)
-    sibling = name.replace("cvae_", "vae_", 1)
+    base = os.path.basename(os.path.normpath(name))
+    sibling = base[1:] if base.startswith(("cvae_", "chvae_")) else base  # cvae_x -> vae_x
     sibling_fd = (frechet.model_fd(zoo.from_preset(sibling), x_test, classifier,
                                    num_samples=num_fd_samples, seed=0)
                   if sibling in zoo.list_presets() and sibling != name else None)

@@ -39,7 +39,7 @@ def slerp(a, b, t):
     return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
 
 
-def interpolate(model, x_a, x_b, steps=8, method="slerp"):
+def interpolate(model, x_a, x_b, steps=8, method="slerp", labels=None):
     """Decoder means along a path from the code of `x_a` to that of `x_b`.
 
     Args:
@@ -47,6 +47,10 @@ def interpolate(model, x_a, x_b, steps=8, method="slerp"):
       x_a, x_b: single examples, shaped like one input (no batch axis).
       steps: int >= 2. Points on the path, ends included. Defaults to 8.
       method: str. "slerp" or "linear". Defaults to "slerp".
+      labels: a conditional model's classes of `x_a` and `x_b` (two ids or names). The
+        path's codes are decoded with the class of `x_a` up to the middle and that of
+        `x_b` after it: same class, a walk through its styles; two classes, the style
+        carried across.
 
     Returns:
       float32 tensor `[steps, *input_shape]`; the ends are the reconstructions of
@@ -57,15 +61,17 @@ def interpolate(model, x_a, x_b, steps=8, method="slerp"):
     steps = validation.positive_int("steps", steps)
     if steps < 2:
         raise ValueError(f"steps must be at least 2. Received: steps={steps}")
-    codes = np.asarray(model.latent_code(np.stack([np.asarray(x_a), np.asarray(x_b)])))
+    ends = None if labels is None else list(np.asarray(labels).reshape(-1))
+    codes = np.asarray(model.latent_code(np.stack([np.asarray(x_a), np.asarray(x_b)]), labels=ends))
     a, b = codes[0].reshape(-1), codes[1].reshape(-1)
     t = np.linspace(0.0, 1.0, steps)
     path = slerp(a, b, t) if method == "slerp" else (1 - t[:, None]) * a + t[:, None] * b
     path = path.reshape((steps, *codes.shape[1:])).astype(np.float32)
-    return model.decode(tf.constant(path)).mean()
+    path_labels = None if ends is None else [ends[0] if i < steps / 2 else ends[1] for i in range(steps)]
+    return model.decode(tf.constant(path), labels=path_labels).mean()
 
 
-def traverse(model, x, unit, values=(-3, -2, -1, 0, 1, 2, 3)):
+def traverse(model, x, unit, values=(-3, -2, -1, 0, 1, 2, 3), label=None):
     """Decoder means with one latent unit of `x`'s code swept over `values`.
 
     Args:
@@ -75,11 +81,13 @@ def traverse(model, x, unit, values=(-3, -2, -1, 0, 1, 2, 3)):
         posterior mean.
       values: 1-D finite numbers the unit is set to, in units of the prior's standard
         deviation for a N(0, I) prior. Defaults to -3..3.
+      label: a conditional model's class of `x` (an id or a name).
 
     Returns:
       float32 tensor `[len(values), *input_shape]`.
     """
-    code = np.asarray(model.latent_code(np.asarray(x)[None]))[0]
+    code = np.asarray(model.latent_code(np.asarray(x)[None],
+                                        labels=None if label is None else [label]))[0]
     shape, flat = code.shape, code.reshape(-1)
     if isinstance(unit, bool) or not isinstance(unit, (int, np.integer)) or not 0 <= unit < flat.size:
         raise ValueError(f"unit must be an integer in [0, {flat.size}). Received: unit={unit!r}")
@@ -89,4 +97,5 @@ def traverse(model, x, unit, values=(-3, -2, -1, 0, 1, 2, 3)):
                          f"Received: values={values.tolist()!r}")
     codes = np.repeat(flat[None], len(values), axis=0)
     codes[:, unit] = values
-    return model.decode(tf.constant(codes.reshape((len(values), *shape)))).mean()
+    return model.decode(tf.constant(codes.reshape((len(values), *shape))),
+                        labels=None if label is None else [label] * len(values)).mean()
