@@ -174,11 +174,14 @@ def _summary(output_dir):
 def test_a_run_killed_mid_epoch_resumes_and_matches_an_uninterrupted_run(tmp_path, data_dir):
     runs = _Runs(tmp_path)
     resumed, reference = tmp_path / "resumed", tmp_path / "reference"
-    marker = str(tmp_path / "kill-here")
+    marker, end_marker = str(tmp_path / "kill-here"), str(tmp_path / "kill-at-end")
     try:
-        # The uninterrupted run goes alongside the first attempt, to save wall time.
+        # The uninterrupted run goes alongside the first attempt, to save wall time. It is
+        # itself killed after its last epoch, before saving (in on_train_end of a user
+        # callback; TensorBoard's on_train_end and save_model sit in the same window), and
+        # started again: that must save the model without training again.
         first = runs.start("first", resumed, "--pause", "mid-epoch", "--marker", marker)
-        ref_proc = runs.start("reference", reference)
+        ref_proc = runs.start("reference", reference, "--pause", "train-end", "--marker", end_marker)
         runs.kill_at_marker(first, marker)
 
         # What the kill left: two epochs logged and checkpointed, no final model.
@@ -187,8 +190,12 @@ def test_a_run_killed_mid_epoch_resumes_and_matches_an_uninterrupted_run(tmp_pat
         assert os.path.isdir(resumed / "backup")
         assert not os.path.exists(resumed / training.MODEL_FILE)
 
-        again = runs.finish(runs.start("again", resumed))
-        ref = runs.finish(ref_proc)
+        again_proc = runs.start("again", resumed)
+        runs.kill_at_marker(ref_proc, end_marker)
+        assert [r["epoch"] for r in _history_rows(reference)] == ["0", "1", "2", "3"]
+        assert not os.path.exists(reference / training.MODEL_FILE)
+        ref = runs.finish(runs.start("reference-again", reference))
+        again = runs.finish(again_proc)
     finally:
         runs.cleanup()
 
@@ -197,7 +204,8 @@ def test_a_run_killed_mid_epoch_resumes_and_matches_an_uninterrupted_run(tmp_pat
     assert again["start_step"] == KILL_EPOCH * BATCHES_PER_EPOCH
     assert again["epochs"] == [2, 3]
     assert again["iterations"] == ref["iterations"] == EPOCHS * BATCHES_PER_EPOCH
-    assert ref["start_step"] == 0 and ref["epochs"] == [0, 1, 2, 3]
+    assert ref["epochs"] == []  # killed after its last epoch: nothing left to train
+    assert [r["epoch"] for r in _history_rows(reference)] == ["0", "1", "2", "3"]
 
     # One row per epoch: the killed epoch logged nothing, nothing was logged twice.
     rows = _history_rows(resumed)
@@ -227,24 +235,6 @@ def test_a_run_killed_mid_epoch_resumes_and_matches_an_uninterrupted_run(tmp_pat
     elbo = float(np.mean(model.elbo(x, seed=0)))
     reference_elbo = float(np.mean(reference_model.elbo(x, seed=0)))
     assert abs(elbo - reference_elbo) <= 0.02 * abs(reference_elbo), (elbo, reference_elbo)
-
-
-def test_a_run_killed_after_its_last_epoch_does_not_train_again(tmp_path):
-    runs = _Runs(tmp_path)
-    output_dir = tmp_path / "run"
-    marker = str(tmp_path / "kill-here")
-    try:
-        # Killed in on_train_end of a user callback: all epochs done, model not saved
-        # yet. TensorBoard's on_train_end and save_model itself sit in the same window.
-        first = runs.start("first", output_dir, "--pause", "train-end", "--marker", marker)
-        runs.kill_at_marker(first, marker)
-        assert len(_history_rows(output_dir)) == EPOCHS
-        assert not os.path.exists(output_dir / training.MODEL_FILE)
-        again = runs.finish(runs.start("again", output_dir))
-    finally:
-        runs.cleanup()
-    assert [r["epoch"] for r in _history_rows(output_dir)] == ["0", "1", "2", "3"]
-    assert again["epochs"] == []  # nothing left to train
 
 
 # ------------------------------------------------------------------- concurrent serving
