@@ -10,6 +10,9 @@ import numbers
 
 import numpy as np
 import tensorflow as tf
+from vaezoo_edge import labels as edge_labels
+
+frequencies = edge_labels.frequencies
 
 
 def _short(value, limit=80):
@@ -48,48 +51,11 @@ def check_class_names(class_names, num_classes):
 
 
 def check_labels(labels, n, num_classes, class_names=None, name="labels"):
-    """Labels as int32 class ids `[n]`, or a `ValueError`/`TypeError` naming `name`.
-
-    Args:
-      labels: ints, whole-valued floats or (with `class_names`) names; a list, numpy
-        array or eager tensor, one per example. A single id or name is repeated `n` times.
-      n: int. Number of examples the labels go with.
-      num_classes: int. Ids must lie in [0, num_classes).
-      class_names: optional tuple of str, to map names to ids.
-      name: str. The argument name in error messages.
-
-    Returns:
-      numpy int32 array `[n]`.
-    """
+    """Labels as int32 class ids `[n]` (`vaezoo_edge.labels.check_labels`, which the edge
+    sampler uses too), also from an eager tensor."""
     if isinstance(labels, tf.Tensor):
         labels = labels.numpy()
-    values = np.asarray(labels)
-    if n is None:  # a batch of unknown size (traced): as many as given
-        n = len(values) if values.ndim else 1
-    if values.ndim == 0:
-        values = np.full(n, values.item() if values.dtype.kind != "U" else str(values))
-    if values.dtype.kind in "US":
-        if class_names is None:
-            raise TypeError(f"{name} must be integer class ids: this model has no class_names. "
-                            f"Received: {name}={_short(labels)}")
-        index = {c: i for i, c in enumerate(class_names)}
-        unknown = [v for v in values.tolist() if v not in index]
-        if unknown:
-            raise ValueError(f"{name} must be class ids or one of the class names "
-                             f"{list(class_names)}. Received: {name} with {unknown[0]!r}")
-        values = np.array([index[v] for v in values.tolist()], np.int64)
-    if values.dtype.kind not in "biuf" or values.dtype.kind == "b":
-        raise TypeError(f"{name} must be integer class ids. Received: {name}={_short(labels)}")
-    if values.ndim != 1 or len(values) != n:
-        raise ValueError(f"{name} must hold one class id per example ({n}). "
-                         f"Received: {name} of shape {list(values.shape)}")
-    if values.dtype.kind == "f" and np.any(~np.isfinite(values) | (values != np.round(values))):
-        raise ValueError(f"{name} must be integer class ids. Received: {name}={_short(labels)}")
-    if n and (values.min() < 0 or values.max() >= num_classes):
-        bad = values[(values < 0) | (values >= num_classes)][0]
-        raise ValueError(f"{name} must be class ids in [0, {num_classes}) (num_classes="
-                         f"{num_classes}). Received: {name} with {bad.item()!r}")
-    return values.astype(np.int32)
+    return edge_labels.check_labels(labels, n, num_classes, class_names, name)
 
 
 def one_hot(ids, num_classes):
@@ -108,14 +74,8 @@ def append(h, y):
     return tf.concat([h, y], axis=-1)
 
 
-def frequencies(counts):
-    """Class frequencies from per-class counts `[classes]`; uniform before any count."""
-    counts = np.asarray(counts, np.float64)
-    total = counts.sum()
-    return counts / total if total > 0 else np.full(len(counts), 1.0 / len(counts))
-
-
 def draw(counts, n, seed):
-    """`n` class ids drawn from the frequencies of `counts` with a seeded numpy generator."""
-    rng = np.random.default_rng(None if seed is None else np.asarray(seed).ravel().tolist())
-    return rng.choice(len(counts), size=n, p=frequencies(counts)).astype(np.int32)
+    """`n` class ids drawn from the frequencies of `counts`, seeded by `seed` (a numpy
+    seed: an int, a sequence of ints, or None)."""
+    seed = None if seed is None else np.asarray(seed).ravel().tolist()
+    return edge_labels.draw(counts, n, np.random.default_rng(seed))

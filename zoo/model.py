@@ -340,14 +340,15 @@ class LatentVariableModel(KerasTraining, keras.Model):
             self.likelihood.check_values(name, x.numpy())
         return x
 
-    def label_codes(self, labels, n, draw=False, seed=None):
-        """One-hot codes `[n, num_classes]` of user `labels` for `n` examples, or None.
+    def label_ids(self, labels, n, draw=False, seed=None):
+        """User `labels` for `n` examples as checked int32 class ids `[n]`, or None.
 
         A conditional model needs labels (class ids, or names with `class_names`); given
         none and `draw` (sampling), it draws classes at the frequencies seen in
         training (`class_counts`; uniform before any training) with `seed` (numpy seed or
-        None). An unconditional model
-        takes none. Everything else is a `ValueError`/`TypeError` naming `labels`.
+        None). An unconditional model takes none. Everything else is a
+        `ValueError`/`TypeError` naming `labels`. A traced tensor is passed through,
+        checked by shape only.
         """
         if not self.num_classes:
             if labels is not None:
@@ -360,12 +361,23 @@ class LatentVariableModel(KerasTraining, keras.Model):
                 raise ValueError(
                     f"This model is conditional (num_classes={self.num_classes}): pass labels, "
                     "one class id per example. Received: labels=None")
-            ids = label_codes.draw(self.class_counts.numpy(), n, seed)
-        elif isinstance(labels, tf.Tensor) and not tf.executing_eagerly():
-            return label_codes.one_hot(labels, self.num_classes)  # traced: checked by shape only
-        else:
-            ids = label_codes.check_labels(labels, n, self.num_classes, self.class_names)
-        return label_codes.one_hot(ids, self.num_classes)
+            return label_codes.draw(self.class_counts.numpy(), n, seed)
+        if isinstance(labels, tf.Tensor) and not tf.executing_eagerly():
+            return labels
+        return label_codes.check_labels(labels, n, self.num_classes, self.class_names)
+
+    def label_codes(self, labels, n, draw=False, seed=None):
+        """One-hot codes `[n, num_classes]` of `label_ids(labels, n, draw, seed)`, or None."""
+        ids = self.label_ids(labels, n, draw, seed)
+        return None if ids is None else label_codes.one_hot(ids, self.num_classes)
+
+    def _require_codes(self, y):
+        """`y`, the one-hot labels a conditional model's networks need, or a `ValueError`
+        when they are missing (a caller below the checked public API forgot them)."""
+        if y is None:
+            raise ValueError(f"This model is conditional (num_classes={self.num_classes}): "
+                             "pass labels. Received: labels=None")
+        return y
 
     def _with_labels(self, labels, x):
         """One-hot codes of `labels` checked against the rows of `x` (None if unconditional)."""

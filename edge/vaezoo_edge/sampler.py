@@ -29,6 +29,8 @@ from importlib import resources
 
 import numpy as np
 
+from vaezoo_edge import labels as labels_module
+
 METADATA_NAME = "vaezoo"
 
 
@@ -239,32 +241,9 @@ class EdgeSampler:
             if not draw:
                 raise ValueError(f"This sampler is conditional (num_classes={self.num_classes}): "
                                  "pass labels, one class id per row. Received: labels=None")
-            frequencies = np.asarray(self.metadata.get("class_frequencies")
-                                     or [1.0] * self.num_classes, np.float64)
-            rng = np.random.default_rng(seed)
-            return rng.choice(self.num_classes, size=n, p=frequencies / frequencies.sum()).astype(np.int32)
-        values = np.asarray(labels)
-        if values.ndim == 0:
-            values = np.full(n, values.item())
-        if values.dtype.kind in "US":
-            index = {c: i for i, c in enumerate(self.class_names or ())}
-            unknown = [v for v in values.tolist() if v not in index]
-            if unknown:
-                raise ValueError(f"labels must be class ids or one of the class names "
-                                 f"{list(self.class_names or ())}. Received: labels with {unknown[0]!r}")
-            values = np.array([index[v] for v in values.tolist()], np.int64)
-        if values.dtype.kind not in "iuf":
-            raise TypeError(f"labels must be integer class ids. Received: labels with dtype {values.dtype}")
-        if values.ndim != 1 or len(values) != n:
-            raise ValueError(f"labels must hold one class id per row ({n}). "
-                             f"Received: labels of shape {list(values.shape)}")
-        if values.dtype.kind == "f" and np.any(~np.isfinite(values) | (values != np.round(values))):
-            raise ValueError(f"labels must be integer class ids. Received: labels={labels!r}"[:300])
-        if np.any((values < 0) | (values >= self.num_classes)):
-            bad = values[(values < 0) | (values >= self.num_classes)][0]
-            raise ValueError(f"labels must be class ids in [0, {self.num_classes}). "
-                             f"Received: labels with {bad.item()!r}")
-        return values.astype(np.int32)
+            return labels_module.draw(self.metadata.get("class_frequencies")
+                                      or [1.0] * self.num_classes, n, seed)
+        return labels_module.check_labels(labels, n, self.num_classes, self.class_names)
 
     def _run(self, signature, input_name, output_name, values, labels=None):
         inputs, outputs = self._io[signature]

@@ -13,9 +13,11 @@ model's labels).
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from zoo import labels as zoo_labels
 from zoo import validation
 
 tfd = tfp.distributions
@@ -48,9 +50,9 @@ class LatentMapFit:
         self.noise_dist = NOISE_MODELS[noise]
         self.z = self.optimizer = None
 
-    def __call__(self, y, noise_scale, num_steps, learning_rate, codes=None):
-        """Denoised `y` `[n <= rows, *input_shape]` (already checked), float32; `codes`
-        are a conditional model's one-hot labels `[n, num_classes]`.
+    def __call__(self, y, noise_scale, num_steps, learning_rate, ids=None):
+        """Denoised `y` `[n <= rows, *input_shape]` (already checked), float32; `ids` are
+        a conditional model's checked class ids `[n]` (`model.label_ids`).
 
         Returns:
           float32 tensor `[n, *input_shape]`: the decoder mean at the MAP code.
@@ -58,10 +60,10 @@ class LatentMapFit:
         count = int(y.shape[0])
         if count < self.rows:
             y = tf.concat([y, tf.repeat(y[:1], self.rows - count, axis=0)], axis=0)
-            if codes is not None:
-                codes = tf.concat([codes, tf.repeat(codes[:1], self.rows - count, axis=0)], 0)
-        ids = None if codes is None else tf.argmax(codes, axis=-1, output_type=tf.int32).numpy()
+            if ids is not None:
+                ids = np.concatenate([ids, np.repeat(ids[:1], self.rows - count)])
         start = self.model.latent_code(y, labels=ids)  # from the encoder's code
+        codes = None if ids is None else zoo_labels.one_hot(ids, self.model.num_classes)
         if self.z is None:
             self.z = tf.Variable(start, name="denoise_z")
             self.optimizer = keras.optimizers.Adam(learning_rate)
@@ -110,12 +112,12 @@ class Denoiser:
         learning_rate = validation.positive_float("learning_rate", learning_rate)
         batch_size = validation.positive_int("batch_size", batch_size)
         y = self.model.check_input("y", y)
-        codes = self.model.label_codes(labels, int(y.shape[0]))
+        ids = self.model.label_ids(labels, int(y.shape[0]))
         rows = min(batch_size, int(y.shape[0]))
         fit = self.fits.get((rows, noise))
         if fit is None:
             fit = self.fits[(rows, noise)] = LatentMapFit(self.model, rows, noise)
         parts = [fit(y[start:start + rows], noise_scale, num_steps, learning_rate,
-                     None if codes is None else codes[start:start + rows])
+                     None if ids is None else ids[start:start + rows])
                  for start in range(0, int(y.shape[0]), rows)]
         return tf.concat(parts, axis=0)

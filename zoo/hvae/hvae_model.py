@@ -240,10 +240,7 @@ class HVAE(LatentVariableModel):
         state = self.top_state(reference)
         if not self.num_classes:
             return state
-        if y is None:
-            raise ValueError(f"This model is conditional (num_classes={self.num_classes}): "
-                             "pass labels. Received: labels=None")
-        label = self.label_state(tf.cast(y, state.dtype))
+        label = self.label_state(tf.cast(self._require_codes(y), state.dtype))
         for _ in range(len(state.shape) - 2):
             label = label[:, None]
         return state + label

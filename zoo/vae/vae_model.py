@@ -151,10 +151,7 @@ class VAE(LatentVariableModel):
         """`h` with the one-hot labels appended, for a conditional model."""
         if not self.num_classes:
             return h
-        if y is None:
-            raise ValueError(f"This model is conditional (num_classes={self.num_classes}): "
-                             "pass labels. Received: labels=None")
-        return labels.append(h, y)
+        return labels.append(h, self._require_codes(y))
 
     def _encode(self, x, training=False, y=None):
         h = self.encoder(self.likelihood.encoder_input(x), training=training)

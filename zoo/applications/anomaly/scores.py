@@ -384,15 +384,14 @@ def anomaly_scores(model, x, score=DEFAULT_SCORE, num_samples=None, seed=0, batc
                             neighbours, metric, compressor, background, levels)
     if models[0].num_classes or labels is not None:
         if score in PER_EXAMPLE_SCORES:
-            ids = models[0].label_codes(labels, len(x))  # checked (refused if unconditional)
-            return _per_batch(models[0], x, score, options,
-                              labels=np.argmax(np.asarray(ids), axis=-1))
+            ids = models[0].label_ids(labels, len(x))  # checked (refused if unconditional)
+            return _per_batch(models[0], x, score, options, labels=ids)
         if score not in LABEL_FREE_SCORES or labels is not None:
             raise ValueError(
                 f"score={score!r} " + ("takes no labels" if score in LABEL_FREE_SCORES else
                                        "is not available for conditional models") +
                 f": give labels with one of {list(PER_EXAMPLE_SCORES)}, none with "
-                f"{list(LABEL_FREE_SCORES[:2])}. Received: labels="
+                f"{list(LABEL_FREE_SCORES)}. Received: labels="
                 f"{'given' if labels is not None else None}")
     return score_with(models[0], x, score, options, prepare(models[0], score, options))
 
