@@ -174,7 +174,7 @@ def test_the_schema_is_saved_with_the_model(trained, tmp_path):
 
 
 # ----------------------------------------------------------------------------- imputation
-@pytest.mark.parametrize("method", ["pseudo_gibbs", "importance"])
+@pytest.mark.parametrize("method", ["pseudo_gibbs", "importance", "posterior"])
 def test_imputed_categories_are_categories_and_the_rows_score(trained, method):
     model, _, _, gaps = trained
     rows = model.likelihood.schema.encode(gaps.head(64))
@@ -188,10 +188,11 @@ def test_imputed_categories_are_categories_and_the_rows_score(trained, method):
     assert np.all(np.isfinite(model.elbo(filled, seed=0)))  # valid input for the model itself
 
 
-def test_a_table_comes_back_complete_in_its_own_values(trained):
+@pytest.mark.parametrize("method", ["pseudo_gibbs", "posterior"])
+def test_a_table_comes_back_complete_in_its_own_values(trained, method):
     model, _, complete, gaps = trained
     part = gaps.iloc[:300]
-    filled = model.impute(part, num_iterations=30, seed=0)
+    filled = model.impute(part, method=method, num_iterations=30, seed=0)
     assert isinstance(filled, pd.DataFrame) and list(filled.columns) == list(gaps.columns)
     assert not filled.isna().any().any()
     assert set(filled["city"]) <= set(CITIES) and filled["age"].dtype == "Int64"
@@ -207,10 +208,11 @@ def test_a_table_comes_back_complete_in_its_own_values(trained):
     assert hidden.sum() >= 20 and accuracy > max(0.8, majority + 0.3), (accuracy, majority)
 
 
-def test_multiple_imputation_gives_draws_that_differ_where_cells_were_missing(trained):
+@pytest.mark.parametrize("method", ["pseudo_gibbs", "posterior"])
+def test_multiple_imputation_gives_draws_that_differ_where_cells_were_missing(trained, method):
     model, _, _, gaps = trained
     part = gaps.iloc[:100]
-    draws = model.impute(part, num_draws=3, num_iterations=20, seed=0)
+    draws = model.impute(part, method=method, num_draws=3, num_iterations=20, seed=0)
     assert len(draws) == 3 and all(not d.isna().any().any() for d in draws)
     missing_income = part["income"].isna()
     assert (draws[0]["income"][missing_income] != draws[1]["income"][missing_income]).any()
@@ -294,7 +296,7 @@ def test_imputation_chains_stay_within_the_training_range():
     clipped = likelihood.constrain(tf.constant([[1e12, 5.0, -1e9]], tf.float32)).numpy()
     assert clipped[0, 0] == pytest.approx(hi, rel=1e-6) and clipped[0, 1] == 1.0
     rows = likelihood.schema.encode(gaps)
-    for method in ("pseudo_gibbs", "importance"):
+    for method in ("pseudo_gibbs", "importance", "posterior"):
         filled = np.asarray(model.impute(rows, method=method, num_iterations=30, seed=0))
         assert np.all(np.isfinite(filled)), method
         assert filled[:, 0].min() >= lo * (1 - 1e-6) and filled[:, 0].max() <= hi * (1 + 1e-6)
