@@ -86,8 +86,9 @@ TRAIN_SCRIPT = textwrap.dedent(f"""
             Probe.epochs.append(epoch)
 
         def on_train_batch_end(self, batch, logs=None):
+            # >=: with several steps per execution, the callback sees every N-th batch.
             if args.pause == "mid-epoch" and Probe.epochs[-1] == {KILL_EPOCH} \\
-                    and batch == {KILL_BATCH}:
+                    and batch >= {KILL_BATCH}:
                 wait_to_be_killed()
 
         def on_train_end(self, logs=None):
@@ -374,13 +375,14 @@ def test_a_shared_edge_sampler_gives_wrong_results_which_is_why_one_per_thread(s
 
 # -------------------------------------------------------------------------- determinism
 
-def _after_ten_steps(x, seed):
+def _after_ten_steps(x, seed, steps_per_execution="auto"):
     keras.backend.clear_session()  # fresh layer names, so weight paths compare equal
     keras.utils.set_random_seed(seed)
     model = zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, hidden_dims=(64, 32), seed=seed)
     initial = [np.array(w) for w in model.weights]
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(tf.data.Dataset.from_tensor_slices(x[:640]).batch(64), epochs=1, verbose=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps_per_execution)
+    model.history_ = model.fit(tf.data.Dataset.from_tensor_slices(x[:640]).batch(64), epochs=1,
+                               verbose=0).history
     assert int(model.optimizer.iterations) == 10
     return model, initial
 
@@ -397,3 +399,24 @@ def test_same_seed_and_data_give_identical_weights_after_ten_steps(mnist_small):
     c, _ = _after_ten_steps(x, 1)
     assert not all(np.array_equal(np.asarray(wa), np.asarray(wc))
                    for wa, wc in zip(a.trainable_weights, c.trainable_weights))
+
+
+def test_several_steps_per_call_train_exactly_as_one_step_per_call(mnist_small):
+    # The default runs 8 steps per call of the compiled step (10 steps: a call of 8, then
+    # one that meets the end of the data after 2): the same updates and epoch figures.
+    x = mnist_small[0]
+    one, _ = _after_ten_steps(x, 0, steps_per_execution=1)
+    eight, _ = _after_ten_steps(x, 0)
+    assert eight.steps_per_execution == 8 and one.steps_per_execution == 1
+    for wa, wb in zip(one.weights, eight.weights):
+        np.testing.assert_allclose(np.asarray(wa), np.asarray(wb), rtol=1e-5, atol=1e-6, err_msg=wa.path)
+    for name, values in one.history_.items():
+        np.testing.assert_allclose(values, eight.history_[name], rtol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, True, "fast"])
+def test_steps_per_execution_must_be_a_positive_int_or_auto(value):
+    model = zoo.VAE(input_shape=(28, 28, 1), latent_dim=2, hidden_dims=(8,))
+    with pytest.raises(ValueError, match=f"steps_per_execution must be a positive int or 'auto'. "
+                                         f"Received: steps_per_execution={value!r}"):
+        model.compile(optimizer="adam", steps_per_execution=value)

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import zoo
@@ -38,3 +39,17 @@ def test_mirrored_on_two_devices_follows_the_single_device_trajectory(mnist_smal
     assert mirrored_gap <= 3 * noise_gap + 0.5, (loss_single, loss_mirrored, loss_other_seed)
     assert loss_mirrored[-1] < loss_mirrored[0] - 5  # and it learns (SGD is slow: ~12 nats)
     assert np.all(np.isfinite(model.sample(2, seed=0)))
+
+
+def test_one_step_per_call_under_a_strategy(mirrored):
+    # Keras' multi-step loop fails under MirroredStrategy: "auto" is 1 there, and an
+    # explicit N > 1 is refused before anything runs.
+    with mirrored.scope():
+        model = zoo.VAE(input_shape=(28, 28, 1), latent_dim=2, hidden_dims=(8,), seed=0)
+        model.compile(optimizer="adam")
+        assert model.steps_per_execution == 1
+        other = zoo.VAE(input_shape=(28, 28, 1), latent_dim=2, hidden_dims=(8,), seed=0)
+        with pytest.raises(ValueError, match="steps_per_execution > 1 does not run under a "
+                                             "distribution strategy.*Received: steps_per_execution"
+                                             "=4 under MirroredStrategy"):
+            other.compile(optimizer="adam", steps_per_execution=4)

@@ -127,7 +127,11 @@ def test_skip_nonfinite_must_be_a_bool():
         _model(skip_nonfinite="no")
 
 
-def test_a_run_of_nan_batches_stops_training_with_the_last_good_weights(tmp_path):
+# Four good batches, then bad ones, and a limit of 3: one step per call stops right after
+# the third skip; eight per call (the default) at the end of the call that holds it.
+@pytest.mark.parametrize("steps_per_execution,batch,skipped", [(1, 7, 3), ("auto", 8, 4)])
+def test_a_run_of_nan_batches_stops_training_with_the_last_good_weights(
+        tmp_path, steps_per_execution, batch, skipped):
     from zoo import training
 
     x = binary_images(n=64)
@@ -135,14 +139,17 @@ def test_a_run_of_nan_batches_stops_training_with_the_last_good_weights(tmp_path
     bad[:, 0, 0, 0] = np.nan  # every batch from the fifth on is poisoned
     data = tf.data.Dataset.from_tensor_slices(np.concatenate([x, bad, bad])).batch(16)
     model = _model()
-    with pytest.raises(training.TrainingDiverged, match="epoch 1, batch 7 .optimizer step 4.") as info:
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps_per_execution)
+    with pytest.raises(training.TrainingDiverged,
+                       match=f"epoch 1, batch {batch} .optimizer step 4.: the last {skipped} "
+                             "updates were skipped") as info:
         training.train(model, data, epochs=3, output_dir=str(tmp_path), verbose=0,
                        tensorboard=False, skip_limit=3)
     assert "not finite" in str(info.value)
-    # Four good steps, then three skipped ones: the weights are those of step 4, finite,
+    # Four good steps, then the skipped ones: the weights are those of step 4, finite,
     # and the checkpoint of the last good state is kept; no model.keras is written.
     assert int(model.optimizer.iterations) == 4
-    assert float(model.update_guard.skipped_steps) == 3.0
+    assert float(model.update_guard.skipped_steps) == skipped
     assert all(np.all(np.isfinite(np.asarray(w))) for w in model.weights)
     assert os.path.isdir(tmp_path / "backup")
     assert not os.path.exists(tmp_path / training.MODEL_FILE)

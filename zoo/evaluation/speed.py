@@ -18,6 +18,11 @@ from zoo import validation
 class StepTimer(keras.callbacks.Callback):
     """Records the wall time of every training step (batch begin to batch end).
 
+    With `steps_per_execution` N (the zoo's default is
+    `zoo.training.hooks.AUTO_STEPS_PER_EXECUTION`), Keras calls the callbacks once per N
+    steps, with the first and the last batch's index; each of those N steps is recorded
+    as 1/N of the call's time.
+
     Attributes:
       durations: list of float. Seconds per step, in order.
     """
@@ -26,14 +31,17 @@ class StepTimer(keras.callbacks.Callback):
         super().__init__()
         self.durations = []
         self._start = None
+        self._first = None
 
     def on_train_batch_begin(self, batch, logs=None):
-        """Starts the step's clock."""
+        """Starts the clock of the call that begins with step `batch`."""
+        self._first = batch
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        """Appends the step's wall time, in seconds, to `durations`."""
-        self.durations.append(time.perf_counter() - self._start)
+        """Appends the wall time of each step of the call, in seconds, to `durations`."""
+        steps = max(1, batch - self._first + 1)
+        self.durations.extend([(time.perf_counter() - self._start) / steps] * steps)
 
 
 def training_throughput(model, dataset, batch_size, steps=100, rounds=3, warmup_steps=None):

@@ -13,6 +13,10 @@ from zoo import validation
 from zoo.training import precision, step, strategy
 
 
+#: Training steps per call of the compiled step under `compile(steps_per_execution="auto")`.
+AUTO_STEPS_PER_EXECUTION = 8
+
+
 class KerasTraining:
     """`compile`, `fit`, `evaluate`, `train_step`, `test_step` and `metrics` of a zoo model.
 
@@ -59,7 +63,7 @@ class KerasTraining:
         """One evaluation step (`zoo.training.step.test_step`); returns the logs."""
         return step.test_step(self, data)
 
-    def compile(self, *args, jit_compile="auto", **kwargs):
+    def compile(self, *args, jit_compile="auto", steps_per_execution="auto", **kwargs):
         """Keras' `compile`, then the trackers of `objective_terms` and every optimizer's
         slots are made (see `zoo.training.step.build_optimizers`).
 
@@ -69,12 +73,39 @@ class KerasTraining:
         strategy. Under a "mixed_float16" policy Keras wraps the optimizer in a
         `keras.optimizers.LossScaleOptimizer` (see `zoo.training.precision`).
 
+        `steps_per_execution` is Keras' own setting, with a different default: "auto" runs
+        `AUTO_STEPS_PER_EXECUTION` training steps per call of the compiled step. Keras
+        does some Python work for every call (callbacks, logs); a zoo step of a small
+        network is short enough for that work to cost a tenth of the throughput
+        (`benchmarks/speed/fit_comparison.py`). The steps, their order, the updates and
+        the epoch's figures are the same; only per-batch callbacks are called once per
+        call, with the last batch's index (as Keras documents). Pass 1 for a call per
+        batch. Under a distribution strategy "auto" is 1: Keras' multi-step loop fails
+        to run under `MirroredStrategy` and `MultiWorkerMirroredStrategy` (seen with
+        Keras 3.15 and TensorFlow 2.21), and an explicit N > 1 there is refused.
+
         Raises:
           ValueError: `jit_compile` is not a bool or "auto", or is True under a
-            distribution strategy with several replicas.
+            distribution strategy with several replicas; `steps_per_execution` is not a
+            positive int or "auto".
         """
         precision.check_jit_compile(jit_compile, self.distribute_strategy)
-        super().compile(*args, jit_compile=jit_compile, **kwargs)
+        with self.distribute_strategy.scope():
+            distributed = tf.distribute.has_strategy()  # False for the default strategy
+        if steps_per_execution == "auto":
+            steps_per_execution = 1 if distributed else AUTO_STEPS_PER_EXECUTION
+        elif isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) \
+                or steps_per_execution < 1:
+            raise ValueError("steps_per_execution must be a positive int or 'auto'. Received: "
+                             f"steps_per_execution={steps_per_execution!r}")
+        elif steps_per_execution > 1 and distributed:
+            raise ValueError(
+                "steps_per_execution > 1 does not run under a distribution strategy (Keras' "
+                "multi-step loop fails there); use 1 or 'auto'. Received: "
+                f"steps_per_execution={steps_per_execution!r} under "
+                f"{type(self.distribute_strategy).__name__}")
+        super().compile(*args, jit_compile=jit_compile, steps_per_execution=steps_per_execution,
+                        **kwargs)
         if self.term_tracker is None:
             with self.distribute_strategy.scope():
                 self.term_tracker, self.grad_norm_tracker = step.make_trackers(self.objective_terms)

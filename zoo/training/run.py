@@ -150,12 +150,15 @@ class StopOnSkippedUpdates(keras.callbacks.Callback):
         """Stops training, and sets `message`, once `limit` updates in a row were skipped."""
         guard = getattr(self.model, "update_guard", None)
         # .numpy(): under a strategy the value is a MirroredVariable, which float() rejects.
-        if guard is None or float(guard.consecutive_skips.numpy()) < self.limit:
+        skips = 0 if guard is None else int(guard.consecutive_skips.numpy())
+        if skips < self.limit:
             return
         self.model.stop_training = True
+        # With several steps per execution the callback runs at the end of each call, so
+        # more than `limit` skips may have run by now: report how many did.
         self.message = (
             f"Training stopped at epoch {self._epoch + 1}, batch {batch + 1} (optimizer step "
-            f"{int(self.model.optimizer.iterations.numpy())}): the last {self.limit} updates were "
+            f"{int(self.model.optimizer.iterations.numpy())}): the last {skips} updates were "
             f"skipped because their loss or gradients were not finite (NaN/inf). The "
             f"weights are those of the last good step. Check the data for NaN/inf and "
             f"consider a lower learning rate or gradient_clip_norm, then run again.")
