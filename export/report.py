@@ -17,18 +17,21 @@ _SAVED_MODEL_TIMER = r"""
 import json, sys, time
 import numpy as np, tensorflow as tf
 path, noise_dim, repeats, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+num_classes = int(sys.argv[5])  # 0: an unconditional sampler, which takes no labels
 tf.config.threading.set_intra_op_parallelism_threads(threads)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 fn = tf.saved_model.load(path).signatures["serving_default"]
 out = {}
-for batch in map(int, sys.argv[5:]):
-    noise = tf.constant(np.random.default_rng(0).standard_normal((batch, noise_dim)), tf.float32)
+for batch in map(int, sys.argv[6:]):
+    inputs = {"noise": tf.constant(np.random.default_rng(0).standard_normal((batch, noise_dim)), tf.float32)}
+    if num_classes:
+        inputs["labels"] = tf.constant(np.arange(batch) % num_classes, tf.int32)
     for _ in range(10):
-        fn(noise=noise)
+        fn(**inputs)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn(noise=noise)["samples"].numpy()
+        fn(**inputs)["samples"].numpy()
         times.append(time.perf_counter() - start)
     out[batch] = times
 print(json.dumps(out))
@@ -45,9 +48,16 @@ def _errors(got, expected):
     return float(error.max()), float(error.mean())
 
 
-def _time_edge(sampler, noise_dim, batch, repeats, rng):
+def _time_edge(sampler, noise_dim, batch, repeats, rng, labels):
     noise = rng.standard_normal((batch, noise_dim)).astype(np.float32)
-    return speed.time_calls(lambda: sampler.sample_from_noise(noise), repeats, warmup=10)
+    labels = None if labels is None else labels[:batch]
+    return speed.time_calls(lambda: sampler.sample_from_noise(noise, labels), repeats, warmup=10)
+
+
+def report_labels(model, num_vectors):
+    """Every class in turn, `[num_vectors]` int32, for a conditional model; else None."""
+    num_classes = getattr(model, "num_classes", None)
+    return None if num_classes is None else np.arange(num_vectors, dtype=np.int32) % num_classes
 
 
 def build_report(model, saved_model_dir=None, tflite_paths=(), num_vectors=1000, seed=0,
@@ -64,26 +74,39 @@ def build_report(model, saved_model_dir=None, tflite_paths=(), num_vectors=1000,
       num_threads: int. Threads of every runtime. Defaults to 1.
       repeats: int. Timed calls per batch size (after 10 warm-up calls). Defaults to 200.
 
+    A conditional model's targets are measured with every class in turn as the labels.
+
     Returns:
       A list of dicts, one per target: `target`, `size_bytes`, `max_abs_error`,
         `mean_abs_error`, and `p50_ms_b<batch>` / `p95_ms_b<batch>` per batch size.
     """
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal((num_vectors, model.noise_dim)).astype(np.float32)
-    expected = np.concatenate([np.asarray(model.sample_from_noise(noise[i:i + 64]), np.float64)
-                               for i in range(0, num_vectors, 64)])
+    labels = report_labels(model, max(num_vectors, *batch_sizes, 64))
+
+    def part(i):  # the labels of rows i .. i + 64, or None
+        return None if labels is None else labels[i:i + 64]
+
+    expected = np.concatenate([np.asarray(model.sample_from_noise(noise[i:i + 64], labels=part(i)),
+                                          np.float64) for i in range(0, num_vectors, 64)])
     rows = []
     if saved_model_dir is not None:
         import tensorflow as tf
 
         fn = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
-        got = np.concatenate([fn(noise=tf.constant(noise[i:i + 64]))["samples"].numpy()
-                              for i in range(0, num_vectors, 64)])
+        def call(i):
+            inputs = {"noise": tf.constant(noise[i:i + 64])}
+            if labels is not None:
+                inputs["labels"] = tf.constant(part(i))
+            return fn(**inputs)["samples"].numpy()
+
+        got = np.concatenate([call(i) for i in range(0, num_vectors, 64)])
         if batch_sizes:  # no child process when no latency is asked for
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": str(num_threads)}
             result = subprocess.run(
                 [sys.executable, "-c", _SAVED_MODEL_TIMER, saved_model_dir, str(model.noise_dim),
-                 str(repeats), str(num_threads), *map(str, batch_sizes)],
+                 str(repeats), str(num_threads), str(getattr(model, "num_classes", None) or 0),
+                 *map(str, batch_sizes)],
                 capture_output=True, text=True, env=env, check=True)
             times = json.loads(result.stdout.strip().splitlines()[-1])
         row = {"target": "SavedModel", "size_bytes": io_utils.directory_size(saved_model_dir)}
@@ -93,14 +116,14 @@ def build_report(model, saved_model_dir=None, tflite_paths=(), num_vectors=1000,
         rows.append(row)
     for path in tflite_paths:
         sampler = EdgeSampler(path, num_threads=num_threads)
-        got = np.concatenate([sampler.sample_from_noise(noise[i:i + 64])
+        got = np.concatenate([sampler.sample_from_noise(noise[i:i + 64], part(i))
                               for i in range(0, num_vectors, 64)])
         row = {"target": f"TFLite {sampler.quantization}"
                          + (" (int8 I/O)" if sampler.metadata.get("int8_io") else ""),
                "size_bytes": os.path.getsize(path)}
         row["max_abs_error"], row["mean_abs_error"] = _errors(got, expected)
         for batch in batch_sizes:
-            times = _time_edge(sampler, model.noise_dim, batch, repeats, rng)
+            times = _time_edge(sampler, model.noise_dim, batch, repeats, rng, labels)
             row[f"p50_ms_b{batch}"], row[f"p95_ms_b{batch}"] = _percentiles(times)
         rows.append(row)
     return rows

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import export
 import zoo
+from export import report
 from export.edge import EdgeSampler
 from tests.harness import assert_weights_equal
 
@@ -212,6 +213,11 @@ def test_exported_samplers_take_labels_and_match_keras(name, quantizations, tmp_
     np.testing.assert_allclose(out["samples"].numpy(), expected, atol=1e-5)
     score = served.signatures["score"](x=tf.zeros((5, 28, 28, 1)), labels=tf.constant(ids, tf.int32))
     assert score["score"].shape == (5,)
+    # The export report (`vaezoo export --report`) measures every target with labels.
+    rows = report.build_report(model, saved_model_dir=version, tflite_paths=[paths["float32"]],
+                               num_vectors=96, batch_sizes=(2,) if name == "vae" else (), repeats=3)
+    assert [r["target"] for r in rows] == ["SavedModel", "TFLite float32"]
+    assert rows[0]["max_abs_error"] < 1e-5 and rows[1]["max_abs_error"] < 1e-4
 
 
 def test_a_conditional_model_trains_under_a_distribution_strategy(mirrored):

@@ -42,6 +42,7 @@ Writes benchmarks/results/quality/int8_presets.json and .md.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -117,9 +118,10 @@ def _measure(model, paths, rounds, repeats):
     return figures
 
 
-def _keras_samples(model, noise, batch=500):
-    return np.concatenate([np.asarray(model.sample_from_noise(noise[i:i + batch]), np.float32)
-                           for i in range(0, len(noise), batch)])
+def _keras_samples(model, noise, labels, batch=500):
+    return np.concatenate([np.asarray(model.sample_from_noise(
+        noise[i:i + batch], labels=None if labels is None else labels[i:i + batch]), np.float32)
+        for i in range(0, len(noise), batch)])
 
 
 def _fd_draw(model, sampler, classifier, num_samples, seeds):
@@ -127,11 +129,13 @@ def _fd_draw(model, sampler, classifier, num_samples, seeds):
     Keras on the same noise A (what quantization alone moves), in classifier features."""
     noise_a, noise_b = (np.random.default_rng(s).standard_normal((num_samples, model.noise_dim))
                         .astype(np.float32) for s in seeds)
-    int8_a = np.concatenate([sampler.sample_from_noise(noise_a[i:i + 500])
-                             for i in range(0, num_samples, 500)])
+    labels = report.report_labels(model, num_samples)  # a conditional model: every class in turn
+    int8_a = np.concatenate([sampler.sample_from_noise(
+        noise_a[i:i + 500], None if labels is None else labels[i:i + 500])
+        for i in range(0, num_samples, 500)])
     features = {name: frechet.classifier_features(classifier, images) for name, images in
-                (("int8_a", int8_a), ("keras_a", _keras_samples(model, noise_a)),
-                 ("keras_b", _keras_samples(model, noise_b)))}
+                (("int8_a", int8_a), ("keras_a", _keras_samples(model, noise_a, labels)),
+                 ("keras_b", _keras_samples(model, noise_b, labels)))}
     fd_int8 = frechet.frechet_distance(features["int8_a"], features["keras_b"])
     fd_keras = frechet.frechet_distance(features["keras_a"], features["keras_b"])
     return {"noise_seeds": list(seeds), "fd_int8_vs_keras": fd_int8,
@@ -341,9 +345,18 @@ def main(argv=None):
         parser.error("--fd-draws must be at least 1")
     command = "python benchmarks/quality/int8_presets.py " + " ".join(argv)
     results = {}
+    if args.presets:
+        # A run over some presets updates their entries and keeps the others' (each entry
+        # names the command that measured it).
+        path = common.results_path("quality", "int8_presets.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                previous = json.load(f)
+            results = {n: {"command": previous.get("command", ""), **r}
+                       for n, r in previous.get("results", {}).items() if n in names}
     for name in (args.presets or names):
         print(f"== {name}", flush=True)
-        results[name] = _measure_preset(name, args)
+        results[name] = {"command": command, **_measure_preset(name, args)}
         print(name, {k: results[name].get(k) for k in ("budget_measured", "budget_met")},
               flush=True)
     rows = [row for name in results for row in _rows(name, results[name])]

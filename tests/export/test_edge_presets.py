@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import zoo
-from export import quantize
+from export import quantize, report
 from export.edge import EdgeSampler, list_presets
 
 
@@ -21,7 +21,10 @@ def test_a_packaged_sampler_matches_its_keras_preset(name):
     assert edge.metadata["model_class"] == type(model).__name__
     assert edge.noise_dim == model.noise_dim
     noise = np.random.default_rng(11).standard_normal((128, model.noise_dim)).astype(np.float32)
-    error = np.abs(edge.sample_from_noise(noise) - np.asarray(model.sample_from_noise(noise)))
+    labels = report.report_labels(model, len(noise))  # a conditional preset: every class
+    assert edge.num_classes == model.num_classes
+    error = np.abs(edge.sample_from_noise(noise, labels)
+                   - np.asarray(model.sample_from_noise(noise, labels=labels)))
     # The budget is on 1,000 vectors (measured at export, in the metadata); 128 other
     # vectors get a little slack for their sampling error.
     assert edge.metadata["parity"]["mean_abs_error"] <= quantize.MEAN_ERROR_BUDGET
