@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import zoo
 from zoo import cli, distributions, likelihoods, tables
+from zoo.applications import imputation
 
 CITIES = ["Lille", "Lyon", "Nice", "Paris"]
 
@@ -222,6 +223,14 @@ def test_multiple_imputation_gives_draws_that_differ_where_cells_were_missing(tr
         model.impute(model.likelihood.schema.encode(part), num_draws=2)
 
 
+def test_the_default_method_follows_the_model(trained):
+    model, _, _, gaps = trained
+    assert imputation.default_method(model) == "posterior"
+    assert imputation.default_method(zoo.VAE(input_shape=(3,), latent_dim=2)) == "pseudo_gibbs"
+    part = gaps.iloc[:50]
+    pd.testing.assert_frame_equal(model.impute(part, seed=3), model.impute(part, method="posterior", seed=3))
+
+
 def test_impute_without_a_mask_needs_nan_at_the_missing_entries():
     model = zoo.VAE(input_shape=(3,), latent_dim=2, hidden_dims=(8,), likelihood="gaussian")
     with pytest.raises(ValueError, match="impute needs a mask"):
@@ -268,6 +277,7 @@ def test_the_command_line_trains_scores_and_imputes_a_csv(tmp_path, capsys):
     assert cli.main(["impute", model, "--data", data, "-o", out, "--num-iterations", "10"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["cells_filled"] == int(gaps.isna().to_numpy().sum()) and summary["rows"] == 400
+    assert summary["method"] == "posterior"  # the default for a model trained with gaps
     filled = pd.read_csv(out)
     assert len(filled) == 400 and not filled.isna().any().any()
     assert set(filled["city"]) <= set(CITIES)

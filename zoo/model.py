@@ -478,11 +478,13 @@ class LatentVariableModel(KerasTraining, keras.Model):
         nll = -self.log_likelihood(x, num_samples=num_samples, seed=seed, labels=labels)
         return losses.bits_per_dim(nll, float(tf.reduce_prod(self.data_shape)))
 
-    def impute(self, x, mask=None, num_iterations=100, method="pseudo_gibbs", num_chains=8,
+    def impute(self, x, mask=None, num_iterations=100, method=None, num_chains=8,
                seed=None, return_samples=False, num_samples=None, num_draws=None, labels=None):
         """`x` with the entries where `mask` is 0 (default: where x is NaN) filled in; a
         table's empty cells, in its own values (`zoo.applications.imputation`). A
-        conditional model imputes from p(x_mis | x_obs, y) for the given `labels`."""
+        conditional model imputes from p(x_mis | x_obs, y) for the given `labels`.
+        `method` defaults to "posterior" for a model trained with missing entries (a
+        table's) and to "pseudo_gibbs" otherwise."""
         return self._tool("imputer", lambda: imputation.Imputer(self))(
             x, mask, num_iterations, method, num_chains, seed, return_samples, num_samples,
             num_draws, labels)

@@ -20,8 +20,9 @@ def add_arguments(p):
                    help="the table with missing cells (.csv or .parquet)")
     p.add_argument("--split", default="train",
                    help="rows to impute, e.g. train[:1000] (default: train, every row)")
-    p.add_argument("--method", default="pseudo_gibbs", choices=imputation.METHODS,
-                   help="imputation method (default: pseudo_gibbs)")
+    p.add_argument("--method", default=None, choices=imputation.METHODS,
+                   help="imputation method (default: posterior, one pass through the encoder "
+                        "trained on the table's gaps)")
     p.add_argument("--num-iterations", type=int, default=100, help="chain steps (default: 100)")
     p.add_argument("--num-chains", type=int, default=8, help="chains per row (default: 8)")
     p.add_argument("--num-draws", type=int, default=None,
@@ -45,12 +46,13 @@ def run(args):
                          "train one with vaezoo train --dataset table.csv")
     table = zoo.data.table_split(args.dataset, args.split)
     missing = int(table[model.likelihood.schema.names].isna().to_numpy().sum())
-    result = model.impute(table, method=args.method, num_iterations=args.num_iterations,
+    method = args.method or imputation.default_method(model)
+    result = model.impute(table, method=method, num_iterations=args.num_iterations,
                           num_chains=args.num_chains, seed=args.seed, num_draws=args.num_draws)
     if args.num_draws is not None:
         result = pandas.concat([d.assign(draw=i) for i, d in enumerate(result)])
     io_utils.write_text(args.output, result.to_csv(index=False))
     print(json.dumps({"model": args.model, "dataset": args.dataset, "split": args.split,
-                      "rows": len(table), "cells_filled": missing, "method": args.method,
+                      "rows": len(table), "cells_filled": missing, "method": method,
                       "num_draws": args.num_draws, "output": args.output}, indent=2))
     return 0
