@@ -1,7 +1,8 @@
 """Reference outputs of every built-in preset, to prove a refactor changes no number.
 
 `tests/data/preset_outputs.npz` holds, for each preset, what it computed on fixed inputs
-when the file was recorded:
+when the file was recorded (a conditional preset's samples with every class in turn as
+the labels, and its figures of the test images with their own labels):
   - `<preset>/samples`: `sample_from_noise(eps)`, eps = 4 standard-normal rows (seed 0);
   - `<preset>/elbo`: `elbo(x, seed=0)` on the first 16 test images of the preset's
     dataset, statically binarized with seed 0;
@@ -10,12 +11,15 @@ when the file was recorded:
 `test_presets.py` recomputes them and requires equality within 1e-5.
 
 Re-record (only from a commit whose numbers are known to be right, e.g. before a
-restructuring, and only when a preset's weights change on purpose):
+restructuring, and only when a preset's weights change on purpose), or add a new preset's
+entries and keep every other preset's:
 
     python -m tests.preset_outputs
+    python -m tests.preset_outputs cvae_mnist
 """
 
 import os
+import sys
 
 import numpy as np
 
@@ -29,32 +33,42 @@ def dataset_of(preset):
 
 
 def inputs(model, preset, data_dir):
-    """The fixed noise and images a preset's outputs are recorded on."""
+    """The fixed noise and images a preset's outputs are recorded on: (eps, x, labels of
+    the noise, labels of the images); the labels are None for an unconditional preset."""
     import zoo
 
     eps = np.random.default_rng(0).standard_normal((NUM_NOISE, model.noise_dim)).astype(np.float32)
-    x, _ = zoo.data.load_numpy(dataset_of(preset), f"test[:{NUM_IMAGES}]", data_dir=data_dir,
+    x, y = zoo.data.load_numpy(dataset_of(preset), f"test[:{NUM_IMAGES}]", data_dir=data_dir,
                                binarize="static", seed=0)
-    return eps, x
+    if model.num_classes is None:
+        return eps, x, None, None
+    return eps, x, np.arange(NUM_NOISE) % model.num_classes, y
 
 
-def outputs(model, eps, x):
+def outputs(model, eps, x, noise_labels=None, labels=None):
     """`{name: array}` of what the preset computes on the fixed inputs."""
+    head = None if labels is None else labels[:4]
     return {
-        "samples": np.asarray(model.sample_from_noise(eps)),
-        "elbo": np.asarray(model.elbo(x, seed=0)),
-        "log_likelihood": np.asarray(model.log_likelihood(x[:4], num_samples=8, seed=0)),
-        "reconstruct": np.asarray(model.reconstruct(x[:4])),
-        "embed": np.asarray(model.embed(x[:4])),
+        "samples": np.asarray(model.sample_from_noise(eps, labels=noise_labels)),
+        "elbo": np.asarray(model.elbo(x, seed=0, labels=labels)),
+        "log_likelihood": np.asarray(model.log_likelihood(x[:4], num_samples=8, seed=0, labels=head)),
+        "reconstruct": np.asarray(model.reconstruct(x[:4], labels=head)),
+        "embed": np.asarray(model.embed(x[:4], labels=head)),
     }
 
 
-def record(data_dir):
+def record(data_dir, presets=None):
+    """Records every built-in preset's outputs, or only `presets`' (the file's other
+    entries are kept)."""
     import zoo
     from zoo import io_utils
 
     arrays = {}
-    for preset in zoo.list_presets():
+    if presets and os.path.exists(PATH):
+        with np.load(PATH) as previous:
+            arrays = {key: previous[key] for key in previous.files
+                      if key.split("/")[0] not in presets}
+    for preset in presets or zoo.list_presets():
         model = zoo.from_preset(preset)
         for name, value in outputs(model, *inputs(model, preset, data_dir)).items():
             arrays[f"{preset}/{name}"] = value
@@ -67,4 +81,4 @@ def record(data_dir):
 if __name__ == "__main__":
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     data = os.environ.get("VAEZOO_DATA_DIR") or os.path.join(os.path.dirname(root), "shared", "data")
-    print("\n".join(record(data)))
+    print("\n".join(record(data, sys.argv[1:] or None)))
