@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 
 import keras
 import numpy as np
@@ -95,6 +96,20 @@ def test_model_card_is_generated_from_metadata(preset_dir):
     meta = zoo.presets.load_metadata(path)
     assert card.startswith("# p") and "`VAE` from vaezoo" in card
     assert "toy" in card and meta["weights_sha256"] in card and "## Limits" in card
+
+
+def test_the_card_names_the_machine_the_training_time_was_measured_on(tmp_path):
+    model = zoo.VAE(input_shape=(6,), latent_dim=2, hidden_dims=(8,), likelihood="gaussian", seed=0)
+    path = model.save_to_preset(str(tmp_path / "p"), metadata={"train_seconds": 1800.0})
+    meta = zoo.presets.load_metadata(path)
+    assert meta["hardware"] == f"a {os.cpu_count()}-core CPU ({platform.machine()})"  # no GPU here
+    card = open(os.path.join(path, "MODEL_CARD.md")).read()
+    assert f"- Training time: 0.50 h on {meta['hardware']}" in card
+    given = model.save_to_preset(str(tmp_path / "q"), metadata={"train_seconds": 360.0,
+                                                                 "hardware": "8 GPUs (NVIDIA H100)"})
+    assert "- Training time: 0.10 h on 8 GPUs (NVIDIA H100)" in open(os.path.join(given, "MODEL_CARD.md")).read()
+    # Presets saved before the machine was recorded were trained on 2-core CPUs.
+    assert "0.10 h on a 2-core CPU" in zoo.presets.model_card({"train_seconds": 360.0}, "old")
 
 
 def test_model_card_numbers_read_as_numbers():

@@ -70,6 +70,20 @@ def _versions():
     }
 
 
+def hardware():
+    """What this machine trains on, in words: its accelerators, else its CPU cores
+    (e.g. "1 GPU (NVIDIA A100-SXM4-40GB)" or "a 2-core CPU (x86_64)"), as the model card
+    writes it after "on"."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = sorted({tf.config.experimental.get_device_details(g).get("device_name", "GPU")
+                        for g in gpus})
+        return f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''} ({', '.join(names)})"
+    return f"a {os.cpu_count()}-core CPU ({platform.machine()})"
+
+
 def save_to_preset(model, directory, metadata=None, overwrite=False):
     """Writes `model` as a preset directory (atomically) and returns its path.
 
@@ -77,6 +91,8 @@ def save_to_preset(model, directory, metadata=None, overwrite=False):
       model: a zoo model.
       directory: str. Destination; must not exist unless `overwrite`.
       metadata: dict. Extra fields for `metadata.json` (dataset, recipe, metrics, ...).
+        `hardware`, the machine the training time was measured on, defaults to this
+        one's (see `hardware`): save where you trained, or give it.
       overwrite: bool. Replace an existing directory. Defaults to False.
 
     Returns:
@@ -99,6 +115,7 @@ def save_to_preset(model, directory, metadata=None, overwrite=False):
             "parameter_count": int(model.count_params()),
             "weights_sha256": io_utils.sha256(os.path.join(tmp, WEIGHTS_FILE)),
             "versions": _versions(),
+            "hardware": hardware(),
         }
         meta.update(metadata or {})
         _write_metadata(tmp, meta, os.path.basename(os.path.normpath(directory)))
@@ -147,7 +164,9 @@ def model_card(metadata, name):
     if "epochs" in metadata:
         lines.append(f"- Epochs: {metadata['epochs']}")
     if "train_seconds" in metadata:
-        lines.append(f"- Training time: {metadata['train_seconds'] / 3600:.2f} h on a 2-core CPU")
+        # Presets saved before the hardware was recorded were all trained on 2-core CPUs.
+        lines.append(f"- Training time: {metadata['train_seconds'] / 3600:.2f} h on "
+                     f"{metadata.get('hardware', 'a 2-core CPU')}")
     lines += ["", "## Measured", ""]
     if metrics:
         lines += ["| metric | value |", "| --- | --- |"]
