@@ -36,6 +36,24 @@ def test_a_failed_directory_write_leaves_the_old_directory(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["preset"]
 
 
+def test_replacing_a_directory_swaps_it_in_one_step(tmp_path):
+    target = tmp_path / "preset"
+    io_utils.write_text(target / "weights", "old")
+    io_utils.write_text(target / "stale", "only in the old one")
+    with io_utils.atomic_directory(target, overwrite=True) as tmp:
+        io_utils.write_text(os.path.join(tmp, "weights"), "new")
+    assert sorted(os.listdir(target)) == ["weights"] and (target / "weights").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["preset"]  # nothing left beside it
+    # The swap itself (Linux here): both paths exist throughout, their contents trade places.
+    a, b = tmp_path / "a", tmp_path / "b"
+    io_utils.write_text(a / "f", "A")
+    io_utils.write_text(b / "f", "B")
+    assert io_utils.exchange(a, b) is True
+    assert (a / "f").read_text() == "B" and (b / "f").read_text() == "A"
+    with pytest.raises(FileNotFoundError):
+        io_utils.exchange(a, tmp_path / "missing")
+
+
 WRITER = r"""
 import sys, time
 from zoo import io_utils

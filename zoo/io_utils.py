@@ -7,10 +7,13 @@ one, never a half-written file that would later load.
 """
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 
 
@@ -96,17 +99,45 @@ def atomic_directory(path, overwrite=False):
         yield tmp
         os.chmod(tmp, _default_mode(directory=True))
         if os.path.exists(path):
-            # Swap the old one aside first so that there is no moment without either.
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".old", dir=parent)
-            os.rmdir(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            if not exchange(tmp, path):  # tmp now holds the old one, deleted below
+                # No atomic exchange here: move the old one aside, then the new one in. A
+                # crash between the two leaves no `path`, and the old one at `*.old`.
+                old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".old",
+                                       dir=parent)
+                os.rmdir(old)
+                os.replace(path, old)
+                os.replace(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def exchange(a, b):
+    """Swaps two paths in one atomic step (Linux's renameat2 with RENAME_EXCHANGE), so that
+    a directory is replaced with no moment in which its path is missing.
+
+    Returns:
+      bool. True when swapped; False where the system or filesystem cannot (then nothing
+        changed).
+
+    Raises:
+      OSError: the exchange was attempted and failed for another reason.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:  # a C library older than glibc 2.28
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), a)
 
 
 def sha256(path):
