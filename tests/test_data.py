@@ -169,7 +169,7 @@ def test_corrupt_truncated_and_missing_files_are_refused(data_dir, tmp_path):
     (dict(name="mnist", batch_size=0), ValueError, "batch_size must be positive"),
     (dict(name="mnist", data_dir="/no/such/dir"), ValueError, "data_dir does not exist"),
     (dict(name="./missing.npz"), ValueError, "No such .npz file"),
-    (dict(name="./no/such/folder"), ValueError, "No IDX or .npz data found"),
+    (dict(name="./no/such/folder"), ValueError, "No images, IDX or .npz data found"),
 ])
 def test_bad_load_arguments_are_named(data_dir, kwargs, error, fragment):
     with pytest.raises(error) as info:

@@ -1,8 +1,9 @@
 """Datasets as batched, prefetched `tf.data` pipelines.
 
 Sources, in the order `load` tries them:
-  1. Local files: a folder of the original IDX `.gz` files (MNIST, Fashion-MNIST), a
-     `.npz` file, or numpy arrays. The folder comes from the `data_dir` argument or the
+  1. Local files: a folder of photos in class subfolders (JPEG, PNG; see
+     `zoo.image_folders`), decoded in parallel as the pipeline runs; a folder of the
+     original IDX `.gz` files (MNIST, Fashion-MNIST), a `.npz` file, or numpy arrays. The folder comes from the `data_dir` argument or the
      `VAEZOO_DATA_DIR` environment variable, which may hold one sub-folder per dataset
      (`$VAEZOO_DATA_DIR/mnist/train-images-idx3-ubyte.gz`) or be the dataset folder itself.
   2. TensorFlow Datasets by name (`mnist`, `fashion_mnist`, `binarized_mnist`, `cifar10`,
@@ -28,7 +29,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from zoo import io_utils, validation
+from zoo import image_folders, io_utils, validation
 
 ENV_VAR = "VAEZOO_DATA_DIR"
 BINARIZATIONS = (None, "dynamic", "static")
@@ -61,6 +62,8 @@ CLASS_NAMES = {
     "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                       "Sneaker", "Bag", "Ankle boot"),
 }
+# TFDS names whose images are commonly at hand as a folder of photos in class subfolders.
+_FOLDER_COPIES = {"cifar10": "cifar10_jpeg"}
 _TFDS_HOST = ("storage.googleapis.com", 443)
 _SPLIT = re.compile(r"^(?P<name>[a-z_]+)(?:\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
 
@@ -181,6 +184,24 @@ def _local_arrays(name, split, data_dir):
     return images[part], (labels[part] if labels is not None else None)
 
 
+def _image_folder(name, data_dir):
+    """The image folder `name` names (a path, or a sub-folder of `data_dir` /
+    `$VAEZOO_DATA_DIR`), or None."""
+    if not isinstance(name, (str, os.PathLike)):
+        return None
+    candidates = [str(name)] + [os.path.join(root, str(name))
+                                for root in (data_dir, os.environ.get(ENV_VAR)) if root]
+    return next((c for c in candidates if image_folders.is_image_folder(c)), None)
+
+
+def _folder_index(folder, split, color_mode, on_error):
+    """The `image_folders.Index` of `split` (a slice allowed) of `folder`."""
+    base = _base_split(split)
+    idx = image_folders.index(folder, base, color_mode=color_mode, on_error=on_error)
+    _, part = _slice(split, len(idx.paths))
+    return idx._replace(paths=idx.paths[part], labels=idx.labels[part])
+
+
 # ----------------------------------------------------------------------------- TFDS
 def _network_available(timeout=3.0):
     try:
@@ -196,6 +217,10 @@ def _offline_message(name, data_dir):
         hint = (f"set {ENV_VAR} (or data_dir=) to a folder containing {name}/"
                 f"{_IDX_FILES['train'][0]} and the other original IDX .gz files, "
                 f"e.g. {ENV_VAR}=../shared/data")
+    if name in _FOLDER_COPIES:
+        hint = (f"pass a folder of its images in class subfolders instead, e.g. "
+                f"zoo.data.load({_FOLDER_COPIES[name]!r}) with {ENV_VAR}=../shared/data "
+                f"(the folder's own path works too)")
     where = f" in data_dir={data_dir!r}" if data_dir else ""
     return (f"Dataset {name!r} was not found locally{where} and TFDS cannot download it "
             f"(no network). To work offline, {hint}.")
@@ -238,8 +263,15 @@ def _check_binarizable(values, pixel_max, binarize):
 
 
 def _pipeline(ds, *, batch_size, binarize, shuffle, seed, with_labels, drop_remainder,
-              pixel_max, size):
+              pixel_max, size, image_size=None, crop_to_aspect_ratio=False):
     """Batches `ds` of (index, image, label) into float images, binarized as asked."""
+    if image_size is not None:
+        if ds.element_spec[1].shape.rank != 3:
+            raise ValueError(f"image_size resizes images [height, width, channels]. Received: "
+                             f"examples of shape {ds.element_spec[1].shape}")
+        ds = ds.map(lambda i, image, label: (i, image_folders.resize(
+            image, image_size, crop_to_aspect_ratio, pixel_max), label),
+            num_parallel_calls=tf.data.AUTOTUNE)
     image_shape = ds.element_spec[1].shape
     if binarize and image_shape.rank == 3 and image_shape[-1] not in (None, 1):
         warnings.warn(f"binarize={binarize!r} turns each of the {image_shape[-1]} colour channels "
@@ -314,8 +346,12 @@ def check_labels(y, n):
     return labels.astype(np.int64)
 
 
-def class_names(name):
-    """The class names of a dataset known by name (`CLASS_NAMES`), in label order, or None."""
+def class_names(name, data_dir=None):
+    """The class names of a dataset, in label order, or None: those of a dataset known by
+    name (`CLASS_NAMES`), or a folder of photos' class folders."""
+    folder = _image_folder(name, data_dir)
+    if folder is not None:
+        return image_folders.class_names(folder)
     return CLASS_NAMES.get(str(name).lower())
 
 
@@ -365,12 +401,14 @@ def from_arrays(x, y=None, *, batch_size=128, binarize=None, shuffle=False, seed
 
 
 def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, shuffle=None,
-         seed=0, with_labels=False, drop_remainder=False, schema=None):
+         seed=0, with_labels=False, drop_remainder=False, schema=None, image_size=None,
+         crop_to_aspect_ratio=False, color_mode=None, on_error="raise"):
     """Returns a batched, prefetched `tf.data.Dataset` of images in [0, 1] (or table rows).
 
     Args:
       name: str. A TFDS name ("mnist", "fashion_mnist", "binarized_mnist", "cifar10",
-        ...), a folder of IDX files, a `.npz` file (keys `x_train`/`y_train`/..., the
+        ...), a folder of photos (`train/<class>/*.jpg`, `<class>/*.png`, ...: see
+        `zoo.image_folders`; labels are the class folders' names), a folder of IDX files, a `.npz` file (keys `x_train`/`y_train`/..., the
         `keras.datasets` layout, or `x`/`y`, which is one "train" split), or a table: a
         `.csv` / `.parquet` file or a pandas DataFrame, whose rows come out encoded by
         `schema` (categories as codes, missing cells as NaN). For arrays use `from_arrays`.
@@ -387,6 +425,15 @@ def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, s
       schema: `zoo.tables.TableSchema` for a table: pass the model's
         (`model.likelihood.schema`) to score or evaluate it. Defaults to one inferred from
         the selected rows, for training.
+      image_size: int or `(height, width)`. Resize every image (bilinear with
+        antialiasing, rounded back to 8-bit levels); needed for a folder of photos of
+        different sizes. Defaults to None (the images' own size).
+      crop_to_aspect_ratio: bool. With `image_size`, centre-crop to its aspect ratio
+        instead of stretching. Defaults to False.
+      color_mode: None, "grayscale" or "rgb" (folders of photos). Convert every image;
+        None keeps their channels and refuses a folder that mixes grey and colour.
+      on_error: "raise" or "skip" (folders of photos). A file that is no readable image
+        is an error naming it, or is left out with a warning. Defaults to "raise".
 
     Returns:
       A `tf.data.Dataset` of float32 batches: images `[batch, height, width, channels]`
@@ -411,10 +458,27 @@ def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, s
     _check_options(split, batch_size, binarize, seed)
     if data_dir is not None and not os.path.isdir(data_dir):
         raise ValueError(f"data_dir does not exist. Received: data_dir={data_dir!r}")
+    image_size = image_folders.check_image_size(image_size)
+    validation.boolean("crop_to_aspect_ratio", crop_to_aspect_ratio)
     if shuffle is None:
         shuffle = _base_split(split) == "train"
-    local = _local_arrays(name, split, data_dir)
-    if local is not None:
+    folder = _image_folder(name, data_dir)
+    if folder is None and (color_mode is not None or on_error != "raise"):
+        raise ValueError(f"color_mode and on_error are for folders of photos. Received: "
+                         f"name={str(name)!r}, color_mode={color_mode!r}, on_error={on_error!r}")
+    local = None if folder else _local_arrays(name, split, data_dir)
+    if folder is not None:
+        idx = _folder_index(folder, split, color_mode, on_error)
+        if len(idx.paths) == 0:
+            raise ValueError(f"split {split!r} selects no examples of {str(name)!r}")
+        if with_labels and idx.class_names is None:
+            raise ValueError(f"with_labels needs class folders (<folder>/<class>/*.jpg); "
+                             f"{folder} holds images without them. Received: with_labels=True")
+        # The files are shuffled before decoding, all of them; decoded images are not.
+        ds = image_folders.dataset(idx, image_size=image_size, shuffle=shuffle, seed=seed,
+                                   crop_to_aspect_ratio=crop_to_aspect_ratio)
+        image_size, shuffle, size, pixel_max = None, False, len(idx.paths), 255.0
+    elif local is not None:
         images, labels = local
         if len(images) == 0:
             raise ValueError(f"split {split!r} selects no examples of {name!r}")
@@ -426,7 +490,7 @@ def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, s
         size = len(images)
     else:
         if os.path.sep in str(name) or str(name).startswith("."):
-            raise ValueError(f"No IDX or .npz data found at this path. Received: name={str(name)!r}")
+            raise ValueError(f"No images, IDX or .npz data found at this path. Received: name={str(name)!r}")
         tfds_dir = data_dir or os.environ.get(ENV_VAR)
         ds = _tfds_dataset(str(name), split, tfds_dir, shuffle_files=shuffle)
         ds = ds.map(lambda ex: (ex["image"], ex.get("label", tf.constant(0, tf.int64))))
@@ -438,7 +502,8 @@ def load(name, split="train", *, data_dir=None, batch_size=128, binarize=None, s
         pixel_max = _TFDS_PIXEL_MAX.get(str(name), 255.0)
     return _pipeline(ds, batch_size=batch_size, binarize=binarize, shuffle=shuffle, seed=seed,
                      with_labels=with_labels, drop_remainder=drop_remainder,
-                     pixel_max=pixel_max, size=size)
+                     pixel_max=pixel_max, size=size, image_size=image_size,
+                     crop_to_aspect_ratio=crop_to_aspect_ratio)
 
 
 #: The likelihood that fits each kind of data (`data_kind`), as `vaezoo train` picks it.
@@ -471,12 +536,12 @@ def data_kind(values):
     return "8bit" if np.allclose(levels, np.round(levels), atol=1e-3) else "unit_interval"
 
 
-def inspect(name, split="train", *, data_dir=None):
+def inspect(name, split="train", *, data_dir=None, color_mode=None, on_error="raise"):
     """What kind of data a dataset holds, from its files (local data) or what TFDS
     names hold (8-bit images, except `binarized_mnist`), without a pipeline.
 
     Args:
-      name, split, data_dir: as in `load`.
+      name, split, data_dir, color_mode, on_error: as in `load`.
 
     Returns:
       dict. `{"kind": str, "channels": int or None}`: `kind` is a `data_kind` (of the
@@ -487,6 +552,10 @@ def inspect(name, split="train", *, data_dir=None):
 
     if tables.is_table(name) or tables.is_table_path(name):
         return {"kind": "table", "channels": None}
+    folder = _image_folder(name, data_dir)
+    if folder is not None:
+        idx = _folder_index(folder, split, color_mode, on_error)
+        return {"kind": "8bit", "channels": idx.channels}
     local = _local_arrays(name, split, data_dir) if isinstance(name, (str, os.PathLike)) else None
     if local is None:
         kind = "binary" if str(name) in _TFDS_PIXEL_MAX else "8bit"
@@ -557,17 +626,19 @@ def _load_table(table, split, *, batch_size, binarize, shuffle, seed, with_label
                        drop_remainder=drop_remainder, allow_missing=True)
 
 
-def load_numpy(name, split="test", *, data_dir=None, binarize=None, seed=0):
+def load_numpy(name, split="test", *, data_dir=None, binarize=None, seed=0, **image_options):
     """The whole split as numpy, unshuffled.
 
     Args:
       name, split, data_dir, binarize, seed: as in `load`; `split` defaults to "test".
+      **image_options: `image_size`, `crop_to_aspect_ratio`, `color_mode`, `on_error`, as
+        in `load`.
 
     Returns:
       A tuple `(x, labels)`: `x` numpy float32 `[n, height, width, channels]` with
         pixels in [0, 1], `labels` numpy int64 `[n]`.
     """
     ds = load(name, split, data_dir=data_dir, batch_size=4096, binarize=binarize,
-              shuffle=False, seed=seed, with_labels=True)
+              shuffle=False, seed=seed, with_labels=True, **image_options)
     xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
     return np.concatenate(xs), np.concatenate(ys)

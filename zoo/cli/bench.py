@@ -35,7 +35,7 @@ def run(args):
     model = zoo.load_model(args.model)
     train = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
                           batch_size=args.batch_size, binarize=common.binarize(args) if args.binarize != "auto" else model.binarize, seed=args.seed,
-                          drop_remainder=True).repeat()
+                          drop_remainder=True, **common.image_options(args)).repeat()
     latency = speed.sampling_latency(model, repeats=args.repeats)
     model.compile(optimizer=keras.optimizers.Adam(1e-4))  # training changes only this copy
     throughput = speed.training_throughput(model, train, args.batch_size, steps=args.steps,

@@ -55,7 +55,7 @@ def run(args):
         else:
             ds = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
                                batch_size=args.batch_size, binarize=common.model_binarize(args, model),
-                               shuffle=False, seed=args.seed)
+                               shuffle=False, seed=args.seed, **common.image_options(args))
         figures = zoo.evaluate(model, ds, num_samples=args.num_samples, seed=args.seed,
                                max_examples=args.max_examples, progress_path=args.progress_file,
                                precision=args.precision, jit_compile=args.jit_compile,
@@ -64,7 +64,8 @@ def run(args):
         from zoo.evaluation import frechet as fd
 
         classifier = fd.load_classifier(args.dataset)
-        real, _ = zoo.data.load_numpy(args.dataset, args.split, data_dir=args.data_dir)
+        real, _ = zoo.data.load_numpy(args.dataset, args.split, data_dir=args.data_dir,
+                                      **common.image_options(args))
         figures["fd"] = fd.model_fd(model, real[:args.max_examples], classifier,
                                     num_samples=args.fd_samples, seed=args.seed)
         figures["fd_note"] = "in-repo classifier features; not comparable with Inception FID"

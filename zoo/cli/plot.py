@@ -35,7 +35,8 @@ def run(args):
         args.kinds = plotting.applicable_plots(model)
     plotting.check_plot_kinds(model, args.kinds)
     x, labels = zoo.data.load_numpy(args.dataset, args.split, data_dir=args.data_dir,
-                                    binarize=common.model_binarize(args, model), seed=args.seed)
+                                    binarize=common.model_binarize(args, model), seed=args.seed,
+                                    **common.image_options(args))
     pick = np.random.default_rng(args.seed).permutation(len(x))
     os.makedirs(args.output_dir, exist_ok=True)
     written = []

@@ -104,11 +104,11 @@ def run(args):
     else:
         train = zoo.data.load(args.dataset, args.split, data_dir=args.data_dir,
                               batch_size=args.batch_size, binarize=binarize, seed=args.seed,
-                              with_labels=args.conditional)
+                              with_labels=args.conditional, **common.image_options(args))
     if args.conditional:
         if isinstance(kwargs["likelihood"], zoo.likelihoods.Tabular):
             raise ValueError("--conditional needs a labelled image dataset. Received: a table")
-        kwargs.update(conditional_settings(args.dataset, train))
+        kwargs.update(conditional_settings(args.dataset, train, args.data_dir))
     spec = train.element_spec[0] if args.conditional else train.element_spec
     model = family.model_class(input_shape=tuple(spec.shape[1:]), seed=args.seed,
                                binarize=binarize, **kwargs)
@@ -116,7 +116,8 @@ def run(args):
     if not isinstance(kwargs["likelihood"], zoo.likelihoods.Tabular):
         try:  # held-out examples for the TensorBoard plots, when the dataset has a test split
             examples, labels = zoo.data.load_numpy(args.dataset, "test[:500]", data_dir=args.data_dir,
-                                                   binarize=binarize and "static", seed=args.seed)
+                                                   binarize=binarize and "static", seed=args.seed,
+                                                   **common.image_options(args))
         except ValueError:
             pass
     model = training.train(model, train, epochs=args.epochs, output_dir=args.output_dir,
@@ -127,12 +128,12 @@ def run(args):
     return 0
 
 
-def conditional_settings(dataset, train):
+def conditional_settings(dataset, train, data_dir=None):
     """`num_classes` (and `class_names` when the dataset has them) for a conditional model
     of `dataset`; without known names, the classes are the labels seen in `train`."""
     import zoo
 
-    names = zoo.data.class_names(dataset)
+    names = zoo.data.class_names(dataset, data_dir)
     if names:
         return {"num_classes": len(names), "class_names": list(names)}
     largest = train.reduce(-1, lambda m, batch: max_label(m, batch[1]))
@@ -153,7 +154,8 @@ def data_settings(args, likelihood):
     (`zoo.data.DEFAULT_LIKELIHOODS`); a `ValueError` or a warning where they disagree."""
     import zoo
 
-    info = zoo.data.inspect(args.dataset, args.split, data_dir=args.data_dir)
+    info = zoo.data.inspect(args.dataset, args.split, data_dir=args.data_dir,
+                            **common.image_options(args, resize=False))
     kind, channels = info["kind"], info["channels"]
     if kind == "table":
         if likelihood is not None or args.binarize not in ("auto", "none"):
