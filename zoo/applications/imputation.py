@@ -246,13 +246,10 @@ def importance_estimate(model, x, observed, fills, num_samples, seed, y=None):
     ratios = tf.map_fn(lambda fill: model.log_prior_ratio(fill, z, y), fills,
                        fn_output_signature=tf.float32)  # [C, k, batch]
     p_x = model.decoder_distribution(flat_z, y_k)
-    # Element-wise log-probabilities of the observed entries only.
-    per_entry = p_x.distribution.log_prob(tile_samples(x, k))
-    weight = tf.cast(tile_samples(observed, k), per_entry.dtype)
-    axes = tf.range(1, tf.rank(per_entry))
-    log_p_obs = tf.reshape(tf.reduce_sum(per_entry * weight, axis=axes), [k, batch])
-    log_w = mixture_log_weights(log_p_obs, ratios)
     likelihood = model.likelihood
+    log_p_obs = tf.reshape(likelihood.log_prob_observed(p_x, tile_samples(x, k),
+                                                        tile_samples(observed, k)), [k, batch])
+    log_w = mixture_log_weights(log_p_obs, ratios)
     stats = tf.reshape(likelihood.point_statistics(p_x),
                        tf.concat([[k, batch], likelihood.statistics_shape(model.data_shape)], 0))
     estimate = likelihood.point_estimate(importance_weighted_mean(log_w, stats))
