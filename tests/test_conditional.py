@@ -304,3 +304,45 @@ def test_the_cli_trains_a_conditional_model_and_samples_chosen_classes(data_dir,
     # An unknown class is an error status with the known names, not a crash.
     assert cli.main(["sample", os.path.join(run, "model.keras"), "-n", "6", "--labels", "Shoe",
                      "-o", out]) == 2
+
+
+def test_the_class_prior_starts_standard_and_is_the_gaussian_of_each_class():
+    model = conditional("vae")
+    assert model.class_prior and not model.noise_is_latent
+    eps = np.random.default_rng(0).normal(size=(6, model.latent_dim)).astype(np.float32)
+    ids = np.array([0, 1, 2, 0, 1, 2])
+    codes = tf.one_hot(ids, NUM_CLASSES)
+    # Zero-initialised: N(0, I) for every class, so a new model starts as M2's.
+    np.testing.assert_allclose(model.latent_from_noise(eps, codes), eps)
+    loc = np.random.default_rng(1).normal(size=(NUM_CLASSES, model.latent_dim))
+    log_scale = np.random.default_rng(2).normal(scale=0.3, size=(NUM_CLASSES, model.latent_dim))
+    model.prior_head.kernel.assign(np.concatenate([loc, log_scale], axis=1).astype(np.float32))
+    np.testing.assert_allclose(model.latent_from_noise(eps, codes),
+                               loc[ids] + np.exp(log_scale[ids]) * eps, rtol=1e-5, atol=1e-6)
+    # The ELBO's KL is the closed form against each example's own class Gaussian.
+    x, y = halves(n=6)
+    posterior = model.encode(x, labels=y)
+    expected = tfp_kl(posterior.mean().numpy(), posterior.stddev().numpy(),
+                      loc[y], np.exp(log_scale[y]))
+    kl = model._elbo_terms(tf.constant(x), seed=[0, 1], y=tf.one_hot(y, NUM_CLASSES)).kl_units
+    np.testing.assert_allclose(np.sum(kl, axis=-1), expected, rtol=1e-4)
+    # Exported samplers apply it (no shared decode graph): their noise is not the latent.
+    assert not model.sampler_spec().noise_is_latent
+
+
+def tfp_kl(mq, sq, mp, sp):
+    """KL(N(mq, sq^2) || N(mp, sp^2)) summed over dimensions, written out."""
+    return np.sum(np.log(sp / sq) + (sq ** 2 + (mq - mp) ** 2) / (2 * sp ** 2) - 0.5, axis=-1)
+
+
+def test_models_saved_before_the_class_prior_load_with_the_standard_prior(tmp_path):
+    old = conditional("vae", class_prior=False)
+    config = old.get_config()
+    del config["class_prior"]  # what a model saved before the option had
+    restored = zoo.VAE.from_config(config)
+    assert not restored.class_prior and restored.noise_is_latent
+    restored.set_weights(old.get_weights())
+    x, y = halves(n=4)
+    np.testing.assert_allclose(restored.elbo(x, seed=0, labels=y), old.elbo(x, seed=0, labels=y))
+    with pytest.raises(ValueError, match="class_prior=True, num_classes=None"):
+        zoo.VAE(input_shape=(28, 28, 1), class_prior=True)

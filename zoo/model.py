@@ -136,7 +136,8 @@ class LatentVariableModel(KerasTraining, keras.Model):
         """p(x|z) (p(x|z, y) with one-hot labels `y`)."""
         raise NotImplementedError
 
-    def _prior(self):
+    def _prior(self, y=None):
+        """p(z) (p(z|y) for one-hot labels `y` where the prior depends on the class)."""
         raise NotImplementedError
 
     def _features(self, x):
@@ -166,7 +167,7 @@ class LatentVariableModel(KerasTraining, keras.Model):
 
     def log_prior(self, z, y=None):
         """log p(z) per latent code, `[batch]`."""
-        return self._prior().log_prob(z)
+        return self._prior(y).log_prob(z)
 
     def log_prior_ratio(self, x, z, y=None):
         """log p(z) - log q(z|x) for latents `z` `[batch, ...]` or `[k, batch, ...]`."""
@@ -189,14 +190,14 @@ class LatentVariableModel(KerasTraining, keras.Model):
         tiled_y = None if y is None else tile_samples(y, num_samples)
         log_px = self._decode(flat_z, training=training, y=tiled_y).log_prob(
             tile_samples(x, num_samples))
-        return (tf.reshape(log_px, tf.shape(z)[:2]), self._prior().log_prob(z),
+        return (tf.reshape(log_px, tf.shape(z)[:2]), self._prior(y).log_prob(z),
                 posterior.log_prob(z), posterior)
 
     def _elbo_terms(self, x, seed, training=False, y=None):
         """One-sample ELBO pieces for a batch, as `ElboTerms`."""
         posterior = self._encode(x, training=training, y=y)
         z = posterior.sample(seed=seed)  # [batch, latent]
-        kl = losses.kl_units(posterior, self._prior(), z)
+        kl = losses.kl_units(posterior, self._prior(y), z)
         return ElboTerms(self._decode(z, training=training, y=y).log_prob(x), kl, kl,
                          posterior.mean())
 

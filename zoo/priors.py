@@ -75,10 +75,16 @@ class FlowPrior(keras.layers.Layer):
         """
         return flows.flow_bijector(self.flow, self.step_networks, self.latent_dim, unroll=unroll)
 
-    def distribution(self):
-        """p(z), a `tfd.TransformedDistribution` with batch shape [] and event shape
-        [latent_dim]; `log_prob(z)` is in nats."""
-        return tfd.TransformedDistribution(standard_normal(self.latent_dim), self.bijector())
+    def distribution(self, base=None):
+        """p(z), a `tfd.TransformedDistribution` with event shape [latent_dim];
+        `log_prob(z)` is in nats.
+
+        Args:
+          base: the distribution the flow transforms, event shape [latent_dim] (e.g. a
+            class's Gaussian, batch shape [batch]). Defaults to N(0, I), batch shape [].
+        """
+        base = standard_normal(self.latent_dim) if base is None else base
+        return tfd.TransformedDistribution(base, self.bijector())
 
     def forward(self, eps):
         """z = f(eps), as a static graph (MAF's sequential passes unrolled).

@@ -34,16 +34,18 @@ def build_model(dataset):
     return zoo.VAE(input_shape=(28, 28, 1), latent_dim=32, network="conv", hidden_dims=(32, 64),
                    num_res_blocks=1, upsampling="nearest", likelihood="bernoulli",
                    kl_warmup_steps=5 * STEPS_PER_EPOCH, seed=0, binarize="dynamic",
-                   num_classes=len(names), class_names=list(names))
+                   num_classes=len(names), class_names=list(names), class_prior=True)
 
 
 def main(argv=None):
     common.nll_recipe(
         "cvae_mnist",
         model_description="zoo.VAE(num_classes=10) conv 32-64 + 1 residual block per stage, "
-                          "resize-conv decoder, latent 32, Bernoulli; log p(x | y)",
+                          "resize-conv decoder, latent 32, class prior p(z | y), Bernoulli; "
+                          "log p(x | y)",
         recipe={"optimizer": "Adam, cosine decay 1e-3 -> 1e-5", "kl_warmup_epochs": 5,
-                "labels": "the dataset's class labels, one-hot"},
+                "labels": "the dataset's class labels, one-hot",
+                "prior": "learned Gaussian per class, starting at N(0, I)"},
         build_model=build_model, build_optimizer=build_optimizer, epochs=EPOCHS,
         published=[], argv=argv, conditional=True)
     return 0

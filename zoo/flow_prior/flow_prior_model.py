@@ -72,21 +72,22 @@ class FlowPriorVAE(VAE):
                                            log_scale_bound=log_scale_bound, name="prior_flow")
         self.prior_flow.build()
 
-    def _prior(self):
-        return self.prior_flow.distribution()
+    def _prior(self, y=None):
+        # The flow transforms N(0, I), or a conditional model's class Gaussian p(z0|y).
+        return self.prior_flow.distribution(super()._prior(y) if self.class_prior else None)
 
     def latent_from_noise(self, eps, y=None):
         """Latent codes z = f(eps) distributed as the flow prior.
 
         Args:
           eps: float32 tensor `[n, latent_dim]`, standard-normal noise.
-          y: unused: the flow prior is the same for every class (a conditional model's
-            label enters its encoder and decoder, as in `zoo.VAE`).
+          y: a conditional model's one-hot labels `[n, num_classes]`: with a class prior
+            the flow starts from mu_y + sigma_y * eps (see `zoo.VAE`).
 
         Returns:
           float32 tensor `[n, latent_dim]`.
         """
-        return self.prior_flow.forward(eps)
+        return self.prior_flow.forward(super().latent_from_noise(eps, y))
 
     kl_splits_by_dimension = False
     noise_is_latent = False

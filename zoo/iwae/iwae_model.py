@@ -99,16 +99,16 @@ class IWAE(VAE):
             averaged over the k samples, nats), `kl` (closed form, nats) and
             `active_units`.
         """
+        codes = self.batch_labels(y, training)
         log_px, log_prior, log_q, posterior = self._importance_terms(
-            x, self.num_samples, seed, training=training,
-            y=self.batch_labels(y, training))  # [k, batch] each
+            x, self.num_samples, seed, training=training, y=codes)  # [k, batch] each
         weight = losses.kl_weight(step, self.beta, self.kl_warmup_steps)
         bound = iwae_bound(log_px, log_prior, log_q, weight)  # [batch]
         reconstruction = -tf.reduce_mean(log_px, axis=0)  # [batch]
         if sample_weight is not None:
             weights = losses.example_weights(sample_weight)  # [batch], mean 1
             bound, reconstruction = bound * weights, reconstruction * weights
-        kl_dims = losses.kl_units(posterior, self._prior())  # [batch, latent], closed form
+        kl_dims = losses.kl_units(posterior, self._prior(codes))  # [batch, latent], closed form
         return {"loss": -tf.reduce_mean(bound),
                 "reconstruction": tf.reduce_mean(reconstruction),
                 "kl": tf.reduce_mean(tf.reduce_sum(kl_dims, axis=-1)),
