@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import platform
 
 import keras
@@ -284,6 +285,18 @@ def test_update_metadata_adds_figures_and_keeps_the_weights_valid(preset_dir):
         card = f.read()
     assert "| tflite_int8_kib | 12.5 |" in card and "toy only" in card
     zoo.from_preset(path)  # the sha256 check still passes
+
+
+def test_update_metadata_by_built_in_name_writes_the_built_in_preset(preset_dir, tmp_path,
+                                                                       monkeypatch):
+    _, path = preset_dir
+    builtin = tmp_path / "builtin"
+    shutil.copytree(path, builtin / "toy_preset")
+    monkeypatch.setattr(zoo.presets, "BUILTIN_DIR", str(builtin))
+    monkeypatch.chdir(tmp_path)  # no folder of that name here: it must not be created
+    zoo.presets.update_metadata("toy_preset", metrics={"fd": 1.5})
+    assert not (tmp_path / "toy_preset").exists()
+    assert zoo.presets.load_metadata("toy_preset")["metrics"]["fd"] == 1.5
 
 
 def test_fine_tuning_vae_mnist_on_a_slice_of_fashion_mnist_improves_its_fashion_elbo(data_dir):

@@ -199,6 +199,9 @@ def update_metadata(directory, metrics=None, **fields):
     Returns:
       dict. The new metadata.
     """
+    # A built-in name is written in the built-in preset's directory, never in a new
+    # directory of that name under the current folder.
+    directory = resolve(directory)
     meta = load_metadata(directory)
     meta.update(fields)
     meta["metrics"] = {**meta.get("metrics", {}), **(metrics or {})}
