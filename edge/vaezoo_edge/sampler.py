@@ -261,23 +261,39 @@ class EdgeSampler:
             result = (result.astype(np.float32) - zero) * scale
         return np.asarray(result, dtype=np.float32)
 
-    def sample_from_noise(self, eps, labels=None):
+    def _as(self, values, dtype):
+        """`values` as float32 (as computed) or as 8-bit images (`dtype="uint8"`)."""
+        if dtype in ("float32", np.float32):
+            return values
+        if dtype not in ("uint8", np.uint8):
+            raise ValueError(f"dtype must be 'float32' or 'uint8'. Received: dtype={dtype!r}")
+        if len(self.output_shape) != 3:
+            raise ValueError("dtype='uint8' gives 8-bit images [n, height, width, channels]; "
+                             f"this sampler's outputs have shape {list(self.output_shape)}. "
+                             "Received: dtype='uint8'")
+        # Pixels in [0, 1] to the 256 levels: what PIL's Image.fromarray saves as PNG.
+        return np.round(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+    def sample_from_noise(self, eps, labels=None, dtype="float32"):
         """Samples (decoder means) for standard-normal noise.
 
         Args:
           eps: numeric array `[n, noise_dim]`, finite.
           labels: a conditional sampler's class ids (or names), one per row, or one id
             for all rows. Refused by an unconditional sampler.
+          dtype: "float32" or "uint8" (images only: 8-bit pixels, `[n, height, width,
+            channels]`, ready for `PIL.Image.fromarray` after dropping a grey image's
+            channel axis). Defaults to "float32".
 
         Returns:
           numpy float32 `[n, *output_shape]`, in the units of the training data (pixels
-            in [0, 1] for images).
+            in [0, 1] for images); numpy uint8 with `dtype="uint8"`.
         """
         eps = self._check("eps", eps, (self.noise_dim,))
-        return self._run("sample_from_noise", "noise", "samples", eps,
-                         self._labels(labels, len(eps)))
+        return self._as(self._run("sample_from_noise", "noise", "samples", eps,
+                                  self._labels(labels, len(eps))), dtype)
 
-    def sample(self, num_samples, seed=None, temperature=1.0, labels=None):
+    def sample(self, num_samples, seed=None, temperature=1.0, labels=None, dtype="float32"):
         """Draws `num_samples` samples from noise made with numpy (`default_rng(seed)`).
 
         Args:
@@ -288,9 +304,10 @@ class EdgeSampler:
           labels: a conditional sampler's class ids or names (one per sample, or one for
             all). None draws classes at the frequencies seen in training, after the
             noise, from the same generator.
+          dtype: "float32" or "uint8", as in `sample_from_noise`.
 
         Returns:
-          numpy float32 `[num_samples, *output_shape]`, as `sample_from_noise`.
+          numpy `[num_samples, *output_shape]`, as `sample_from_noise`.
         """
         if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) \
                 or num_samples < 1:
@@ -300,20 +317,21 @@ class EdgeSampler:
         rng = np.random.default_rng(seed)
         eps = rng.standard_normal((int(num_samples), self.noise_dim), dtype=np.float32)
         ids = self._labels(labels, int(num_samples), seed=rng, draw=True)
-        return self.sample_from_noise(eps * np.float32(temperature), labels=ids)
+        return self.sample_from_noise(eps * np.float32(temperature), labels=ids, dtype=dtype)
 
-    def decode(self, z, labels=None):
+    def decode(self, z, labels=None, dtype="float32"):
         """Means of p(x|z) (p(x|z, y)) for latent codes.
 
         Args:
           z: numeric array `[n, *latent_shape]`, finite.
           labels: a conditional sampler's class ids or names, as in `sample_from_noise`.
+          dtype: "float32" or "uint8", as in `sample_from_noise`.
 
         Returns:
-          numpy float32 `[n, *output_shape]`.
+          numpy `[n, *output_shape]`, float32 or uint8.
         """
         z = self._check("z", z, self.latent_shape)
-        return self._run("decode", "z", "mean", z, self._labels(labels, len(z)))
+        return self._as(self._run("decode", "z", "mean", z, self._labels(labels, len(z))), dtype)
 
 
 def list_presets():

@@ -91,3 +91,36 @@ def test_num_threads_is_validated(exported):
         with pytest.raises(ValueError, match="num_threads must be a positive integer"):
             EdgeSampler(path, num_threads=bad)
     assert EdgeSampler(path, num_threads=2).sample(1, seed=0).shape == (1, 28, 28, 1)
+
+
+def test_a_colour_sampler_gives_8bit_images_ready_for_png(tmp_path):
+    from PIL import Image
+
+    import zoo
+    from zoo import likelihoods
+
+    model = zoo.VAE(input_shape=(16, 16, 3), latent_dim=6, network="conv", hidden_dims=(8, 16),
+                    likelihood=likelihoods.DiscretizedLogisticMixture(3), seed=0)
+    path = export.tflite(model, str(tmp_path / "colour.tflite"))
+    edge = EdgeSampler(path)
+    eps = np.random.default_rng(0).standard_normal((5, 6)).astype(np.float32)
+    floats = edge.sample_from_noise(eps)
+    # The mixture's closed-form mean runs in the TFLite graph as in Keras.
+    np.testing.assert_allclose(floats, model.sample_from_noise(eps), atol=1e-5)
+    images = edge.sample_from_noise(eps, dtype="uint8")
+    assert images.dtype == np.uint8 and images.shape == (5, 16, 16, 3)
+    np.testing.assert_array_equal(images, np.round(np.clip(floats, 0, 1) * 255))
+    Image.fromarray(images[0]).save(tmp_path / "sample.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "sample.png")), images[0])
+    assert edge.sample(2, seed=0, dtype="uint8").dtype == np.uint8
+    with pytest.raises(ValueError, match="dtype='int16'"):
+        edge.sample(2, dtype="int16")
+
+
+def test_uint8_output_is_for_images_only(tmp_path):
+    import zoo
+
+    model = zoo.VAE(input_shape=(12,), latent_dim=2, hidden_dims=(8,), likelihood="gaussian")
+    edge = EdgeSampler(export.tflite(model, str(tmp_path / "rows.tflite")))
+    with pytest.raises(ValueError, match=r"outputs have shape \[12\]"):
+        edge.sample(1, dtype="uint8")
