@@ -429,3 +429,35 @@ def test_presets_evaluate_on_the_binarized_test_set_by_default(data_dir, tmp_pat
     assert cli.main(["eval", "vae_mnist", "--data-dir", data_dir, "--split", "test[:20]",
                      "-k", "2"]) == 0
     assert json.loads(capsys.readouterr().out)["binarize"] == "static"
+
+
+def test_a_folder_of_colour_photos_trains_samples_and_exports(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    colours = {"red": (200, 30, 30), "blue": (30, 60, 210)}
+    for name, colour in colours.items():
+        os.makedirs(tmp_path / "photos" / name)
+        for i in range(24):  # 10 x 12 photos, resized to 8 x 8 by --image-size
+            pixels = np.clip(np.array(colour) + rng.integers(-20, 21, (10, 12, 3)), 0, 255)
+            Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "photos" / name / f"{i}.jpg")
+    run, photos = str(tmp_path / "run"), str(tmp_path / "photos")
+    assert cli.main(["train", "--data", photos, "--image-size", "8", "--conditional",
+                     "--network", "conv", "--hidden-dims", "8", "--latent-dim", "2",
+                     "--epochs", "1", "--batch-size", "16", "--output-dir", run, "--quiet"]) == 0
+    model_path = os.path.join(run, "model.keras")
+    import keras
+
+    model = keras.saving.load_model(model_path)
+    # 8-bit colour picks the mixture; labels are the folder names.
+    assert type(model.likelihood).__name__ == "DiscretizedLogisticMixture"
+    assert model.data_shape == (8, 8, 3) and list(model.class_names) == ["blue", "red"]
+    png = str(tmp_path / "grid.png")
+    assert cli.main(["sample", model_path, "-n", "4", "--labels", "red,blue", "-o", png]) == 0
+    assert matplotlib.image.imread(png).shape[-1] in (3, 4)  # a colour grid
+    tflite = str(tmp_path / "colour.tflite")
+    assert cli.main(["export", model_path, "--tflite", tflite]) == 0
+    from export.edge import EdgeSampler
+
+    images = EdgeSampler(tflite).sample(2, seed=0, labels="red", dtype="uint8")
+    assert images.shape == (2, 8, 8, 3) and images.dtype == np.uint8

@@ -164,8 +164,12 @@ def data_settings(args, likelihood):
                 f"and tables are not binarized. Received: --likelihood {likelihood} "
                 f"--binarize {args.binarize} with --dataset {args.dataset}")
         return zoo.likelihoods.Tabular.from_table(zoo.data.table_split(args.dataset, args.split)), None
-    likelihood = likelihood or zoo.data.DEFAULT_LIKELIHOODS[kind]
     colour = channels is not None and channels > 1
+    if likelihood is None and kind == "8bit" and colour:
+        # Colour pixels are correlated across channels: the mixture with channel
+        # coefficients models that, one logistic per channel cannot.
+        likelihood = "discretized_logistic_mixture"
+    likelihood = likelihood or zoo.data.DEFAULT_LIKELIHOODS[kind]
     binarize = args.binarize
     if binarize == "auto":
         binarize = "dynamic" if likelihood == "bernoulli" and kind in ("8bit", "unit_interval") \
