@@ -272,8 +272,9 @@ class DiscretizedLogisticMixture(Likelihood):
     a component say "grey" or "sky blue" rather than three independent intensities.
 
     The decoder emits `4 K` numbers per channel: per component a share of the mixture
-    logit (summed over the pixel's channels), a location, a raw log-scale and a raw
-    channel coefficient (tanh-squashed; slot c feeds the shifts of the channels after
+    logit (summed over the pixel's channels), a raw location (0.5 + tanh: within
+    (-0.5, 1.5)), a raw log-scale (floored softly at `min_log_scale` by a softplus) and a
+    raw channel coefficient (tanh-squashed; slot c feeds the shifts of the channels after
     it, unused for grey images). Twelve numbers per component and pixel against
     PixelCNN++'s ten: the layout stays "numbers per data dimension", which every decoder
     of the zoo emits.
@@ -281,14 +282,22 @@ class DiscretizedLogisticMixture(Likelihood):
     Args:
       num_components: int. K. Defaults to 5.
       num_bins: int. Levels per channel. Defaults to 256.
-      min_log_scale: float. Floor on the log-scale, as in PixelCNN++. Defaults to -7.
+      min_log_scale: float. Soft floor on the log-scale. Defaults to -7, PixelCNN++'s.
+      initial_log_scale: float. The log-scale where a raw output of 0 lands. Defaults to
+        -3 (a scale of 1/20, about 13 levels): starting at 0 (a scale of 1, wider than the
+        data's range) cost thousands of steps of moving the decoder's bias there.
     """
 
     support = "unit_interval"
 
-    def __init__(self, num_components=5, num_bins=256, min_log_scale=-7.0, **kwargs):
+    def __init__(self, num_components=5, num_bins=256, min_log_scale=-7.0,
+                 initial_log_scale=-3.0, **kwargs):
         super().__init__(**kwargs)
         self.num_components = validation.positive_int("num_components", num_components)
+        self.initial_log_scale = float(initial_log_scale)
+        if not self.initial_log_scale > float(min_log_scale):
+            raise ValueError(f"initial_log_scale must be above min_log_scale ({min_log_scale}). "
+                             f"Received: initial_log_scale={initial_log_scale!r}")
         self.num_bins = validation.positive_int("num_bins", num_bins)
         if self.num_bins < 2:
             raise ValueError(f"num_bins must be >= 2. Received: num_bins={num_bins}")
@@ -312,10 +321,15 @@ class DiscretizedLogisticMixture(Likelihood):
         """
         params = tf.cast(params, tf.float32)
         k = self.num_components
+        # Bounded, smooth parameters: a location in (-0.5, 1.5), starting at mid-grey, can
+        # still put all its mass in the black or white bin but cannot run away after a
+        # large step; the log-scale's floor is a softplus, not a hard maximum, whose zero
+        # gradient left pixels stuck at the floor with losses of thousands of nats.
         base = distributions.DiscretizedLogisticMixture(
             logits=tf.reduce_sum(params[..., :k], axis=-2),
-            loc=params[..., k:2 * k],
-            scale=tf.exp(tf.maximum(params[..., 2 * k:3 * k], self.min_log_scale)),
+            loc=0.5 + tf.tanh(params[..., k:2 * k]),
+            scale=tf.exp(self.min_log_scale + tf.math.softplus(
+                params[..., 2 * k:3 * k] + self.initial_log_scale - self.min_log_scale)),
             coeffs=tf.tanh(params[..., 3 * k:]),
             num_bins=self.num_bins)
         return tfd.Independent(base, reinterpreted_batch_ndims=len(self.event_shape) - 1)
@@ -329,7 +343,8 @@ class DiscretizedLogisticMixture(Likelihood):
     def get_config(self):
         """The constructor arguments, for saving."""
         return {**super().get_config(), "num_components": self.num_components,
-                "num_bins": self.num_bins, "min_log_scale": self.min_log_scale}
+                "num_bins": self.num_bins, "min_log_scale": self.min_log_scale,
+                "initial_log_scale": self.initial_log_scale}
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
