@@ -60,7 +60,8 @@ def write_results(name, payload, table_rows, header, command, *, group):
 
 
 def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer, epochs,
-               published, argv=None, batch_size=128, callbacks=(), conditional=False):
+               published, argv=None, batch_size=128, callbacks=(), conditional=False,
+               datasets=("mnist", "fashion_mnist"), binarize=True, num_samples=1000):
     """Train (resumably) on dynamic MNIST, evaluate the test NLL, write results and preset.
 
     The shared protocol of the likelihood benchmarks: the 60,000 training images
@@ -73,6 +74,10 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     With `conditional`, `build_model(dataset)` makes a model of p(x | y) for the named
     dataset (its class count and names), trained and evaluated on (x, label) batches:
     the figures are of log p(x | y).
+
+    `datasets` are the `--dataset` choices, the first the default (whose name is in the
+    recipe's `name`: `vae_mnist` -> `vae_fashion_mnist`). With `binarize=False` the images
+    keep their 8 bits (colour), and the table adds bits/dim; `num_samples` is the default k.
     """
     import argparse
 
@@ -83,19 +88,21 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
 
     parser = argparse.ArgumentParser(description=f"Recipe and NLL benchmark: {name}")
     parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--num-samples", "-k", type=int, default=1000)
+    parser.add_argument("--num-samples", "-k", type=int, default=num_samples)
     parser.add_argument("--eval-only", action="store_true", help="evaluate the trained model")
-    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion_mnist"],
-                        help="mnist (the benchmark) or fashion_mnist (the same recipe, for the "
-                             "<family>_fashion_mnist preset; dynamically binarized likewise)")
+    parser.add_argument("--dataset", default=datasets[0], choices=list(datasets),
+                        help=f"{datasets[0]} (the benchmark)" + (
+                            "" if len(datasets) < 2 else
+                            f" or {', '.join(datasets[1:])} (the same recipe, for the preset "
+                            "of that dataset)"))
     parser.add_argument("--output-dir", default=None, help="default: runs/<preset name>")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     script = name
     command = f"python benchmarks/recipes/{script}.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if args.dataset != "mnist":
-        name = name.replace("_mnist", f"_{args.dataset}")
-        published = []  # the published figures are for MNIST
+    if args.dataset != datasets[0]:
+        name = name.replace(f"_{datasets[0]}", f"_{args.dataset}")
+        published = []  # the published figures are for the benchmark's dataset
     args.output_dir = args.output_dir or os.path.join("runs", name)
     preset = os.path.join(os.path.dirname(HERE), "zoo", "presets", name)
 
@@ -118,12 +125,14 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
         # seeded ops combine with it, as `vaezoo train --seed` does.
         keras.utils.set_random_seed(0)
         train = zoo.data.load(args.dataset, "train", data_dir=args.data_dir, batch_size=batch_size,
-                              binarize="dynamic", seed=0, with_labels=conditional)
+                              binarize="dynamic" if binarize else None, seed=0,
+                              with_labels=conditional)
         model = training.train(build_model(args.dataset) if conditional else build_model(), train, epochs=args.epochs,
                                output_dir=args.output_dir, optimizer=build_optimizer(args.epochs),
                                verbose=2, callbacks=list(callbacks))
     test = zoo.data.load(args.dataset, "test", data_dir=args.data_dir, batch_size=500,
-                         binarize="static", seed=0, with_labels=conditional)
+                         binarize="static" if binarize else None, seed=0,
+                         with_labels=conditional)
     print(f"evaluating on 10,000 test images with k={args.num_samples}", flush=True)
     # Resumable: a k=5000 run takes hours here; started again, it skips the batches done.
     figures = zoo.evaluate(model, test, num_samples=args.num_samples, seed=0, log_every=4,
@@ -151,7 +160,8 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
         "config": model.get_config(),
         "parameters": model.count_params(),
         "recipe": {**recipe, "epochs": run["epochs_completed"], "batch_size": batch_size,
-                   "binarization": "dynamic (train), static seed 0 (test)",
+                   "binarization": "dynamic (train), static seed 0 (test)" if binarize
+                   else "none (8-bit levels)",
                    "train_command": train_command},
         "train_seconds": run["train_seconds"],
         "evaluations": evaluations,
@@ -160,18 +170,24 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     rows = []
     for key in sorted(evaluations, key=lambda k: int(k[1:])):
         e = evaluations[key]
-        rows.append([f"{model_description} (this repo), k={e['num_samples']}",
+        bits = [] if binarize else [f"**{e['bits_per_dim']:.3f}**"]
+        rows.append([f"{model_description} (this repo), k={e['num_samples']}", *bits,
                      f"**{e['nll']:.2f}** ± {e['nll_stderr']:.2f}", f"{e['elbo']:.2f}",
                      e["active_units"],
                      f"{run['train_seconds'] / 3600:.1f} h, {run['epochs_completed']} epochs"])
-    rows += [[label, f"{nll:.2f}", "", "", ""] for label, nll in published]
-    write_results(name, payload, rows, [f"model (dynamic {args.dataset})", "test NLL (nats)", "test ELBO",
-                                        "active units", "training (2-core CPU)"], command,
-                  group="recipes")
+    rows += [[label, *([] if binarize else [""]), f"{nll:.2f}", "", "", ""]
+             for label, nll in published]
+    data = f"dynamic {args.dataset}" if binarize else f"{args.dataset}, 8-bit"
+    write_results(name, payload, rows, [f"model ({data})", *([] if binarize else ["test bits/dim"]),
+                                        "test NLL (nats)", "test ELBO", "active units",
+                                        "training (2-core CPU)"], command, group="recipes")
 
     metric = {f"test_nll_k{args.num_samples}": round(figures["nll"], 2)}
+    if not binarize:
+        metric[f"test_bits_per_dim_k{args.num_samples}"] = round(figures["bits_per_dim"], 4)
     if not args.eval_only or not os.path.exists(preset):
-        metadata = {"dataset": f"{args.dataset} (dynamically binarized)",
+        metadata = {"dataset": f"{args.dataset} (dynamically binarized)" if binarize
+                    else f"{args.dataset} (8-bit levels, not binarized)",
                     "recipe": train_command,
                     "epochs": run["epochs_completed"], "train_seconds": run["train_seconds"],
                     "metrics": {**metric, "test_elbo": round(figures["elbo"], 2)}}
