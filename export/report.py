@@ -17,15 +17,15 @@ _SAVED_MODEL_TIMER = r"""
 import json, sys, time
 import numpy as np, tensorflow as tf
 path, noise_dim, repeats, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-num_classes = int(sys.argv[5])  # 0: an unconditional sampler, which takes no labels
+labels = json.loads(sys.argv[5])  # null for an unconditional sampler (it takes no labels)
 tf.config.threading.set_intra_op_parallelism_threads(threads)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 fn = tf.saved_model.load(path).signatures["serving_default"]
 out = {}
 for batch in map(int, sys.argv[6:]):
     inputs = {"noise": tf.constant(np.random.default_rng(0).standard_normal((batch, noise_dim)), tf.float32)}
-    if num_classes:
-        inputs["labels"] = tf.constant(np.arange(batch) % num_classes, tf.int32)
+    if labels is not None:
+        inputs["labels"] = tf.constant(labels[:batch], tf.int32)
     for _ in range(10):
         fn(**inputs)
     times = []
@@ -105,8 +105,8 @@ def build_report(model, saved_model_dir=None, tflite_paths=(), num_vectors=1000,
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": str(num_threads)}
             result = subprocess.run(
                 [sys.executable, "-c", _SAVED_MODEL_TIMER, saved_model_dir, str(model.noise_dim),
-                 str(repeats), str(num_threads), str(getattr(model, "num_classes", None) or 0),
-                 *map(str, batch_sizes)],
+                 str(repeats), str(num_threads),
+                 json.dumps(None if labels is None else labels.tolist()), *map(str, batch_sizes)],
                 capture_output=True, text=True, env=env, check=True)
             times = json.loads(result.stdout.strip().splitlines()[-1])
         row = {"target": "SavedModel", "size_bytes": io_utils.directory_size(saved_model_dir)}
