@@ -40,6 +40,11 @@ class StepTimer(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         """Appends the wall time of each step of the call, in seconds, to `durations`."""
+        # Keras reports the last call of an epoch as a full one (first + N - 1) even when
+        # fewer steps were left: only the steps that ran share its time.
+        total = (self.params or {}).get("steps")
+        if total:
+            batch = min(batch, total - 1)
         steps = max(1, batch - self._first + 1)
         self.durations.extend([(time.perf_counter() - self._start) / steps] * steps)
 
