@@ -223,21 +223,18 @@ class LatentVariableModel(KerasTraining, keras.Model):
 
         A conditional model's functions take int32 class ids `labels` `[batch]` after
         their tensor (one-hot coded inside the graph)."""
+        shape = {"noise_dim": self.noise_dim, "latent_shape": tuple(self.latent_shape),
+                 "output_shape": self.data_shape, "noise_is_latent": self.noise_is_latent}
         if not self.num_classes:
-            return SamplerSpec(noise_dim=self.noise_dim, latent_shape=tuple(self.latent_shape),
-                               output_shape=self.data_shape,
-                               latent_from_noise=self.latent_from_noise,
+            return SamplerSpec(**shape, latent_from_noise=self.latent_from_noise,
                                decode_mean=lambda z: self._decode(z).mean(),
-                               sample_from_noise=self._sample_from_noise,
-                               noise_is_latent=self.noise_is_latent)
+                               sample_from_noise=self._sample_from_noise)
         codes = lambda ids: label_codes.one_hot(ids, self.num_classes)  # noqa: E731
         return SamplerSpec(
-            noise_dim=self.noise_dim, latent_shape=tuple(self.latent_shape),
-            output_shape=self.data_shape,
+            **shape,
             latent_from_noise=lambda eps, ids: self.latent_from_noise(eps, codes(ids)),
             decode_mean=lambda z, ids: self._decode(z, y=codes(ids)).mean(),
             sample_from_noise=lambda eps, ids: self._sample_from_noise(eps, codes(ids)),
-            noise_is_latent=self.noise_is_latent,
             extra_inputs={"labels": tf.TensorSpec([None], tf.int32, name="labels")},
             num_classes=self.num_classes)
 
