@@ -118,7 +118,8 @@ def load_classifier(dataset):
     """The built-in FD classifier for a dataset.
 
     Args:
-      dataset: str. "mnist" or "fashion_mnist" (a folder in `CLASSIFIER_DIR`).
+      dataset: str. "mnist", "fashion_mnist" or "cifar10_jpeg" (a folder in
+        `CLASSIFIER_DIR`; the CIFAR-10 one is trained on the JPEG copy).
 
     Returns:
       A trained `FeatureClassifier`.
