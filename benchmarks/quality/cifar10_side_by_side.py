@@ -1,0 +1,200 @@
+"""CIFAR-10 side by side: the zoo's VAE and HVAE against a minimal hand-written Keras VAE
+trained on the same JPEG files for the same wall time.
+
+The baseline is what a user writes from a tutorial: a Keras functional encoder and decoder
+of the same widths as `vae_cifar10` (stride-2 convolutions 64-128-256 and their transposes,
+latent 128), a discretized logistic per channel written out by hand (PixelCNN++'s
+formula, one component), Adam at 1e-3, no KL warm-up, a `tf.function` training step. It
+trains on the same `zoo.data.load("cifar10_jpeg")` pipeline for as many seconds as
+`vae_cifar10`'s recipe trained (read from the preset), checkpointing so that the run
+survives interruption. Every model is then measured in the same run:
+
+  - test bits/dim: the importance-weighted bound with k = 100 on the 10,000 test JPEGs
+    (the zoo's models through `zoo.evaluate`, the baseline by the same formula written
+    here), in bits per dimension of the 8-bit images;
+  - Fréchet distance between 10,000 samples and the 10,000 test images in the feature
+    space of the in-repo classifier trained on the same JPEGs
+    (`benchmarks/recipes/fd_classifier.py --datasets cifar10_jpeg`).
+
+Goals: the HVAE at least 0.25 bits/dim under the same-budget VAE; the zoo's VAE no worse
+than the baseline. Figures are of the JPEG copy only (see ../shared/data/README.md).
+
+    export VAEZOO_DATA_DIR=../shared/data
+    python benchmarks/quality/cifar10_side_by_side.py [--output-dir runs/cifar10_baseline]
+
+Writes benchmarks/results/quality/cifar10_side_by_side.json and .md.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/, for common
+
+import common
+import keras
+import numpy as np
+import tensorflow as tf
+
+import zoo
+from zoo import presets
+from zoo.evaluation import frechet
+
+DATASET = "cifar10_jpeg"
+LATENT = 128
+K = 100
+LEVELS = 255.0
+
+
+def build_baseline():
+    """(encoder, decoder): plain Keras functional models of `vae_cifar10`'s widths."""
+    x = keras.Input((32, 32, 3))
+    h = x
+    for filters in (64, 128, 256):
+        h = keras.layers.Conv2D(filters, 4, strides=2, padding="same", activation="relu")(h)
+    params = keras.layers.Dense(2 * LATENT)(keras.layers.Flatten()(h))
+    encoder = keras.Model(x, params, name="baseline_encoder")
+    z = keras.Input((LATENT,))
+    h = keras.layers.Reshape((4, 4, 256))(keras.layers.Dense(4 * 4 * 256, activation="relu")(z))
+    for filters in (128, 64, 32):
+        h = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same",
+                                         activation="relu")(h)
+    out = keras.layers.Conv2D(6, 3, padding="same")(h)  # loc and log-scale per channel
+    decoder = keras.Model(z, out, name="baseline_decoder")
+    return encoder, decoder
+
+
+def discretized_logistic_log_prob(x, out):
+    """log p(x) `[batch]` of 8-bit images in [0, 1] under one logistic per channel, written
+    out as in PixelCNN++'s reference code (edge bins take the tails)."""
+    loc, log_scale = out[..., :3], tf.maximum(out[..., 3:], -7.0)
+    inv = tf.exp(-log_scale)
+    plus, minus = inv * (x - loc + 0.5 / LEVELS), inv * (x - loc - 0.5 / LEVELS)
+    log_cdf_plus = plus - tf.math.softplus(plus)
+    log_one_minus_cdf_minus = -tf.math.softplus(minus)
+    mid = tf.math.log(tf.maximum(tf.sigmoid(plus) - tf.sigmoid(minus), 1e-12))
+    log_p = tf.where(x < 0.5 / LEVELS, log_cdf_plus,
+                     tf.where(x > 1 - 0.5 / LEVELS, log_one_minus_cdf_minus, mid))
+    return tf.reduce_sum(log_p, axis=[1, 2, 3])
+
+
+def gaussian_log_prob(z, loc, log_scale):
+    return tf.reduce_sum(-0.5 * ((z - loc) / tf.exp(log_scale)) ** 2 - log_scale
+                         - 0.5 * math.log(2 * math.pi), axis=-1)
+
+
+def train_baseline(output_dir, seconds, data_dir=None):
+    """Trains the baseline for `seconds` of training time (resumable); returns the
+    models and the step count."""
+    encoder, decoder = build_baseline()
+    optimizer = keras.optimizers.Adam(1e-3)
+    step, elapsed = tf.Variable(0, dtype=tf.int64), tf.Variable(0.0, dtype=tf.float64)
+    checkpoint = tf.train.Checkpoint(encoder=encoder, decoder=decoder, optimizer=optimizer,
+                                     step=step, elapsed=elapsed)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(output_dir, "ckpt"), 2)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+        print(f"resumed at step {int(step)}, {float(elapsed) / 3600:.2f} h", flush=True)
+    weights = encoder.trainable_weights + decoder.trainable_weights
+
+    @tf.function
+    def train_step(x):
+        with tf.GradientTape() as tape:
+            loc, log_scale = tf.split(encoder(x), 2, axis=-1)
+            z = loc + tf.exp(log_scale) * tf.random.normal(tf.shape(loc))
+            kl = tf.reduce_sum(0.5 * (tf.exp(2 * log_scale) + loc ** 2 - 1) - log_scale, -1)
+            loss = tf.reduce_mean(kl - discretized_logistic_log_prob(x, decoder(z)))
+        optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        return loss
+
+    train = zoo.data.load(DATASET, "train", data_dir=data_dir, batch_size=64, seed=0)
+    last_save = time.time()
+    while float(elapsed) < seconds:
+        for x in train:
+            start = time.perf_counter()
+            loss = float(train_step(x))
+            elapsed.assign_add(time.perf_counter() - start)
+            step.assign_add(1)
+            if int(step) % 500 == 0:
+                print(f"step {int(step)} loss {loss:.1f} ({loss / (3072 * math.log(2)):.3f} "
+                      f"bits/dim) {float(elapsed) / 3600:.2f} h", flush=True)
+            if time.time() - last_save > 300:
+                manager.save()
+                last_save = time.time()
+            if float(elapsed) >= seconds:
+                break
+    manager.save()
+    return encoder, decoder, int(step), float(elapsed)
+
+
+def baseline_bits_per_dim(encoder, decoder, test, k=K, seed=0):
+    """The importance-weighted bound with `k` samples, as bits/dim, over `test` batches."""
+    rng = tf.random.Generator.from_seed(seed)
+
+    @tf.function
+    def log_likelihood(x):
+        loc, log_scale = tf.split(encoder(x), 2, axis=-1)
+        z = loc + tf.exp(log_scale) * rng.normal([k, *loc.shape])  # [k, batch, latent]
+        flat = tf.reshape(z, [-1, LATENT])
+        tiled = tf.repeat(x[tf.newaxis], k, axis=0)
+        log_px = tf.reshape(discretized_logistic_log_prob(
+            tf.reshape(tiled, [-1, 32, 32, 3]), decoder(flat)), [k, -1])
+        log_w = (log_px + gaussian_log_prob(z, 0.0, 0.0)
+                 - gaussian_log_prob(z, loc, log_scale))
+        return tf.reduce_logsumexp(log_w, axis=0) - math.log(k)
+
+    lls = np.concatenate([log_likelihood(x).numpy() for x in test])
+    return float(-lls.mean() / (3072 * math.log(2))), len(lls)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", default=os.path.join("runs", "cifar10_baseline"))
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--fd-samples", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    command = "python benchmarks/quality/cifar10_side_by_side.py"
+    budget = presets.load_metadata("vae_cifar10")["train_seconds"]
+    keras.utils.set_random_seed(0)
+    encoder, decoder, steps, seconds = train_baseline(args.output_dir, budget, args.data_dir)
+    test = zoo.data.load(DATASET, "test", data_dir=args.data_dir, batch_size=50, shuffle=False)
+    real, _ = zoo.data.load_numpy(DATASET, "test", data_dir=args.data_dir)
+    classifier = frechet.load_classifier(DATASET)
+    real_features = frechet.classifier_features(classifier, real)
+    results = {}
+    for name in ("vae_cifar10", "hvae_cifar10"):
+        model = zoo.from_preset(name)
+        meta = presets.load_metadata(name)
+        results[name] = {
+            "parameters": model.count_params(), "train_seconds": meta["train_seconds"],
+            "bits_per_dim": meta["metrics"][f"test_bits_per_dim_k{K}"],
+            "fd": frechet.model_fd(model, real, classifier, num_samples=args.fd_samples, seed=0)}
+    bits, _ = baseline_bits_per_dim(encoder, decoder, test)
+    noise = np.random.default_rng(0).standard_normal((args.fd_samples, LATENT)).astype(np.float32)
+    samples = np.concatenate([
+        np.clip(decoder(noise[i:i + 500]).numpy()[..., :3], 0.0, 1.0)  # the logistic's mode
+        for i in range(0, len(noise), 500)])
+    results["keras_baseline"] = {
+        "parameters": encoder.count_params() + decoder.count_params(), "train_seconds": seconds,
+        "steps": steps, "bits_per_dim": bits,
+        "fd": frechet.frechet_distance(frechet.classifier_features(classifier, samples),
+                                       real_features)}
+    rows = [[name, f"{r['parameters']:,}", f"{r['train_seconds'] / 3600:.1f} h",
+             f"**{r['bits_per_dim']:.3f}**", f"{r['fd']:.2f}"] for name, r in results.items()]
+    common.write_results("cifar10_side_by_side", {
+        "results": results, "k": K, "dataset": "CIFAR-10 JPEG copy (../shared/data/cifar10_jpeg)",
+        "hvae_gain_bits_per_dim": results["vae_cifar10"]["bits_per_dim"]
+        - results["hvae_cifar10"]["bits_per_dim"],
+        "vae_vs_baseline_bits_per_dim": results["keras_baseline"]["bits_per_dim"]
+        - results["vae_cifar10"]["bits_per_dim"]}, rows,
+        ["model", "parameters", "training (2 cores)", f"test bits/dim (k={K})",
+         "Fréchet distance (in-repo classifier)"], command, group="quality")
+    print(json.dumps({n: r["bits_per_dim"] for n, r in results.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
