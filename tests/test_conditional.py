@@ -64,8 +64,11 @@ def test_every_family_trains_on_labels_counts_them_and_restores_exactly(name, tm
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert (loaded.num_classes, loaded.class_names) == (NUM_CLASSES, ("top", "bottom", "left"))
-    assert_weights_equal(model, loaded)
-    np.testing.assert_array_equal(loaded.sample_from_noise(eps, labels=ids).numpy(), expected)
+    assert_weights_equal(model, loaded)  # bit for bit: the restore itself is exact
+    # The outputs of two traces of the same graph can differ in the last bit (seen once in
+    # CI, for the HVAE, on a loaded machine): the same weights, not the same kernels' order.
+    np.testing.assert_allclose(loaded.sample_from_noise(eps, labels=ids).numpy(), expected,
+                               rtol=0, atol=1e-6)
     if name == "vae":  # the preset format stores the same config and weights
         preset = zoo.from_preset(model.save_to_preset(str(tmp_path / "preset")))
         np.testing.assert_array_equal(preset.sample_from_noise(eps, labels=ids).numpy(), expected)
