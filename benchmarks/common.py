@@ -59,6 +59,16 @@ def write_results(name, payload, table_rows, header, command, *, group):
     return payload
 
 
+def cosine_optimizer(optimizer, initial_rate, epochs, steps_per_epoch, **kwargs):
+    """A Keras optimizer (by class name) whose rate decays by a cosine from `initial_rate`
+    to 1 % of it over `epochs`, the recipes' schedule; `kwargs` go to the optimizer."""
+    import keras
+
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_rate, decay_steps=epochs * steps_per_epoch, alpha=0.01)
+    return getattr(keras.optimizers, optimizer)(schedule, **kwargs)
+
+
 def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer, epochs,
                published, argv=None, batch_size=128, callbacks=(), conditional=False,
                datasets=("mnist", "fashion_mnist"), binarize=True, num_samples=1000):

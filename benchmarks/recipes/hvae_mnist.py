@@ -22,7 +22,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/, for common
 
 import common
-import keras
 
 import zoo
 
@@ -44,9 +43,8 @@ def build_model():
 
 
 def build_optimizer(epochs):
-    schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=epochs * STEPS_PER_EPOCH,
-                                                      alpha=0.01)
-    return keras.optimizers.Adamax(schedule, use_ema=True, ema_momentum=0.999)
+    return common.cosine_optimizer("Adamax", 2e-3, epochs, STEPS_PER_EPOCH, use_ema=True,
+                                   ema_momentum=0.999)
 
 
 def main(argv=None):

@@ -26,7 +26,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/, for common
 
 import common
-import keras
 
 import zoo
 from zoo import likelihoods
@@ -45,9 +44,7 @@ def build_model():
 
 
 def build_optimizer(epochs):
-    schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=epochs * STEPS_PER_EPOCH,
-                                                      alpha=0.01)
-    return keras.optimizers.Adam(schedule)
+    return common.cosine_optimizer("Adam", 1e-3, epochs, STEPS_PER_EPOCH)
 
 
 def main(argv=None):
