@@ -472,7 +472,13 @@ class LatentVariableModel(KerasTraining, keras.Model):
         return estimator(x, num_samples, seed, max_rows_per_pass, y=y)
 
     def bits_per_dim(self, x, num_samples=1000, seed=None, labels=None):
-        """`log_likelihood` as a negative log-likelihood in bits per dimension, `[batch]`."""
+        """`log_likelihood` as a negative log-likelihood in bits per dimension, `[batch]`.
+
+        The NLL in nats divided by `D ln 2`, D the values in one example. For the discrete
+        likelihoods (Bernoulli, the discretized logistic and its mixture) this is the
+        bits/dim of the data's own levels, as papers report for 8-bit images; a Gaussian
+        likelihood gives a density on [0, 1], whose bits/dim is not comparable with them.
+        """
         nll = -self.log_likelihood(x, num_samples=num_samples, seed=seed, labels=labels)
         return losses.bits_per_dim(nll, float(tf.reduce_prod(self.data_shape)))
 
