@@ -328,7 +328,7 @@ class DiscretizedLogisticMixture(Likelihood):
         base = distributions.DiscretizedLogisticMixture(
             logits=tf.reduce_sum(params[..., :k], axis=-2),
             loc=0.5 + tf.tanh(params[..., k:2 * k]),
-            scale=tf.exp(self.min_log_scale + tf.math.softplus(
+            scale=tf.exp(self.min_log_scale + distributions.stable_softplus(
                 params[..., 2 * k:3 * k] + self.initial_log_scale - self.min_log_scale)),
             coeffs=tf.tanh(params[..., 3 * k:]),
             num_bins=self.num_bins)

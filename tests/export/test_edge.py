@@ -117,6 +117,25 @@ def test_a_colour_sampler_gives_8bit_images_ready_for_png(tmp_path):
         edge.sample(2, dtype="int16")
 
 
+def test_a_sharp_colour_sampler_stays_finite_in_tflite(tmp_path):
+    import zoo
+    from zoo import likelihoods
+
+    model = zoo.VAE(input_shape=(8, 8, 3), latent_dim=4, network="conv", hidden_dims=(8,),
+                    likelihood=likelihoods.DiscretizedLogisticMixture(2), seed=0)
+    # A trained decoder's scales reach the floor (about 1e-3): the mean's softplus then sees
+    # arguments of several hundred, where a naive log(exp(x) + 1) is inf.
+    head = model.decoder.head
+    bias = head.bias.numpy().reshape(3, 8)  # [channels, 4 K]: logits, loc, log-scale, coeff
+    bias[:, 4:6] = -40.0
+    head.bias.assign(bias.reshape(-1))
+    eps = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    expected = np.asarray(model.sample_from_noise(eps))
+    assert np.all(np.isfinite(expected))
+    got = EdgeSampler(export.tflite(model, str(tmp_path / "sharp.tflite"))).sample_from_noise(eps)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_uint8_output_is_for_images_only(tmp_path):
     import zoo
 
