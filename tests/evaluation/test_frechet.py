@@ -37,7 +37,8 @@ def test_bad_features_are_named():
         frechet.frechet_distance(np.full((5, 3), np.nan), np.zeros((5, 3)))
 
 
-@pytest.mark.parametrize("dataset,accuracy", [("mnist", 0.985), ("fashion_mnist", 0.91)])
+@pytest.mark.parametrize("dataset,accuracy", [("mnist", 0.985), ("fashion_mnist", 0.91),
+                                              ("cifar10_jpeg", 0.68)])
 def test_shipped_classifiers_load_and_classify(dataset, accuracy, data_dir):
     classifier = frechet.load_classifier(dataset)
     meta = zoo.presets.load_metadata(os.path.join(frechet.CLASSIFIER_DIR, dataset))
