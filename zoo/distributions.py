@@ -292,11 +292,14 @@ class DiscretizedLogisticMixture(tfd.Distribution):
             tfd.Logistic(loc * levels - 0.5, self._scale * levels),
             low=tf.constant(0.0, self.dtype), high=tf.constant(levels, self.dtype))
 
+    def _per_channel_log_prob(self, x):
+        """log P(x_c | component k, x_<c) `[..., C, K]` of pixels `x` `[..., C]`."""
+        index = tf.round(tf.clip_by_value(x, 0.0, 1.0) * self._levels())  # [..., C]
+        return self.channel_distribution(x).log_prob(index[..., tf.newaxis])
+
     def _log_prob(self, x):
         x = tf.convert_to_tensor(x, dtype=self.dtype)
-        index = tf.round(tf.clip_by_value(x, 0.0, 1.0) * self._levels())  # [..., C]
-        per_channel = self.channel_distribution(x).log_prob(index[..., tf.newaxis])  # [..., C, K]
-        return self._mix(tf.reduce_sum(per_channel, axis=-2))
+        return self._mix(tf.reduce_sum(self._per_channel_log_prob(x), axis=-2))
 
     def _mix(self, log_components):
         """log sum_k pi_k exp(log_components[..., k])."""
@@ -314,10 +317,8 @@ class DiscretizedLogisticMixture(tfd.Distribution):
           observed: bool or 0/1 float tensor `[..., C]`.
         """
         x = tf.convert_to_tensor(x, dtype=self.dtype)
-        index = tf.round(tf.clip_by_value(x, 0.0, 1.0) * self._levels())
-        per_channel = self.channel_distribution(x).log_prob(index[..., tf.newaxis])
         weight = tf.cast(observed, self.dtype)[..., tf.newaxis]
-        return self._mix(tf.reduce_sum(per_channel * weight, axis=-2))
+        return self._mix(tf.reduce_sum(self._per_channel_log_prob(x) * weight, axis=-2))
 
     def _sample_n(self, n, seed=None):
         seeds = tfp.random.split_seed(seed, n=1 + self._channels)
