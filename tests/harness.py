@@ -15,6 +15,7 @@ import tensorflow as tf
 
 
 _TRAINED = {}  # test class -> (trained model, data): see ModelHarness._trained
+_FIRST_FIT = {}  # test class -> (weights before, train-step traces, logs) of that fit
 
 
 def assert_weights_equal(a, b):
@@ -42,16 +43,25 @@ class ModelHarness:
 
         Shared by the tests that only read it (the round trips and the bounds): tracing
         the first `fit` is most of what a small model costs. It comes out the same
-        whichever test builds it: the model is seeded and the steps unshuffled."""
+        whichever test builds it: the model is seeded and the steps unshuffled. The
+        weights before the fit, the number of train-step traces and the logs are kept
+        for `test_three_training_steps_change_every_weight`, which checks this fit."""
         key = type(self)
         if key not in _TRAINED:
             model = self.make_model()
             x = self.make_data()
+            assert len(x) == 96, "the harness trains 3 steps of 32"
             model.compile(optimizer=keras.optimizers.Adam(1e-3))
+            before = [np.array(w) for w in model.trainable_weights]
+            traces = []
+            train_step = model.train_step
+            model.train_step = lambda data: traces.append(1) or train_step(data)
             # One pass, no steps_per_epoch: asking for more batches than the data has
             # (it was 5, for 3 batches of the 96 examples) only warned and stopped at 3.
-            model.fit(x, batch_size=32, epochs=1, shuffle=False, verbose=0)
+            history = model.fit(x, batch_size=32, epochs=1, shuffle=False, verbose=0)
+            del model.train_step  # back to the class's method for the tests that reuse it
             _TRAINED[key] = model, x
+            _FIRST_FIT[key] = before, len(traces), history.history
         return _TRAINED[key]
 
     def test_config_round_trip(self):
@@ -65,21 +75,15 @@ class ModelHarness:
         # Three steps, not one: a zero-initialised layer (the last layer of a residual
         # block, a residual posterior's output) passes no gradient to the layers before
         # it until it has moved once, and a hierarchy chains two of them.
-        model = self.make_model()
-        x = self.make_data()
-        model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        before = [np.array(w) for w in model.trainable_weights]
-        batches = tf.data.Dataset.from_tensor_slices(x).batch(32).take(3)
-        traces = []
-        train_step = model.train_step
-        model.train_step = lambda data: traces.append(1) or train_step(data)
-        history = model.fit(batches, epochs=1, verbose=0)
+        model, _ = self._trained()  # the one-epoch fit: 3 batches of 32
+        before, traces, logs = _FIRST_FIT[type(self)]
         # compile() built the optimizer, so the train step is traced once, not a second
         # time for the variables a first trace would create.
-        assert len(traces) == 1, f"the train step was traced {len(traces)} times"
+        assert traces == 1, f"the train step was traced {traces} times"
+        assert int(model.optimizer.iterations) == 3
+        assert len(before) == len(model.trainable_weights)
         for w, old in zip(model.trainable_weights, before):
             assert not np.array_equal(np.asarray(w), old), f"{w.path} did not change"
-        logs = history.history
         for key in ("loss", "reconstruction", "kl", "active_units"):
             assert np.isfinite(logs[key][0]), key
         assert 0 <= logs["active_units"][0] <= model.noise_dim
