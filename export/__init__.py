@@ -26,15 +26,15 @@ def saved_model(model, base_dir, version=1, overwrite=False, include_encoder=Tru
 
 
 def tflite(model, path, quantization="float32", int8_io=False, calibration_samples=500, seed=0,
-           verify=True, per_channel_dense=False, plan=None, budget=None):
+           verify=True, per_channel_dense=False, plan=None, budget=None, batch_size=None):
     """Writes a `.tflite` sampler; see `export.lite.export_tflite` for the arguments.
 
     Args:
       model: a built zoo model.
       path: str. Destination `.tflite` file.
       quantization: str. One of `QUANTIZATIONS`. Defaults to "float32".
-      int8_io, calibration_samples, seed, verify, per_channel_dense, plan, budget: as in
-        `export.lite.export_tflite`.
+      int8_io, calibration_samples, seed, verify, per_channel_dense, plan, budget,
+        batch_size: as in `export.lite.export_tflite`.
 
     Returns:
       str. `path`.
@@ -43,18 +43,19 @@ def tflite(model, path, quantization="float32", int8_io=False, calibration_sampl
 
     return export_tflite(model, path, quantization=quantization, int8_io=int8_io,
                          calibration_samples=calibration_samples, seed=seed, verify=verify,
-                         per_channel_dense=per_channel_dense, plan=plan, budget=budget)
+                         per_channel_dense=per_channel_dense, plan=plan, budget=budget,
+                         batch_size=batch_size)
 
 
 def tflite_variants(model, paths, int8_io=False, calibration_samples=500, seed=0, verify=True,
-                    per_channel_dense=False, plan=None, budget=None):
+                    per_channel_dense=False, plan=None, budget=None, batch_size=None):
     """Writes `{quantization: path}` from one traced graph; see `export.lite.export_tflite_variants`.
 
     Args:
       model: a built zoo model.
       paths: dict. `{quantization: destination .tflite file}`.
-      int8_io, calibration_samples, seed, verify, per_channel_dense, plan, budget: as in
-        `export.lite.export_tflite`.
+      int8_io, calibration_samples, seed, verify, per_channel_dense, plan, budget,
+        batch_size: as in `export.lite.export_tflite`.
 
     Returns:
       dict. `{quantization: path}` of the files written.
@@ -64,4 +65,4 @@ def tflite_variants(model, paths, int8_io=False, calibration_samples=500, seed=0
     return export_tflite_variants(model, paths, int8_io=int8_io,
                                   calibration_samples=calibration_samples, seed=seed,
                                   verify=verify, per_channel_dense=per_channel_dense, plan=plan,
-                                  budget=budget)
+                                  budget=budget, batch_size=batch_size)

@@ -38,8 +38,13 @@ def check_model(model):
     return model
 
 
-def sampler_endpoints(model):
+def sampler_endpoints(model, batch_size=None):
     """Decoder-side graphs, from `model.sampler_spec()`.
+
+    Args:
+      model: a built zoo model.
+      batch_size: int or None. A fixed batch for every input, or None (the default) for
+        a dynamic one.
 
     Returns:
       dict. `{"sample_from_noise": (fn, signature), "decode": (fn, signature)}`: each
@@ -54,8 +59,8 @@ def sampler_endpoints(model):
     def decode(z, *extra):
         return {"mean": spec.decode_mean(z, *extra)}
 
-    return {"sample_from_noise": (sample_from_noise, spec.noise_signature()),
-            "decode": (decode, spec.latent_signature())}
+    return {"sample_from_noise": (sample_from_noise, spec.noise_signature(batch_size)),
+            "decode": (decode, spec.latent_signature(batch_size))}
 
 
 def encoder_endpoints(model):

@@ -1,6 +1,7 @@
 """TFLite export of a model's sampler, with metadata and a parity check built in."""
 
 import json
+import numbers
 import os
 import tempfile
 import warnings
@@ -64,21 +65,23 @@ def _calibration_inputs(spec, num_samples, seed, signatures):
     return inputs
 
 
-def _representative_dataset(spec, num_samples, seed, signatures):
-    """Calibration inputs for the converter, one example per step, for each signature."""
+def _representative_dataset(spec, num_samples, seed, signatures, batch_size=None):
+    """Calibration inputs for the converter, one example per step (`batch_size` of them
+    for a fixed-batch graph), for each signature."""
     inputs = _calibration_inputs(spec, num_samples, seed, signatures)
+    step = batch_size or 1
 
     def generator():
-        for i in range(num_samples):
+        for i in range(0, num_samples - step + 1, step):
             for key in ("sample_from_noise", "decode"):
                 if key in inputs:
-                    yield key, {name: value[i:i + 1] for name, value in inputs[key].items()}
+                    yield key, {name: value[i:i + step] for name, value in inputs[key].items()}
 
     return generator
 
 
 def _configure(converter, quantization, model, signatures, int8_io, calibration_samples, seed,
-               per_channel_dense=False):
+               per_channel_dense=False, batch_size=None):
     if quantization == "float32":
         return
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -91,7 +94,7 @@ def _configure(converter, quantization, model, signatures, int8_io, calibration_
         converter.target_spec.supported_types = [tf.float16]
     elif quantization == "int8":
         converter.representative_dataset = _representative_dataset(
-            model.sampler_spec(), calibration_samples, seed, signatures)
+            model.sampler_spec(), calibration_samples, seed, signatures, batch_size)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if int8_io:
             converter.inference_input_type = tf.int8
@@ -229,11 +232,12 @@ def parity(model, flatbuffer, num_vectors=64, seed=0, batch_size=64, check=None)
 
 
 def export_tflite(model, path, quantization="float32", int8_io=False, calibration_samples=500,
-                  seed=0, verify=True, per_channel_dense=False, plan=None, budget=None):
+                  seed=0, verify=True, per_channel_dense=False, plan=None, budget=None,
+                  batch_size=None):
     """Converts the model's sampler to a `.tflite` file and returns its path.
 
     The file has two signatures, `sample_from_noise` (`noise` -> `samples`) and `decode`
-    (`z` -> `mean`), with a dynamic batch dimension, and carries metadata (noise_dim,
+    (`z` -> `mean`), with a dynamic batch dimension (or a fixed one), and carries metadata (noise_dim,
     output shape, model name, quantization, measured parity) so `export.edge.EdgeSampler`
     needs nothing else. To write several quantizations of one model, use
     `export_tflite_variants`: it traces the graphs once for all of them.
@@ -260,6 +264,10 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
         max(1, max |output|)) on 1,000 noise vectors. Defaults to None:
         `export.quantize.MEAN_ERROR_BUDGET` (0.01). A tighter one keeps more in dynamic or
         float mode where the sample distribution must not move (see the int8 write-up).
+      batch_size: int or None. A fixed batch for every input and output, for runtimes
+        that refuse a dynamic one (LiteRT.js in a browser). int8 is calibrated and
+        quantized exactly as the dynamic-batch file would be. `EdgeSampler` runs such a
+        file on any number of rows (padded chunks). Defaults to None: dynamic.
 
     Returns:
       str. `path`.
@@ -270,7 +278,7 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
     return export_tflite_variants(
         model, {quantization: path}, int8_io=int8_io, calibration_samples=calibration_samples,
         seed=seed, verify=verify, per_channel_dense=per_channel_dense, plan=plan,
-        budget=budget)[quantization]
+        budget=budget, batch_size=batch_size)[quantization]
 
 
 def _check_targets(paths, int8_io):
@@ -299,7 +307,8 @@ def _check_targets(paths, int8_io):
 
 
 def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500, seed=0,
-                           verify=True, per_channel_dense=False, plan=None, budget=None):
+                           verify=True, per_channel_dense=False, plan=None, budget=None,
+                           batch_size=None):
     """Writes one `.tflite` sampler per quantization, from one traced graph.
 
     Each file is what `export_tflite` writes for its quantization, but the model's graphs
@@ -314,8 +323,8 @@ def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500,
         If one fails (`ConversionError`), the files before it are written, the later
         ones are not attempted.
       int8_io: bool. int8 inputs and outputs for the "int8" entry (which must be there).
-      calibration_samples, seed, verify, per_channel_dense, plan, budget: as in
-        `export_tflite`.
+      calibration_samples, seed, verify, per_channel_dense, plan, budget, batch_size: as
+        in `export_tflite`.
 
     Returns:
       dict {quantization: path}.
@@ -336,29 +345,49 @@ def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500,
                              f"Received: quantizations {list(paths)}, int8_io={int8_io}")
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < 1:
             raise ValueError(f"budget must be a number in (0, 1). Received: budget={budget!r}")
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer or None. "
+                             f"Received: batch_size={batch_size!r}")
+        batch_size = int(batch_size)
+        if "int8" in paths and calibration_samples < batch_size:
+            raise ValueError(f"calibration_samples must be at least batch_size ({batch_size}). "
+                             f"Received: calibration_samples={calibration_samples!r}")
     # A sampler whose noise is the latent is decode itself: one subgraph serves both
     # signatures instead of two identical copies.
     shared = model.sampler_spec().noise_is_latent
-    endpoints = graphs.sampler_endpoints(model)
+    endpoints = graphs.sampler_endpoints(model, batch_size)
     if shared:
         del endpoints["sample_from_noise"]  # aliased onto decode's subgraph below
     with tempfile.TemporaryDirectory() as tmp:
         graphs.archive(model, endpoints).write_out(tmp, verbose=False)
+        calibration_twin = None
+        if batch_size is not None and "int8" in paths and not int8_io:
+            # The AI Edge quantizer calibrates on the whole calibration set in one call,
+            # which a fixed batch refuses: calibrate the dynamic-batch twin (same ops,
+            # same tensor names) and apply its ranges, so the file is quantized as the
+            # dynamic one is.
+            twin_dir = os.path.join(tmp, "dynamic_batch")
+            graphs.archive(model, {name: graphs.sampler_endpoints(model)[name]
+                                   for name in endpoints}).write_out(twin_dir, verbose=False)
+            calibration_twin = tf.lite.TFLiteConverter.from_saved_model(
+                twin_dir, signature_keys=list(endpoints)).convert()
         for quantization, path in paths.items():
             _convert_and_write(model, tmp, list(endpoints), shared, path, quantization,
                                int8_io and quantization == "int8", calibration_samples, seed,
                                verify, per_channel_dense, plan if quantization == "int8" else None,
-                               budget)
+                               budget, batch_size, calibration_twin)
     return paths
 
 
 def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantization, int8_io,
                        calibration_samples, seed, verify, per_channel_dense, plan=None,
-                       budget=None):
+                       budget=None, batch_size=None, calibration_twin=None):
     """Converts the SavedModel at `saved_dir` to `quantization`, checks parity, writes `path`."""
     extra = list(model.sampler_spec().extra_inputs)
     meta = {**graphs.metadata(model), "quantization": quantization, "int8_io": bool(int8_io),
-            "shared_subgraph": shared,
+            "shared_subgraph": shared, "batch_size": batch_size,
             "signatures": {"sample_from_noise": {"inputs": ["noise", *extra], "outputs": ["samples"]},
                            "decode": {"inputs": ["z", *extra], "outputs": ["mean"]}}}
     # int8 with float I/O goes through the AI Edge quantizer and its per-op plan (see
@@ -368,7 +397,7 @@ def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantizat
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=signature_keys)
     if not searched:
         _configure(converter, quantization, model, signature_keys, int8_io, calibration_samples,
-                   seed, per_channel_dense)
+                   seed, per_channel_dense, batch_size)
     with warnings.catch_warnings():
         # int8 calibration runs TF's own deprecated tf.lite.Interpreter internally.
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
@@ -381,7 +410,7 @@ def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantizat
         checker = ParityCheck(model, num_vectors=1000, seed=seed + 1, batch_size=250)
         flatbuffer, meta["plan"], meta["plan_search"] = _int8_with_plan(
             model, flatbuffer, meta, shared, signature_keys, calibration_samples, seed,
-            per_channel_dense, plan, budget, checker)
+            per_channel_dense, plan, budget, checker, calibration_twin)
     if verify:
         unverified = finalize(flatbuffer, meta, shared)
         check = parity(model, unverified, seed=seed + 1,
@@ -406,16 +435,18 @@ def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantizat
 
 
 def _int8_with_plan(model, float_flatbuffer, meta, shared, signature_keys, calibration_samples,
-                    seed, per_channel_dense, plan, budget, checker):
+                    seed, per_channel_dense, plan, budget, checker, calibration_twin=None):
     """Quantizes `float_flatbuffer` to int8 under a mean error `budget` measured by
     `checker` (a `ParityCheck`): with `plan`, or with the plan `quantize.Int8Search`
     finds. Returns (flatbuffer, plan as a list of {"scope", "mode"} dicts, the search's
-    summary)."""
+    summary). `calibration_twin`: the dynamic-batch float flatbuffer to calibrate on
+    when `float_flatbuffer` has a fixed batch."""
     def error_of(flatbuffer):
         return checker.relative_mean_error(finalize(flatbuffer, meta, shared))
 
     calibration = _calibration_inputs(model.sampler_spec(), calibration_samples, seed, signature_keys)
-    search = quantize.Int8Search(float_flatbuffer, calibration, error_of, per_channel_dense)
+    search = quantize.Int8Search(float_flatbuffer, calibration, error_of, per_channel_dense,
+                                 calibration_flatbuffer=calibration_twin)
     if plan is not None:  # checked by export_tflite_variants
         chosen = plan
         flatbuffer, error = search.measure(chosen)

@@ -126,16 +126,20 @@ class Int8Search:
       error_of: callable(bytes) -> float. The mean absolute error of a quantized model.
       per_channel_dense: bool. One weight scale per output unit of dense layers in int8
         mode (see the module docstring for why not by default). Defaults to False.
+      calibration_flatbuffer: bytes or None. The same graph with a dynamic batch, to
+        calibrate on when `float_flatbuffer` has a fixed one (its tensors have the same
+        names, so the ranges apply). Defaults to None: `float_flatbuffer` itself.
     """
 
-    def __init__(self, float_flatbuffer, calibration, error_of, per_channel_dense=False):
+    def __init__(self, float_flatbuffer, calibration, error_of, per_channel_dense=False,
+                 calibration_flatbuffer=None):
         from litert_quantizer import quantizer as aeq
 
         self._aeq = aeq
         self.float_flatbuffer = bytes(float_flatbuffer)
         self.error_of = error_of
         self.per_channel_dense = per_channel_dense
-        calibrator = aeq.Quantizer(bytearray(self.float_flatbuffer))
+        calibrator = aeq.Quantizer(bytearray(calibration_flatbuffer or self.float_flatbuffer))
         apply_plan(calibrator, [])
         # One batch per signature: the calibrator averages per-step ranges (see above).
         self._ranges = calibrator.calibrate({key: [inputs] for key, inputs in calibration.items()})

@@ -54,14 +54,20 @@ class SamplerSpec:
                 "noise_is_latent needs latent_shape == (noise_dim,). Received: "
                 f"latent_shape={tuple(self.latent_shape)}, noise_dim={self.noise_dim}")
 
-    def noise_signature(self):
+    def noise_signature(self, batch_size=None):
         """Input signature of `sample_from_noise`, a list of `tf.TensorSpec`: `noise`
-        `[batch, noise_dim]` float32, then the extra inputs."""
-        return [tf.TensorSpec([None, self.noise_dim], tf.float32, name="noise"),
-                *self.extra_inputs.values()]
+        `[batch, noise_dim]` float32, then the extra inputs. `batch` is dynamic (None),
+        or `batch_size` for runtimes that refuse a dynamic batch (LiteRT.js)."""
+        return [tf.TensorSpec([batch_size, self.noise_dim], tf.float32, name="noise"),
+                *self._extra_signature(batch_size)]
 
-    def latent_signature(self):
+    def latent_signature(self, batch_size=None):
         """Input signature of `decode_mean`, a list of `tf.TensorSpec`: `z`
-        `[batch, *latent_shape]` float32, then the extra inputs."""
-        return [tf.TensorSpec([None, *self.latent_shape], tf.float32, name="z"),
-                *self.extra_inputs.values()]
+        `[batch, *latent_shape]` float32, then the extra inputs (batch as in
+        `noise_signature`)."""
+        return [tf.TensorSpec([batch_size, *self.latent_shape], tf.float32, name="z"),
+                *self._extra_signature(batch_size)]
+
+    def _extra_signature(self, batch_size):
+        return [tf.TensorSpec([batch_size, *spec.shape[1:]], spec.dtype, name=spec.name)
+                for spec in self.extra_inputs.values()]

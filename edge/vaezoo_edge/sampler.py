@@ -245,7 +245,33 @@ class EdgeSampler:
                                       or [1.0] * self.num_classes, n, seed)
         return labels_module.check_labels(labels, n, self.num_classes, self.class_names)
 
+    @property
+    def batch_size(self):
+        """The fixed batch the file was exported with (`export.tflite(...,
+        batch_size=...)`, for runtimes without a dynamic batch), or None. Any number of
+        rows works either way: a fixed-batch file is run on padded chunks."""
+        return self.metadata.get("batch_size")
+
     def _run(self, signature, input_name, output_name, values, labels=None):
+        fixed = self.batch_size
+        if fixed and len(values) != fixed:
+            # Chunks of the exported batch, the last padded with copies of its first
+            # row (valid noise and a valid class) and cut after the call.
+            parts = []
+            for start in range(0, len(values), fixed):
+                chunk = values[start:start + fixed]
+                pad = fixed - len(chunk)
+                feed_labels = None if labels is None else labels[start:start + fixed]
+                if pad:
+                    chunk = np.concatenate([chunk, np.repeat(chunk[:1], pad, axis=0)])
+                    if feed_labels is not None:
+                        feed_labels = np.concatenate([feed_labels, np.repeat(feed_labels[:1], pad)])
+                parts.append(self._run_once(signature, input_name, output_name, chunk,
+                                            feed_labels)[:fixed - pad])
+            return np.concatenate(parts)
+        return self._run_once(signature, input_name, output_name, values, labels)
+
+    def _run_once(self, signature, input_name, output_name, values, labels=None):
         inputs, outputs = self._io[signature]
         spec = inputs[input_name]
         if spec["dtype"] == np.int8:  # int8 I/O: quantize with the file's own parameters

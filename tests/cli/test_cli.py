@@ -194,7 +194,7 @@ def test_export_writes_each_quantization_asked_for_and_reports_them(tmp_path, ca
     report = str(tmp_path / "report.json")
     assert cli.main(["export", str(tmp_path / "m.keras"), "--tflite", str(tmp_path / "vae.tflite"),
                      "--quantization", "float32", "int8", "--report-json", report,
-                     "--int8-budget", "0.02"]) == 0
+                     "--int8-budget", "0.02", "--batch-size", "16"]) == 0
     out = capsys.readouterr().out
     assert "int8 plan: none (full int8); mean abs error" in out and "(budget 0.02)" in out
     assert EdgeSampler(str(tmp_path / "vae_int8.tflite")).metadata["plan_search"]["budget"] == 0.02
@@ -202,6 +202,7 @@ def test_export_writes_each_quantization_asked_for_and_reports_them(tmp_path, ca
         path = str(tmp_path / f"vae_{quantization}.tflite")
         assert f"TFLite ({quantization}) written to {path}" in out
         assert EdgeSampler(path).quantization == quantization
+        assert EdgeSampler(path).batch_size == 16  # fixed, for LiteRT.js
     with open(report) as f:
         rows = json.load(f)
     assert [row["target"] for row in rows] == ["TFLite float32", "TFLite int8"]

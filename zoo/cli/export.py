@@ -29,6 +29,9 @@ def add_arguments(p):
     p.add_argument("--int8-budget", type=float, default=None, metavar="ERROR",
                    help="int8: largest mean abs error against Keras on 1,000 noise vectors "
                         "(default 0.01); a tighter one keeps more ops in dynamic or float mode")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="TFLite: a fixed batch of N for runtimes that refuse a dynamic one "
+                        "(LiteRT.js in a browser); EdgeSampler still takes any number of rows")
     p.add_argument("--report", action="store_true",
                    help="print size, error vs Keras on 1,000 noise vectors and 1-thread latency")
     p.add_argument("--report-json", default=None, metavar="FILE", help="also write the report as JSON")
@@ -62,7 +65,8 @@ def run(args):
     tflite_paths = {}
     if args.tflite:
         tflite_paths = export.tflite_variants(model, tflite_files(args.tflite, args.quantization),
-                                              int8_io=args.int8_io, budget=args.int8_budget)
+                                              int8_io=args.int8_io, budget=args.int8_budget,
+                                              batch_size=args.batch_size)
         for quantization, path in tflite_paths.items():
             print(f"TFLite ({quantization}) written to {path}")
             plan = EdgeSampler(path).metadata.get("plan")
