@@ -115,6 +115,12 @@ def apply_plan(quantizer, plan, per_channel_dense=False):
             for name in _WEIGHT_OPS:
                 if hasattr(op, name):
                     quantizer.add_dynamic_config(scope, getattr(op, name), 8, channelwise)
+    # Last, so no plan entry overrides it. Float noise in, float samples out, quantized
+    # inside the graph: without this the quantizer makes the signature inputs and outputs
+    # int8 too, which runtimes without an int8 tensor type (LiteRT.js) cannot feed
+    # (`int8_io=True` is the converter's path).
+    for io in (op.INPUT, op.OUTPUT):
+        quantizer.update_quantization_recipe(".*", io, algorithm_key="no_quantize")
 
 
 class Int8Search:

@@ -46,6 +46,13 @@ def test_a_fixed_batch_int8_sampler_is_quantized_as_the_dynamic_one(tmp_path):
                                       batch_size=8))
     dynamic = EdgeSampler(export.tflite(model, str(tmp_path / "dynamic.tflite"), quantization="int8"))
     assert fixed.batch_size == 8 and dynamic.batch_size is None
+    # Float in, float out, int8 inside: what a runtime without int8 tensors can feed.
+    for sampler in (fixed, dynamic):
+        for runner in sampler._runners.values():
+            assert runner.get_input_details()["noise" if "noise" in runner.get_input_details() else "z"][
+                "dtype"] == np.float32
+            assert all(d["dtype"] == np.float32 for d in runner.get_output_details().values())
+        assert sampler.metadata["plan_search"]["full_int8_mean_abs_error"] is not None
     assert fixed.metadata["plan"] == dynamic.metadata["plan"]
     assert fixed.metadata["parity"]["mean_abs_error"] <= export.quantize.MEAN_ERROR_BUDGET
     noise = np.random.default_rng(1).standard_normal((13, model.noise_dim)).astype(np.float32)
