@@ -265,9 +265,10 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
         `export.quantize.MEAN_ERROR_BUDGET` (0.01). A tighter one keeps more in dynamic or
         float mode where the sample distribution must not move (see the int8 write-up).
       batch_size: int or None. A fixed batch for every input and output, for runtimes
-        that refuse a dynamic one (LiteRT.js in a browser). int8 is calibrated and
-        quantized exactly as the dynamic-batch file would be. `EdgeSampler` runs such a
-        file on any number of rows (padded chunks). Defaults to None: dynamic.
+        that refuse a dynamic one (LiteRT.js in a browser). int8 is calibrated on the
+        same set in chunks of the batch, to the ranges the dynamic-batch file gets.
+        `EdgeSampler` runs such a file on any number of rows (padded chunks).
+        Defaults to None: dynamic.
 
     Returns:
       str. `path`.
@@ -362,28 +363,17 @@ def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500,
         del endpoints["sample_from_noise"]  # aliased onto decode's subgraph below
     with tempfile.TemporaryDirectory() as tmp:
         graphs.archive(model, endpoints).write_out(tmp, verbose=False)
-        calibration_twin = None
-        if batch_size is not None and "int8" in paths and not int8_io:
-            # The AI Edge quantizer calibrates on the whole calibration set in one call,
-            # which a fixed batch refuses: calibrate the dynamic-batch twin (same ops,
-            # same tensor names) and apply its ranges, so the file is quantized as the
-            # dynamic one is.
-            twin_dir = os.path.join(tmp, "dynamic_batch")
-            graphs.archive(model, {name: graphs.sampler_endpoints(model)[name]
-                                   for name in endpoints}).write_out(twin_dir, verbose=False)
-            calibration_twin = tf.lite.TFLiteConverter.from_saved_model(
-                twin_dir, signature_keys=list(endpoints)).convert()
         for quantization, path in paths.items():
             _convert_and_write(model, tmp, list(endpoints), shared, path, quantization,
                                int8_io and quantization == "int8", calibration_samples, seed,
                                verify, per_channel_dense, plan if quantization == "int8" else None,
-                               budget, batch_size, calibration_twin)
+                               budget, batch_size)
     return paths
 
 
 def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantization, int8_io,
                        calibration_samples, seed, verify, per_channel_dense, plan=None,
-                       budget=None, batch_size=None, calibration_twin=None):
+                       budget=None, batch_size=None):
     """Converts the SavedModel at `saved_dir` to `quantization`, checks parity, writes `path`."""
     extra = list(model.sampler_spec().extra_inputs)
     meta = {**graphs.metadata(model), "quantization": quantization, "int8_io": bool(int8_io),
@@ -410,7 +400,7 @@ def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantizat
         checker = ParityCheck(model, num_vectors=1000, seed=seed + 1, batch_size=250)
         flatbuffer, meta["plan"], meta["plan_search"] = _int8_with_plan(
             model, flatbuffer, meta, shared, signature_keys, calibration_samples, seed,
-            per_channel_dense, plan, budget, checker, calibration_twin)
+            per_channel_dense, plan, budget, checker, batch_size)
     if verify:
         unverified = finalize(flatbuffer, meta, shared)
         check = parity(model, unverified, seed=seed + 1,
@@ -435,18 +425,17 @@ def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantizat
 
 
 def _int8_with_plan(model, float_flatbuffer, meta, shared, signature_keys, calibration_samples,
-                    seed, per_channel_dense, plan, budget, checker, calibration_twin=None):
+                    seed, per_channel_dense, plan, budget, checker, batch_size=None):
     """Quantizes `float_flatbuffer` to int8 under a mean error `budget` measured by
     `checker` (a `ParityCheck`): with `plan`, or with the plan `quantize.Int8Search`
     finds. Returns (flatbuffer, plan as a list of {"scope", "mode"} dicts, the search's
-    summary). `calibration_twin`: the dynamic-batch float flatbuffer to calibrate on
-    when `float_flatbuffer` has a fixed batch."""
+    summary). `batch_size`: the flatbuffer's fixed batch, or None."""
     def error_of(flatbuffer):
         return checker.relative_mean_error(finalize(flatbuffer, meta, shared))
 
     calibration = _calibration_inputs(model.sampler_spec(), calibration_samples, seed, signature_keys)
     search = quantize.Int8Search(float_flatbuffer, calibration, error_of, per_channel_dense,
-                                 calibration_flatbuffer=calibration_twin)
+                                 batch_size=batch_size)
     if plan is not None:  # checked by export_tflite_variants
         chosen = plan
         flatbuffer, error = search.measure(chosen)

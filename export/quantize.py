@@ -32,6 +32,8 @@ pairs overriding earlier ones; the plan used is written into the file's metadata
 
 import re
 
+import numpy as np
+
 
 #: Modes of a plan entry: int8 weights and activations; int8 weights with activations
 #: quantized at run time (dense and convolution layers; other ops float); all float.
@@ -123,6 +125,38 @@ def apply_plan(quantizer, plan, per_channel_dense=False):
         quantizer.update_quantization_recipe(".*", io, algorithm_key="no_quantize")
 
 
+def _chunks(calibration, batch_size):
+    """`calibration` ({signature: {input: array [n, ...]}}) as a list of such dicts with
+    `batch_size` rows each; the last chunk is filled up with the first rows (already
+    seen, so no range moves)."""
+    n = len(next(iter(next(iter(calibration.values())).values())))
+    chunks = []
+    for start in range(0, n, batch_size):
+        rows = np.arange(start, start + batch_size) % n
+        chunks.append({key: {name: value[rows] for name, value in inputs.items()}
+                       for key, inputs in calibration.items()})
+    return chunks
+
+
+def calibrate(calibrator, calibration, batch_size=None):
+    """Ranges of every tensor of `calibrator`'s model (a `litert_quantizer.Quantizer`)
+    over `calibration` ({signature: {input: array}}), as if fed in one batch.
+
+    One call with the whole set when the batch is dynamic: the quantizer's merge across
+    calibration steps is a moving average, which would narrow the ranges. With a fixed
+    `batch_size`, one call per chunk and the min / max of the chunks' ranges."""
+    from litert_quantizer.utils import qsv_utils
+
+    if batch_size is None:
+        return calibrator.calibrate({key: [inputs] for key, inputs in calibration.items()})
+    ranges = {}
+    for chunk in _chunks(calibration, batch_size):
+        found = calibrator.calibrate({key: [inputs] for key, inputs in chunk.items()})
+        ranges = {name: qsv_utils.min_max_update(ranges.get(name), qsv) if qsv else ranges.get(name, qsv)
+                  for name, qsv in found.items()}
+    return ranges
+
+
 class Int8Search:
     """Quantizes one float32 flatbuffer under any number of plans, calibrated once.
 
@@ -132,23 +166,24 @@ class Int8Search:
       error_of: callable(bytes) -> float. The mean absolute error of a quantized model.
       per_channel_dense: bool. One weight scale per output unit of dense layers in int8
         mode (see the module docstring for why not by default). Defaults to False.
-      calibration_flatbuffer: bytes or None. The same graph with a dynamic batch, to
-        calibrate on when `float_flatbuffer` has a fixed one (its tensors have the same
-        names, so the ranges apply). Defaults to None: `float_flatbuffer` itself.
+      batch_size: int or None. The fixed batch of `float_flatbuffer`'s inputs, or None
+        (dynamic). With a fixed batch the calibration set goes in as chunks of that
+        size, and each tensor's range is the min and max over all chunks: the ranges of
+        the whole set, as one batch gives them (the quantizer's own merge across steps
+        is a moving average). Defaults to None.
     """
 
     def __init__(self, float_flatbuffer, calibration, error_of, per_channel_dense=False,
-                 calibration_flatbuffer=None):
+                 batch_size=None):
         from litert_quantizer import quantizer as aeq
 
         self._aeq = aeq
         self.float_flatbuffer = bytes(float_flatbuffer)
         self.error_of = error_of
         self.per_channel_dense = per_channel_dense
-        calibrator = aeq.Quantizer(bytearray(calibration_flatbuffer or self.float_flatbuffer))
+        calibrator = aeq.Quantizer(bytearray(self.float_flatbuffer))
         apply_plan(calibrator, [])
-        # One batch per signature: the calibrator averages per-step ranges (see above).
-        self._ranges = calibrator.calibrate({key: [inputs] for key, inputs in calibration.items()})
+        self._ranges = calibrate(calibrator, calibration, batch_size)
         self.history = []
 
     def quantize(self, plan):
