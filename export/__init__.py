@@ -33,8 +33,8 @@ def tflite(model, path, quantization="float32", int8_io=False, calibration_sampl
       model: a built zoo model.
       path: str. Destination `.tflite` file.
       quantization: str. One of `QUANTIZATIONS`. Defaults to "float32".
-      int8_io, calibration_samples, seed, verify, per_channel_dense, plan, budget,
-        batch_size: as in `export.lite.export_tflite`.
+      int8_io, calibration_samples, seed, verify, per_channel_dense, plan, budget, batch_size:
+        as in `export.lite.export_tflite`.
 
     Returns:
       str. `path`.
@@ -54,8 +54,8 @@ def tflite_variants(model, paths, int8_io=False, calibration_samples=500, seed=0
     Args:
       model: a built zoo model.
       paths: dict. `{quantization: destination .tflite file}`.
-      int8_io, calibration_samples, seed, verify, per_channel_dense, plan, budget,
-        batch_size: as in `export.lite.export_tflite`.
+      int8_io, calibration_samples, seed, verify, per_channel_dense, plan, budget, batch_size:
+        as in `export.lite.export_tflite`.
 
     Returns:
       dict. `{quantization: path}` of the files written.

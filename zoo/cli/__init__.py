@@ -10,10 +10,11 @@ import argparse
 import sys
 
 from zoo.cli import (bench, demo, evaluate, export, impute, plot, presets, quickstart, sample,
-                     score, train)
+                     score, train, web)
 
 #: The commands, in the order `vaezoo --help` lists them.
-COMMANDS = (presets, train, evaluate, sample, export, score, impute, plot, bench, demo, quickstart)
+COMMANDS = (presets, train, evaluate, sample, export, web, score, impute, plot, bench, demo,
+            quickstart)
 
 
 def parser():
