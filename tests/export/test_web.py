@@ -6,6 +6,7 @@ makes of the same noise and labels from the same file. Without Chromium, Playwri
 LiteRT.js (`npm ci --prefix export/web`) the browser tests skip and say which is missing.
 """
 
+import json
 import os
 
 import numpy as np
@@ -122,3 +123,31 @@ def test_a_model_that_does_not_make_images_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"draws images .* shape \[6\]"):
         web.export_sampler(str(tmp_path / "table.keras"), str(tmp_path / "t.tflite"))
     assert not (tmp_path / "t.tflite").exists()
+
+
+def _litert_js_missing():
+    try:
+        web.find_litert_js()
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+@pytest.mark.skipif(_litert_js_missing() is not None, reason=str(_litert_js_missing()))
+def test_the_command_line_writes_a_site_of_shipped_presets(tmp_path, capsys):
+    from zoo import cli
+
+    out = str(tmp_path / "site")
+    assert cli.main(["web", out, "--presets", "vae_mnist", "hvae_mnist"]) == 0
+    assert f"Page written to {out}" in capsys.readouterr().out
+    with open(os.path.join(out, "models.json")) as f:
+        manifest = json.load(f)
+    assert [m["name"] for m in manifest["models"]] == ["vae_mnist", "hvae_mnist"]
+    assert all(m["shipped"] and m["batch_size"] == 16 for m in manifest["models"])
+    for name in ("index.html", "app.js", "style.css", "litert/core/index.js",
+                 "litert/wasm-utils/index.js", "litert/wasm/litert_wasm_internal.wasm",
+                 "models/vae_mnist.tflite"):
+        assert os.path.isfile(os.path.join(out, name)), name
+    # A second run into the same folder is refused, and names the way out.
+    assert cli.main(["web", out, "--presets", "vae_mnist"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
