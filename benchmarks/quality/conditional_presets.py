@@ -4,7 +4,10 @@ For each conditional preset (a model with `num_classes`) and its dataset:
   - conditional accuracy: `per_class` samples of every class, drawn with that label, and
     the fraction the in-repo classifier (`zoo.evaluation.frechet.load_classifier`, trained
     on the real images) assigns to the class asked for; the classifier's own accuracy on
-    the real test images is the ceiling, measured in the same run;
+    the real test images is the ceiling, measured in the same run. The headline is at
+    temperature 1 (the model's own distribution); `--temperatures` adds the same figure
+    for draws eps * T (`model.sample(..., temperature=T)`), the usual trade of variety
+    for class fidelity;
   - Fréchet distance in that classifier's feature space between 10,000 samples (classes
     drawn at the training frequencies) and the 10,000 test images, next to the same
     figure for the unconditional sibling preset (`cvae_x` -> `vae_x`, `chvae_x` -> `hvae_x`),
@@ -45,12 +48,12 @@ def dataset_of(name):
     return "fashion_mnist" if name.endswith("fashion_mnist") else "mnist"
 
 
-def conditional_accuracy(model, classifier, per_class, seed=0):
+def conditional_accuracy(model, classifier, per_class, seed=0, temperature=1.0):
     """(overall, per-class list): the classifier's agreement with the labels asked for."""
     hits = []
     for c in range(model.num_classes):
         samples = np.concatenate([np.asarray(model.sample(min(500, per_class - i), seed=seed + c * 1000 + i,
-                                                          labels=c))
+                                                          labels=c, temperature=temperature))
                                   for i in range(0, per_class, 500)])
         predicted = np.concatenate([np.argmax(np.asarray(classifier(samples[i:i + 500])), axis=-1)
                                     for i in range(0, len(samples), 500)])
@@ -58,7 +61,7 @@ def conditional_accuracy(model, classifier, per_class, seed=0):
     return float(np.mean(hits)), hits
 
 
-def measure(name, per_class, num_fd_samples, data_dir=None):
+def measure(name, per_class, num_fd_samples, data_dir=None, temperatures=()):
     model = zoo.from_preset(name)
     if not model.num_classes:
         raise ValueError(f"{name} is not a conditional preset (num_classes is None)")
@@ -68,6 +71,8 @@ def measure(name, per_class, num_fd_samples, data_dir=None):
     logits = np.concatenate([np.asarray(classifier(x_test[i:i + 500])) for i in range(0, len(x_test), 500)])
     ceiling = float(np.mean(np.argmax(logits, axis=-1) == y_test))
     accuracy, per_class_accuracy = conditional_accuracy(model, classifier, per_class)
+    by_temperature = {str(t): conditional_accuracy(model, classifier, per_class, temperature=t)[0]
+                      for t in temperatures if t != 1.0}
     fd = frechet.model_fd(model, x_test, classifier, num_samples=num_fd_samples, seed=0)
     base = os.path.basename(os.path.normpath(name))
     sibling = base[1:] if base.startswith(("cvae_", "chvae_")) else base  # cvae_x -> vae_x
@@ -81,6 +86,7 @@ def measure(name, per_class, num_fd_samples, data_dir=None):
     return {"preset": name, "dataset": dataset, "classes": list(model.class_names or range(model.num_classes)),
             "conditional_accuracy": accuracy, "per_class_accuracy": per_class_accuracy,
             "classifier_test_accuracy": ceiling, "samples_per_class": per_class,
+            "conditional_accuracy_by_temperature": by_temperature,
             "fd": fd, "fd_samples": num_fd_samples, "sibling": sibling if sibling_fd is not None else None,
             "sibling_fd": sibling_fd, "grid": os.path.relpath(png, os.path.dirname(common.HERE)),
             "test_nll_given_label": {k: v for k, v in meta.get("metrics", {}).items()
@@ -95,25 +101,31 @@ def main(argv=None):
     parser.add_argument("--per-class", type=int, default=1000)
     parser.add_argument("--fd-samples", type=int, default=10_000)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--temperatures", nargs="*", type=float, default=[0.9, 0.8, 0.7],
+                        help="extra sampling temperatures for the accuracy column")
     args = parser.parse_args(argv)
     names = args.presets or [n for n in zoo.list_presets() if is_conditional(n)]
     command = "python benchmarks/quality/conditional_presets.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
     results = {}
     for name in names:
-        results[name] = figures = measure(name, args.per_class, args.fd_samples, args.data_dir)
+        results[name] = figures = measure(name, args.per_class, args.fd_samples, args.data_dir,
+                                            args.temperatures)
         print(figures, flush=True)
         presets.update_metadata(name, metrics={
             "conditional_accuracy": round(figures["conditional_accuracy"], 4),
             "fd": round(figures["fd"], 3)})
     rows = [[f"`{n}`", ", ".join(f"{k}: {v:.2f}" for k, v in f["test_nll_given_label"].items()) or "n/a",
              f"**{f['conditional_accuracy']:.3f}** (ceiling {f['classifier_test_accuracy']:.3f})",
+             ", ".join(f"T={t}: {a:.3f}" for t, a in f["conditional_accuracy_by_temperature"].items())
+             or "n/a",
              f"{f['fd']:.2f}" + (f" (`{f['sibling']}`: {f['sibling_fd']:.2f})" if f["sibling_fd"] is not None else ""),
              f"{(f['train_seconds'] or 0) / 3600:.1f} h, {f['epochs']} epochs",
              f"[grid]({os.path.basename(f['grid'])})"]
             for n, f in results.items()]
     common.write_results("conditional_presets", {"presets": results}, rows,
-                         ["preset", "test NLL of log p(x given y), nats", "conditional accuracy",
+                         ["preset", "test NLL of log p(x given y), nats", "conditional accuracy (T=1)",
+                          "at lower temperatures",
                           "Fréchet distance (unconditional sibling)", "training (2-core CPU)",
                           "samples, one row per class"],
                          command, group="quality")
