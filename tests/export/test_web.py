@@ -51,6 +51,7 @@ def test_the_page_draws_what_the_python_sampler_makes_of_the_same_noise(site, br
     assert all(entry["shipped"] for entry in manifest["models"][:-1])
     for entry in manifest["models"]:
         name = entry["name"]
+        assert entry["parity_mean_abs_error"] <= quantize.MEAN_ERROR_BUDGET  # int8 vs Keras, labels too
         browser.select(page, name)
         if entry["num_classes"]:
             page.select_option("#class", "2")  # one class for the whole grid
