@@ -237,9 +237,9 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
     """Converts the model's sampler to a `.tflite` file and returns its path.
 
     The file has two signatures, `sample_from_noise` (`noise` -> `samples`) and `decode`
-    (`z` -> `mean`), with a dynamic batch dimension (or a fixed one), and carries metadata (noise_dim,
-    output shape, model name, quantization, measured parity) so `export.edge.EdgeSampler`
-    needs nothing else. To write several quantizations of one model, use
+    (`z` -> `mean`), with a dynamic batch dimension (or a fixed one), and carries
+    metadata (noise_dim, output shape, model name, quantization, measured parity) so
+    `export.edge.EdgeSampler` needs nothing else. To write several quantizations of one model, use
     `export_tflite_variants`: it traces the graphs once for all of them.
 
     Args:

@@ -66,10 +66,9 @@ def build_preset_files(names=None, out_dir=PRESETS_DIR):
     written = {}
     for name in names:
         path = os.path.join(out_dir, f"{name}.tflite")
-        # Converted beside the target and renamed: a failed export keeps the old file.
-        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-            export_sampler(name, os.path.join(tmp, "sampler.tflite"))
-            os.replace(os.path.join(tmp, "sampler.tflite"), path)
+        # export.tflite writes atomically, once the parity check passes: a failed export
+        # keeps the old file.
+        export_sampler(name, path)
         written[name] = path
     return written
 
@@ -145,8 +144,7 @@ def write_site(out_dir, models=DEFAULT_PRESETS, quantization="int8", batch_size=
         "size_bytes"}, ...]}`.
 
     Raises:
-      ValueError: no models, a model that does not make images, `out_dir` exists, or
-        LiteRT.js is missing.
+      ValueError: no models, a model that does not make images, or LiteRT.js is missing.
       FileExistsError: `out_dir` exists and `overwrite` is False.
     """
     import export
