@@ -422,12 +422,18 @@ def write_results():
         if not names:
             continue
         # Each image goes to the longest result name it starts with, so vae_mnist_x.png is
-        # not also shown under a result called vae.
+        # not also shown under a result called vae; one that starts with none goes to the
+        # results whose table links it (conditional_presets.md links cvae_mnist_classes.png).
         images = {name: [] for name in names}
+        tables = {name: (folder / f"{name}.md").read_text(encoding="utf-8")
+                  if (folder / f"{name}.md").is_file() else "" for name in names}
         for image in sorted(folder.glob("*.png")):
             owners = [name for name in names if image.stem.startswith(name)]
             if owners:
                 images[max(owners, key=len)].append(image)
+            for name in names if not owners else ():
+                if f"]({image.name})" in tables[name]:
+                    images[name].append(image)
 
         title = titles.get(group)
         index += [f"## {group}" + (f": {title}" if title else ""), "",
