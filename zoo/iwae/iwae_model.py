@@ -76,6 +76,8 @@ class IWAE(VAE):
       [1] Burda, Grosse, Salakhutdinov. Importance weighted autoencoders. ICLR 2016.
     """
 
+    trains_semi_supervised = False  # its own objective
+
     def __init__(self, input_shape, latent_dim=32, num_samples=5, **kwargs):
         if kwargs.get("free_bits"):
             raise ValueError("IWAE trains on the importance-weighted bound, which has no separate "

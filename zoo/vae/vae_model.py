@@ -1,11 +1,13 @@
 """The variational autoencoder (and beta-VAE)."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import labels, networks, priors, validation
+from zoo import labels, losses, networks, priors, validation
 from zoo.model import LatentVariableModel
+from zoo.vae import semi_supervised as ssl
 
 tfd = tfp.distributions
 
@@ -31,6 +33,14 @@ class VAE(LatentVariableModel):
     asked-for class on 72 % of MNIST samples). With p(z|y), the codes drawn for class y
     lie where the training images of class y are encoded. It starts as N(0, I) and costs
     2 * latent_dim numbers a class; `class_prior=False` gives M2's prior.
+
+    Semi-supervised (`semi_supervised=True`, with `num_classes`): M2 of [5]. A classifier
+    q(y|x) (its own network, the encoder's architecture) is trained with the model on
+    `(x, y)` batches where unlabelled examples carry the label -1: labelled rows on the
+    conditional bound and the classification loss (weight `alpha`), unlabelled rows on
+    the bound summed over every class under q(y|x) (`zoo.vae.semi_supervised`).
+    `predict_proba(x)` and `predict_labels(x)` classify; everything else is the
+    conditional model's. Training costs `num_classes` decoder passes per example.
 
     Math:
       ELBO(x) = E_{q(z|x)}[log p(x|z)] - KL(q(z|x) || p(z)), with the KL in closed form,
@@ -58,7 +68,14 @@ class VAE(LatentVariableModel):
       min_posterior_scale: float. Floor on sigma(x). Defaults to 1e-4.
       class_prior: bool. A conditional model's learned prior p(z|y) (see above).
         Defaults to True when `num_classes` is set (models saved before it existed load
-        with False, the prior they were trained with).
+        with False, the prior they were trained with) and to False (M2's N(0, I)) with
+        `semi_supervised`.
+      semi_supervised: bool. Train as M2 [5] (see above); needs `num_classes`. Defaults
+        to False.
+      alpha: float or None. Weight of the labelled rows' mean classification loss
+        against the batch's mean bound. None: 0.1 x (batch size / labelled rows of the
+        batch), the paper's 0.1 N for batches that hold the labelled examples at their
+        share of the data (`zoo.vae.semi_supervised.paper_alpha`). Defaults to None.
       **kwargs: `beta`, `kl_warmup_steps`, `free_bits`, `active_unit_threshold`, `seed`,
         see `zoo.LatentVariableModel`, and `keras.Model` arguments such as `name`.
 
@@ -84,10 +101,13 @@ class VAE(LatentVariableModel):
           generative models. NeurIPS 2014.
     """
 
+    #: Whether `semi_supervised=True` is available: the family trains on `objective` below.
+    trains_semi_supervised = True
+
     def __init__(self, input_shape, latent_dim=32, likelihood="bernoulli", network="mlp",
                  hidden_dims=None, activation="relu", num_res_blocks=0, upsampling="nearest",
                  encoder=None, decoder=None, min_posterior_scale=1e-4, class_prior=None,
-                 **kwargs):
+                 semi_supervised=False, alpha=None, **kwargs):
         super().__init__(input_shape=input_shape, likelihood=likelihood, **kwargs)
         self.latent_dim = validation.positive_int("latent_dim", latent_dim)
         self.network = validation.one_of("network", network, networks.NETWORKS)
@@ -116,8 +136,23 @@ class VAE(LatentVariableModel):
         # reparameterised sample are sensitive to float16 rounding of small scales.
         self.posterior_head = keras.layers.Dense(2 * self.latent_dim, dtype="float32",
                                                  name="posterior_head")
-        self.class_prior = bool(self.num_classes) if class_prior is None else \
-            validation.boolean("class_prior", class_prior)
+        self.semi_supervised = validation.boolean("semi_supervised", semi_supervised)
+        if self.semi_supervised and not self.trains_semi_supervised:
+            raise ValueError(f"{type(self).__name__} trains on its own objective, which has no "
+                             "semi-supervised form; use zoo.VAE or zoo.FlowPriorVAE. Received: "
+                             "semi_supervised=True")
+        if self.semi_supervised and not self.num_classes:
+            raise ValueError("semi_supervised trains a classifier of the classes: it needs "
+                             "num_classes. Received: semi_supervised=True, num_classes=None")
+        if self.semi_supervised and self.free_bits:
+            raise ValueError("semi_supervised sums each example's bound over the classes, which "
+                             f"has no batch KL for free bits. Received: free_bits={self.free_bits!r}")
+        self.alpha = None if alpha is None else validation.positive_float("alpha", alpha)
+        if alpha is not None and not self.semi_supervised:
+            raise ValueError("alpha weighs a semi-supervised model's classification loss: it "
+                             f"needs semi_supervised=True. Received: alpha={alpha!r}")
+        self.class_prior = bool(self.num_classes and not self.semi_supervised) \
+            if class_prior is None else validation.boolean("class_prior", class_prior)
         if self.class_prior and not self.num_classes:
             raise ValueError("class_prior is a prior per class: it needs num_classes. "
                              f"Received: class_prior={class_prior!r}, num_classes=None")
@@ -125,6 +160,13 @@ class VAE(LatentVariableModel):
         self.prior_head = keras.layers.Dense(
             2 * self.latent_dim, use_bias=False, kernel_initializer="zeros", dtype="float32",
             name="class_prior") if self.class_prior else None
+        if self.semi_supervised:  # q(y|x): a network of the encoder's architecture
+            trunk = networks.MLPEncoder if self.network == "mlp" else networks.ConvEncoder
+            options = {} if self.network == "mlp" else {"num_res_blocks": self.num_res_blocks}
+            self.classifier = trunk(self.hidden_dims, activation=activation,
+                                    name="classifier", **options)
+            self.classifier_head = keras.layers.Dense(self.num_classes, dtype="float32",
+                                                      name="classifier_head")
         self._build_layers(target_shape)
 
     @staticmethod
@@ -156,6 +198,10 @@ class VAE(LatentVariableModel):
         self.likelihood.build(self.data_shape)
         if self.prior_head is not None:
             self.prior_head.build((None, self.num_classes))
+        if self.semi_supervised:
+            self.classifier.build(data)
+            width = self.classifier.compute_output_spec(keras.KerasTensor(data)).shape[-1]
+            self.classifier_head.build((None, width))
         self.built = True
 
     @property
@@ -212,6 +258,84 @@ class VAE(LatentVariableModel):
         loc, scale = self._class_prior_params(y)
         return loc + scale * tf.cast(eps, tf.float32)
 
+    # ------------------------------------------------------------------ semi-supervised
+    @property
+    def objective_terms(self):
+        """The terms `fit` reports; a semi-supervised model adds `classification`."""
+        terms = super().objective_terms
+        return (*terms, "classification") if self.semi_supervised else terms
+
+    def _class_log_probs(self, x, training=False):
+        """log q(y|x) `[batch, num_classes]` of the semi-supervised classifier."""
+        h = self.classifier(self.likelihood.encoder_input(x), training=training)
+        return tf.nn.log_softmax(tf.cast(self.classifier_head(h), tf.float32), axis=-1)
+
+    def objective(self, x, y=None, sample_weight=None, *, seed, step, training):
+        """The training loss and reported terms for one batch; M2's with `semi_supervised`
+        (labels -1, or no labels at all, mark unlabelled examples)."""
+        if not self.semi_supervised:
+            return super().objective(x, y, sample_weight, seed=seed, step=step, training=training)
+        k = self.num_classes
+        batch = tf.shape(x)[0]
+        if y is None:
+            ids = tf.fill([batch], ssl.UNLABELLED)
+        else:
+            ids = tf.cast(tf.reshape(y, [-1]), tf.int32)
+            checks = [tf.debugging.assert_greater_equal(
+                          ids, ssl.UNLABELLED, message="labels must be class ids, or -1 for none"),
+                      tf.debugging.assert_less(ids, k, message=f"labels must be < num_classes={k}")]
+            with tf.control_dependencies(checks):
+                ids = tf.identity(ids)
+        labelled = ssl.labelled_mask(ids)  # [batch]
+        own = labels.one_hot(ids, k)  # zero rows where unlabelled
+        if training:
+            self.class_counts.assign_add(tf.reduce_sum(own, axis=0))
+        log_q_y = self._class_log_probs(x, training)  # [batch, k]
+        # Every example under every class at once: class-major rows c * batch + b.
+        codes = labels.one_hot(tf.repeat(tf.range(k), batch), k)
+        terms = self._elbo_terms(losses.tile_samples(x, k), seed, training=training, y=codes)
+        to_rows = lambda t: tf.transpose(tf.reshape(t, [k, batch]))  # noqa: E731 [batch, k]
+        log_px = to_rows(terms.log_px)
+        kl = to_rows(tf.reduce_sum(terms.kl_units, axis=-1))
+        weight = losses.kl_weight(step, self.beta, self.kl_warmup_steps)
+        per_class = -log_px + weight * kl - ssl.log_uniform_prior(k)  # L(x, y), [batch, k]
+        # Labelled rows take their class; unlabelled rows the classifier's belief.
+        belief = labelled[:, None] * own + (1.0 - labelled[:, None]) * tf.exp(log_q_y)
+        per_example = (labelled * tf.reduce_sum(own * per_class, axis=-1)
+                       + (1.0 - labelled) * ssl.unlabelled_bound(per_class, log_q_y))
+        cross_entropy = -tf.reduce_sum(own * log_q_y, axis=-1)  # 0 where unlabelled
+        if sample_weight is not None:
+            weights = losses.example_weights(sample_weight)
+            per_example, cross_entropy = per_example * weights, cross_entropy * weights
+        num_labelled = tf.maximum(tf.reduce_sum(labelled), 1.0)
+        classification = tf.reduce_sum(cross_entropy) / num_labelled
+        alpha = (0.1 * tf.cast(batch, tf.float32) / num_labelled if self.alpha is None
+                 else self.alpha)
+        kl_dims = tf.reshape(terms.kl_dims, [k, batch, -1])
+        expected_kl_dims = tf.einsum("bk,kbd->bd", belief, kl_dims)
+        return {"loss": tf.reduce_mean(per_example) + alpha * classification,
+                "reconstruction": -tf.reduce_mean(tf.reduce_sum(belief * log_px, axis=-1)),
+                "kl": tf.reduce_mean(tf.reduce_sum(belief * kl, axis=-1)),
+                "active_units": losses.active_units(expected_kl_dims, self.active_unit_threshold),
+                "classification": classification}
+
+    def _require_classifier(self, method):
+        if not self.semi_supervised:
+            raise ValueError(f"{method} needs the classifier of a semi-supervised model "
+                             "(semi_supervised=True, num_classes). Received: a "
+                             f"{type(self).__name__} with semi_supervised=False")
+
+    def predict_proba(self, x):
+        """q(y|x) of a semi-supervised model: class probabilities, numpy `[batch, num_classes]`."""
+        self._require_classifier("predict_proba")
+        x = self.check_input("x", x)
+        log_q = self._compiled(self._class_log_probs)(x)
+        return np.exp(np.asarray(log_q))
+
+    def predict_labels(self, x):
+        """The most probable class under q(y|x), int numpy `[batch]` (ids; see `class_names`)."""
+        return np.argmax(self.predict_proba(x), axis=-1)
+
     def get_config(self):
         """The constructor arguments (custom encoder and decoder serialised), for saving."""
         config = super().get_config()
@@ -228,6 +352,8 @@ class VAE(LatentVariableModel):
             if self.custom_decoder else None,
             "min_posterior_scale": self.min_posterior_scale,
             "class_prior": self.class_prior,
+            "semi_supervised": self.semi_supervised,
+            "alpha": self.alpha,
         })
         return config
 

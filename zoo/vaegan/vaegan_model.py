@@ -76,6 +76,8 @@ class VAEGAN(VAE):
           learned similarity metric. ICML 2016.
     """
 
+    trains_semi_supervised = False  # its own objective
+
     def __init__(self, input_shape, latent_dim=32, gamma=1.0, pixel_weight=0.0,
                  discriminator_dims=None, feature_layer=-1, spectral_norm=False,
                  equilibrium=0.68, margin=0.35, **kwargs):

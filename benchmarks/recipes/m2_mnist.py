@@ -1,0 +1,134 @@
+"""Recipe: the semi-supervised VAE (M2, Kingma et al. 2014) on MNIST with few labels.
+
+`zoo.VAE(num_classes=10, semi_supervised=True)`, the paper's network (MLP, one hidden
+layer of 500 units in the encoder, the decoder and the classifier, latent 50, N(0, I)
+prior per class), trained on the 60,000 dynamically binarized training images of which
+`--labeled` keep their label (a balanced draw with `--seed`, `zoo.vae.semi_supervised.
+hide_labels`). Each batch holds 90 unlabelled and 10 labelled images (`mixed_batches`), and
+the classification loss is weighted by the paper's alpha = 0.1 N / N_l
+(`paper_alpha(60000, N_l)`). No validation split, no early stopping: the test set is
+used once, after training.
+
+    export VAEZOO_DATA_DIR=../shared/data
+    python benchmarks/recipes/m2_mnist.py --labeled 100 --seed 0      # m2_mnist_100
+
+Adds a row (labels, seed) to benchmarks/results/recipes/m2_mnist.json and .md: test
+error of `predict_labels` on the 10,000 test images, test ELBO of log p(x | y), training
+time. The run with 100 labels and seed 0 is the built-in preset zoo/presets/m2_mnist_100.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/, for common
+
+import common
+
+import zoo
+
+EPOCHS = 100
+BATCH_SIZE = 100
+LABELLED_PER_BATCH = 10
+#: Kingma et al. 2014, Table 1: MNIST test error (%) of M2 by number of labels.
+PUBLISHED = {100: 11.97, 600: 4.94, 1000: 3.60, 3000: 3.92}
+
+
+def build_model(num_labelled, names):
+    from zoo.vae import semi_supervised as ssl
+
+    return zoo.VAE(input_shape=(28, 28, 1), latent_dim=50, network="mlp", hidden_dims=(500,),
+                   activation="softplus", likelihood="bernoulli", num_classes=10,
+                   class_names=list(names), semi_supervised=True,
+                   alpha=ssl.paper_alpha(60000, num_labelled), seed=0, binarize="dynamic")
+
+
+def main(argv=None):
+    import keras
+    import numpy as np
+
+    from zoo import training
+    from zoo.vae import semi_supervised as ssl
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labeled", type=int, default=100, help="labelled training images")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the labelled draw")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--output-dir", default=None, help="default: runs/m2_mnist_<labels>_s<seed>")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    command = "python benchmarks/recipes/m2_mnist.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    output_dir = args.output_dir or os.path.join("runs", f"m2_mnist_{args.labeled}_s{args.seed}")
+
+    x, y = zoo.data.load_numpy("mnist", "train", data_dir=args.data_dir)
+    hidden = ssl.hide_labels(y, args.labeled, seed=args.seed, num_classes=10)
+    keras.utils.set_random_seed(args.seed)
+    batches = ssl.mixed_batches(x, hidden, batch_size=BATCH_SIZE,
+                                labelled_per_batch=LABELLED_PER_BATCH, binarize="dynamic",
+                                seed=args.seed)
+    names = zoo.data.class_names("mnist", args.data_dir)
+    started = time.time()
+    model = training.train(build_model(args.labeled, names), batches, epochs=args.epochs,
+                           output_dir=output_dir,
+                           optimizer=keras.optimizers.Adam(3e-4), verbose=2)
+    with open(os.path.join(output_dir, training.SUMMARY_FILE)) as f:
+        run = json.load(f)
+
+    test_x, test_y = zoo.data.load_numpy("mnist", "test", data_dir=args.data_dir,
+                                         binarize="static", seed=0)
+    error = float(np.mean(model.predict_labels(test_x) != test_y))
+    elbo = float(np.mean(np.concatenate([
+        np.asarray(model.elbo(test_x[i:i + 1000], seed=0, labels=test_y[i:i + 1000]))
+        for i in range(0, len(test_x), 1000)])))
+    print(f"test error {100 * error:.2f} %, test ELBO of log p(x | y) {elbo:.2f} "
+          f"({time.time() - started:.0f} s)", flush=True)
+
+    path = common.results_path("recipes", "m2_mnist.json")
+    runs = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            runs = json.load(f).get("runs", {})
+    runs[f"{args.labeled}_s{args.seed}"] = {
+        "labeled": args.labeled, "seed": args.seed, "test_error": error, "test_elbo": elbo,
+        "epochs": run["epochs_completed"], "train_seconds": run["train_seconds"],
+        "command": command}
+    rows = []
+    for labeled in sorted({r["labeled"] for r in runs.values()}):
+        errors = [100 * r["test_error"] for r in runs.values() if r["labeled"] == labeled]
+        spread = f" ± {np.std(errors, ddof=1):.2f}" if len(errors) > 1 else ""
+        mean_hours = np.mean([r["train_seconds"] for r in runs.values()
+                              if r["labeled"] == labeled]) / 3600
+        published = PUBLISHED.get(labeled)
+        rows.append([labeled, f"**{np.mean(errors):.2f}**{spread}", len(errors),
+                     "" if published is None else f"{published:.2f}",
+                     f"{mean_hours:.1f} h, {run['epochs_completed']} epochs"])
+    common.write_results(
+        "m2_mnist",
+        {"model": "zoo.VAE(semi_supervised=True), MLP 500, latent 50, softplus",
+         "config": model.get_config(), "parameters": model.count_params(),
+         "recipe": {"optimizer": "Adam 3e-4", "batch": f"{BATCH_SIZE - LABELLED_PER_BATCH} "
+                    f"unlabelled + {LABELLED_PER_BATCH} labelled", "alpha": "0.1 N / N_l",
+                    "binarization": "dynamic (train), static seed 0 (test)"},
+         "runs": runs, "published": {"source": "Kingma et al. 2014, Table 1 (M2)",
+                                     "test_error_percent": PUBLISHED}},
+        rows, ["labels", "test error (%), mean ± sd over seeds", "seeds",
+               "published M2 (%)", "training (2-core CPU)"], command, group="recipes")
+
+    if args.labeled == 100 and args.seed == 0:
+        preset = os.path.join(os.path.dirname(common.HERE), "zoo", "presets", "m2_mnist_100")
+        model.save_to_preset(preset, overwrite=True, metadata={
+            "dataset": "mnist (dynamically binarized), 100 labels (seed 0)",
+            "recipe": "python benchmarks/recipes/m2_mnist.py --labeled 100 --seed 0"
+                      + ("" if run["epochs_completed"] == EPOCHS
+                         else f" --epochs {run['epochs_completed']}"),
+            "epochs": run["epochs_completed"], "train_seconds": run["train_seconds"],
+            "metrics": {"test_error": round(error, 4), "test_elbo": round(elbo, 2)}})
+        print(f"preset written to {preset}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
