@@ -182,3 +182,21 @@ def test_mixed_batches_hold_the_labelled_share_asked_for_and_every_unlabelled_ro
         ssl.mixed_batches(x, hidden, batch_size=20, labelled_per_batch=20)
     with pytest.raises(ValueError, match="keep some labels"):
         ssl.mixed_batches(x, np.full(96, -1), batch_size=20)
+
+
+def test_the_cli_trains_with_a_few_labels_and_the_model_classifies(data_dir, tmp_path):
+    from zoo import cli
+
+    run = str(tmp_path / "run")
+    assert cli.main(["train", "--dataset", "fashion_mnist", "--data-dir", data_dir, "--split",
+                     "train[:300]", "--labeled", "30", "--epochs", "1", "--latent-dim", "4",
+                     "--hidden-dims", "32", "--output-dir", run, "--quiet"]) == 0
+    model = zoo.load_model(os.path.join(run, "model.keras"))
+    assert model.semi_supervised and model.class_names[8] == "Bag"
+    assert model.alpha == pytest.approx(ssl.paper_alpha(300, 30))
+    # 270 unlabelled images in batches of 116 (128 less 12 labelled): 3 batches, 36 labels.
+    assert model.class_counts.numpy().sum() == 36
+    x, _ = zoo.data.load_numpy("fashion_mnist", "test[:5]", data_dir=data_dir)
+    assert model.predict_labels(x).shape == (5,)
+    # Families without a semi-supervised objective are refused before any data is read.
+    assert cli.main(["train", "--model", "vaegan", "--labeled", "30", "--output-dir", run]) == 2

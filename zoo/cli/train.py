@@ -34,6 +34,10 @@ def add_arguments(p):
     p.add_argument("--conditional", action="store_true",
                    help="learn p(x | y) from the dataset's class labels (num_classes and class "
                         "names from the data); sample with `vaezoo sample --labels`")
+    p.add_argument("--labeled", type=int, default=None, metavar="N",
+                   help="semi-supervised (M2): keep N of the dataset's labels, drawn balanced over "
+                        "the classes with --seed, the rest unlabelled; a tenth of each batch is "
+                        "labelled. vae and flow_vae; implies --conditional")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--skip-limit", type=int, default=100,
                    help="stop, with the last good weights checkpointed, after this many updates "
@@ -90,6 +94,14 @@ def run(args):
 
     family = families.get(args.model)
     kwargs = model_kwargs(args, family)  # before any data is read: a stray flag fails at once
+    if args.labeled is not None:
+        if not getattr(family.model_class, "trains_semi_supervised", False):
+            raise ValueError(f"--labeled trains a semi-supervised model: --model vae or flow_vae. "
+                             f"Received: --model {args.model}")
+        if args.labeled < 1:
+            raise ValueError(f"--labeled must be a positive number of labels. Received: "
+                             f"--labeled {args.labeled}")
+        args.conditional = True
     # The model's `seed` covers its training noise; the initial weights come from Keras'
     # global seed, which tf.data's seeded ops also combine with, so it is set first.
     # Both from --seed: the same command trains the same weights.
@@ -110,6 +122,8 @@ def run(args):
             raise ValueError("--conditional needs a labelled image dataset. Received: a table")
         kwargs.update(conditional_settings(args.dataset, train, args.data_dir))
     spec = train.element_spec[0] if args.conditional else train.element_spec
+    if args.labeled is not None:
+        train = semi_supervised_batches(args, kwargs, binarize)
     model = family.model_class(input_shape=tuple(spec.shape[1:]), seed=args.seed,
                                binarize=binarize, **kwargs)
     examples = labels = None
@@ -126,6 +140,27 @@ def run(args):
                            plot_labels=labels, skip_limit=args.skip_limit)
     print(f"model saved to {os.path.join(args.output_dir, training.MODEL_FILE)}")
     return 0
+
+
+def semi_supervised_batches(args, kwargs, binarize):
+    """`--labeled N`: the training images with all but N labels hidden (a balanced draw),
+    in batches a tenth labelled; sets the model's `semi_supervised` and the paper's alpha."""
+    import zoo
+    from zoo.vae import semi_supervised
+
+    x, y = zoo.data.load_numpy(args.dataset, args.split, data_dir=args.data_dir,
+                               **common.image_options(args))
+    if args.labeled >= len(y):
+        raise ValueError(f"--labeled must leave some of the {len(y)} images unlabelled. "
+                         f"Received: --labeled {args.labeled}")
+    hidden = semi_supervised.hide_labels(y, args.labeled, seed=args.seed,
+                                         num_classes=kwargs["num_classes"])
+    kwargs.update(semi_supervised=True,
+                  alpha=semi_supervised.paper_alpha(len(y), args.labeled))
+    print(f"semi-supervised: {args.labeled} labelled, {len(y) - args.labeled} unlabelled images")
+    return semi_supervised.mixed_batches(x, hidden, batch_size=args.batch_size,
+                                         labelled_per_batch=max(1, args.batch_size // 10),
+                                         binarize=binarize, seed=args.seed)
 
 
 def conditional_settings(dataset, train, data_dir=None):
