@@ -28,10 +28,18 @@ FAMILIES = {f"{family.model_class.__name__}-{variant}": _factory(family, variant
             for family in zoo.families.all_families() for variant in family.small_configs}
 
 
+_TRAINED = {}
+
+
 def trained(name, epochs=2):
-    """A family's model after a little training on structured binary images, and the data."""
-    model = FAMILIES[name]()
-    x = binary_images()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(x, batch_size=32, epochs=epochs, verbose=0)
-    return model, x
+    """A family's model after a little training on structured binary images, and the data.
+
+    Made once per (name, epochs) and worker, and shared: the suites that use it export,
+    sample and score the model but never train or change it."""
+    if (name, epochs) not in _TRAINED:
+        model = FAMILIES[name]()
+        x = binary_images()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        model.fit(x, batch_size=32, epochs=epochs, verbose=0)
+        _TRAINED[name, epochs] = model, x
+    return _TRAINED[name, epochs]

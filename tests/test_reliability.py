@@ -246,7 +246,7 @@ THREADS, CALLS, BATCH = 8, 125, 4  # the benchmark's figure is 8 x 1,000: benchm
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A little-trained VAE-mlp as a loaded SavedModel signature and a float32 .tflite."""
-    model, _ = trained("VAE-mlp", epochs=1)
+    model, _ = trained("VAE-mlp")
     directory = tmp_path_factory.mktemp("served")
     signature = tf.saved_model.load(export.saved_model(model, str(directory / "served"))) \
         .signatures["serving_default"]

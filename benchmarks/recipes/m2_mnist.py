@@ -11,6 +11,11 @@ used once, after training.
 
     export VAEZOO_DATA_DIR=../shared/data
     python benchmarks/recipes/m2_mnist.py --labeled 100 --seed 0      # m2_mnist_100
+    python benchmarks/recipes/m2_mnist.py --labeled 100 --m1 vae_mnist   # M1+M2
+
+With `--m1 PRESET` it is M1+M2: the same M2 (Gaussian likelihood) trained on the preset's
+posterior means of the images (binarized once, seed 0) instead of the pixels, as the
+paper stacks M2 on M1's codes (the paper draws the codes afresh; these are fixed).
 
 Adds a row (labels, seed) to benchmarks/results/recipes/m2_mnist.json and .md: test
 error of `predict_labels` on the 10,000 test images, test ELBO of log p(x | y), training
@@ -32,17 +37,33 @@ import zoo
 EPOCHS = 100
 BATCH_SIZE = 100
 LABELLED_PER_BATCH = 10
-#: Kingma et al. 2014, Table 1: MNIST test error (%) of M2 by number of labels.
-PUBLISHED = {100: 11.97, 600: 4.94, 1000: 3.60, 3000: 3.92}
+#: Kingma et al. 2014, Table 1: MNIST test error (%) by method and number of labels.
+PUBLISHED = {("M2", 100): 11.97, ("M2", 600): 4.94, ("M2", 1000): 3.60, ("M2", 3000): 3.92,
+             ("M1+M2", 100): 3.33, ("M1+M2", 600): 2.59, ("M1+M2", 1000): 2.40,
+             ("M1+M2", 3000): 2.18}
 
 
-def build_model(num_labelled, names):
+def build_model(num_labelled, names, code_dim=None):
+    """M2 on the pixels (Bernoulli), or with `code_dim` on an M1's codes (Gaussian)."""
     from zoo.vae import semi_supervised as ssl
 
-    return zoo.VAE(input_shape=(28, 28, 1), latent_dim=50, network="mlp", hidden_dims=(500,),
-                   activation="softplus", likelihood="bernoulli", num_classes=10,
+    on_codes = code_dim is not None
+    return zoo.VAE(input_shape=(code_dim,) if on_codes else (28, 28, 1), latent_dim=50,
+                   network="mlp", hidden_dims=(500,), activation="softplus",
+                   likelihood="gaussian" if on_codes else "bernoulli", num_classes=10,
                    class_names=list(names), semi_supervised=True,
-                   alpha=ssl.paper_alpha(60000, num_labelled), seed=0, binarize="dynamic")
+                   alpha=ssl.paper_alpha(60000, num_labelled), seed=0,
+                   binarize=None if on_codes else "dynamic")
+
+
+def m1_codes(preset, x):
+    """The M1 preset's posterior means of `x` (binarized once, seed 0), float32 `[n, dim]`."""
+    import numpy as np
+
+    m1 = zoo.from_preset(preset)
+    binary = (np.random.default_rng(0).uniform(size=x.shape) < x).astype("float32")
+    return np.concatenate([np.asarray(m1.embed(binary[i:i + 1000]))
+                           for i in range(0, len(x), 1000)]).reshape(len(x), -1)
 
 
 def main(argv=None):
@@ -56,29 +77,36 @@ def main(argv=None):
     parser.add_argument("--labeled", type=int, default=100, help="labelled training images")
     parser.add_argument("--seed", type=int, default=0, help="seed of the labelled draw")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--m1", default=None, metavar="PRESET",
+                        help="M1+M2: train on this preset's codes (e.g. vae_mnist)")
     parser.add_argument("--output-dir", default=None, help="default: runs/m2_mnist_<labels>_s<seed>")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     command = "python benchmarks/recipes/m2_mnist.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
-    output_dir = args.output_dir or os.path.join("runs", f"m2_mnist_{args.labeled}_s{args.seed}")
+    method = "M2" if args.m1 is None else f"M1+M2 ({args.m1})"
+    key = f"{'m2' if args.m1 is None else 'm1m2_' + args.m1}_{args.labeled}_s{args.seed}"
+    output_dir = args.output_dir or os.path.join("runs", f"mnist_{key}")
 
     x, y = zoo.data.load_numpy("mnist", "train", data_dir=args.data_dir)
+    test_x, test_y = zoo.data.load_numpy("mnist", "test", data_dir=args.data_dir,
+                                         binarize="static", seed=0)
+    if args.m1 is not None:
+        x, test_x = m1_codes(args.m1, x), m1_codes(args.m1, test_x)
     hidden = ssl.hide_labels(y, args.labeled, seed=args.seed, num_classes=10)
     keras.utils.set_random_seed(args.seed)
     batches = ssl.mixed_batches(x, hidden, batch_size=BATCH_SIZE,
-                                labelled_per_batch=LABELLED_PER_BATCH, binarize="dynamic",
-                                seed=args.seed)
+                                labelled_per_batch=LABELLED_PER_BATCH,
+                                binarize="dynamic" if args.m1 is None else None, seed=args.seed)
     names = zoo.data.class_names("mnist", args.data_dir)
     started = time.time()
-    model = training.train(build_model(args.labeled, names), batches, epochs=args.epochs,
+    code_dim = None if args.m1 is None else x.shape[1]
+    model = training.train(build_model(args.labeled, names, code_dim), batches, epochs=args.epochs,
                            output_dir=output_dir,
                            optimizer=keras.optimizers.Adam(3e-4), verbose=2)
     with open(os.path.join(output_dir, training.SUMMARY_FILE)) as f:
         run = json.load(f)
 
-    test_x, test_y = zoo.data.load_numpy("mnist", "test", data_dir=args.data_dir,
-                                         binarize="static", seed=0)
     error = float(np.mean(model.predict_labels(test_x) != test_y))
     elbo = float(np.mean(np.concatenate([
         np.asarray(model.elbo(test_x[i:i + 1000], seed=0, labels=test_y[i:i + 1000]))
@@ -91,20 +119,20 @@ def main(argv=None):
     if os.path.exists(path):
         with open(path) as f:
             runs = json.load(f).get("runs", {})
-    runs[f"{args.labeled}_s{args.seed}"] = {
-        "labeled": args.labeled, "seed": args.seed, "test_error": error, "test_elbo": elbo,
+    runs[key] = {
+        "method": method, "labeled": args.labeled, "seed": args.seed, "test_error": error, "test_elbo": elbo,
         "epochs": run["epochs_completed"], "train_seconds": run["train_seconds"],
         "command": command}
     rows = []
-    for labeled in sorted({r["labeled"] for r in runs.values()}):
-        errors = [100 * r["test_error"] for r in runs.values() if r["labeled"] == labeled]
+    for method, labeled in sorted({(r["method"], r["labeled"]) for r in runs.values()}):
+        same = [r for r in runs.values() if (r["method"], r["labeled"]) == (method, labeled)]
+        errors = [100 * r["test_error"] for r in same]
         spread = f" ± {np.std(errors, ddof=1):.2f}" if len(errors) > 1 else ""
-        mean_hours = np.mean([r["train_seconds"] for r in runs.values()
-                              if r["labeled"] == labeled]) / 3600
-        published = PUBLISHED.get(labeled)
-        rows.append([labeled, f"**{np.mean(errors):.2f}**{spread}", len(errors),
+        published = PUBLISHED.get((method.split(" ")[0], labeled))
+        rows.append([method, labeled, f"**{np.mean(errors):.2f}**{spread}", len(errors),
                      "" if published is None else f"{published:.2f}",
-                     f"{mean_hours:.1f} h, {run['epochs_completed']} epochs"])
+                     f"{np.mean([r['train_seconds'] for r in same]) / 3600:.1f} h, "
+                     f"{same[0]['epochs']} epochs"])
     common.write_results(
         "m2_mnist",
         {"model": "zoo.VAE(semi_supervised=True), MLP 500, latent 50, softplus",
@@ -112,12 +140,13 @@ def main(argv=None):
          "recipe": {"optimizer": "Adam 3e-4", "batch": f"{BATCH_SIZE - LABELLED_PER_BATCH} "
                     f"unlabelled + {LABELLED_PER_BATCH} labelled", "alpha": "0.1 N / N_l",
                     "binarization": "dynamic (train), static seed 0 (test)"},
-         "runs": runs, "published": {"source": "Kingma et al. 2014, Table 1 (M2)",
-                                     "test_error_percent": PUBLISHED}},
-        rows, ["labels", "test error (%), mean ± sd over seeds", "seeds",
-               "published M2 (%)", "training (2-core CPU)"], command, group="recipes")
+         "runs": runs, "published": {"source": "Kingma et al. 2014, Table 1",
+                                     "test_error_percent": {f"{m} {n}": e for (m, n), e
+                                                            in PUBLISHED.items()}}},
+        rows, ["method", "labels", "test error (%), mean ± sd over seeds", "seeds",
+               "published (%)", "training (2-core CPU)"], command, group="recipes")
 
-    if args.labeled == 100 and args.seed == 0:
+    if args.m1 is None and args.labeled == 100 and args.seed == 0:
         preset = os.path.join(os.path.dirname(common.HERE), "zoo", "presets", "m2_mnist_100")
         model.save_to_preset(preset, overwrite=True, metadata={
             "dataset": "mnist (dynamically binarized), 100 labels (seed 0)",

@@ -12,7 +12,7 @@ from tests.families import trained  # noqa: E402
 
 @pytest.fixture(scope="module")
 def model_and_data():
-    model, _ = trained("VAE-conv", epochs=1)
+    model, _ = trained("VAE-conv")
     x, y = halves(n=240, seed=3)  # the class says where the ink is: a probe can read it
     return model, x, y
 

@@ -241,20 +241,15 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
     summary = json.loads(capsys.readouterr().out)
     assert summary["num_examples"] == 50 and summary["mean_score"] > 150  # clothes: far from digits
 
-    # The default score is the library's: the feature distance to the model's own samples.
-    assert cli.main(["score", "vae_mnist", "--dataset", "fashion_mnist", "--split", "test[:50]",
-                     "--data-dir", data_dir, "--output", out]) == 0
-    clothes = json.loads(capsys.readouterr().out)
-    assert clothes["score"] == "sample_knn" and clothes["neighbours"] == 5, clothes
-
-    # Threshold from digits (normal), applied to digits: about target_fpr of them flagged,
-    # and digits score far below clothes.
+    # The default score is the library's, the feature distance to the model's own samples
+    # (tests/applications/test_anomaly.py checks that it tells clothes from digits). A
+    # threshold from digits (normal), applied to digits: about target_fpr of them flagged.
     assert cli.main(["score", "vae_mnist", "--split", "test[:400]", "--data-dir", data_dir,
                      "--calibrate-split", "test[400:1400]", "--target-fpr", "0.1",
                      "--output", out]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["score"] == "sample_knn" and 0.02 < summary["num_flagged"] / 400 < 0.2, summary
-    assert clothes["mean_score"] > 1.5 * summary["mean_score"], (clothes, summary)
+    assert summary["score"] == "sample_knn" and summary["neighbours"] == 5, summary
+    assert 0.02 < summary["num_flagged"] / 400 < 0.2, summary
     assert open(out).read().splitlines()[0] == "index,score,flagged"
 
     # latent_knn: a reference example is its own nearest neighbour; a held-out one is not.

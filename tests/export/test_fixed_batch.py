@@ -20,7 +20,7 @@ from tests.test_conditional import conditional, halves
 # The VAE-GAN's and IWAE's samplers are the VAE's decoder.
 @pytest.mark.parametrize("name", ["VAE-conv", "HVAE-conv", "FlowPriorVAE-maf"])
 def test_a_fixed_batch_float_sampler_matches_keras_on_any_number_of_rows(name, tmp_path):
-    model, _ = trained(name, epochs=1)
+    model, _ = trained(name)
     path = export.tflite(model, str(tmp_path / "fixed.tflite"), batch_size=4)
     sampler = EdgeSampler(path)
     assert sampler.batch_size == 4 and sampler.metadata["batch_size"] == 4
@@ -64,7 +64,7 @@ def test_a_fixed_batch_int8_sampler_is_quantized_as_the_dynamic_one(tmp_path):
 
 
 def test_a_bad_batch_size_is_refused_before_any_conversion(tmp_path):
-    model, _ = trained("IWAE-mlp", epochs=1)
+    model, _ = trained("IWAE-mlp")
     for batch_size in (0, 2.5, True, "8"):
         with pytest.raises(ValueError, match="batch_size must be a positive integer"):
             export.tflite(model, str(tmp_path / "x.tflite"), batch_size=batch_size)
