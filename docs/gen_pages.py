@@ -61,7 +61,8 @@ SECTIONS = [
     ("Data and presets", ["zoo.data", "zoo.tables", "zoo.presets"]),
     ("Training and evaluation", ["zoo.training", "zoo.evaluation", "zoo.plotting"]),
     ("Applications", ["zoo.applications.anomaly", "zoo.applications.imputation",
-                      "zoo.applications.denoising", "zoo.applications.latent_space"]),
+                      "zoo.applications.denoising", "zoo.applications.latent_space",
+                      "zoo.applications.probes"]),
     ("Export", ["export", "export.serving", "export.lite", "export.edge", "export.graphs",
                 "export.report"]),
 ]
