@@ -12,7 +12,7 @@ test images; mean ± sd over the draws (the same draws for every row).
     python benchmarks/quality/embeddings.py --dataset fashion_mnist --presets vae_fashion_mnist
 
 Writes benchmarks/results/quality/embeddings.json and .md (`embeddings_<dataset>` for
-another dataset).
+another dataset, `_<labelled>` appended for another number of labels).
 """
 
 import argparse
@@ -74,7 +74,8 @@ def main(argv=None):
                         "accuracy": results[best[0]][best[1]]["mean"],
                         "points_over_best_pixel_probe": 100 * (results[best[0]][best[1]]["mean"]
                                                                - max(pixels.values()))}}
-    suffix = "" if args.dataset == "mnist" else f"_{args.dataset}"
+    suffix = ("" if args.dataset == "mnist" else f"_{args.dataset}") + (
+        "" if args.labelled == 1000 else f"_{args.labelled}")
     common.write_results(
         f"embeddings{suffix}", {"dataset": args.dataset, "labelled_examples": args.labelled,
                                 "draws": DRAWS, "balanced": True, "results": results, **summary},
