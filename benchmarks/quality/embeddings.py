@@ -26,16 +26,9 @@ import numpy as np
 
 import zoo
 from zoo.applications import probes
+from zoo.vae import semi_supervised
 
 DRAWS = 5
-
-
-def balanced_draw(labels, count, seed):
-    """Indices of `count` examples, `count / classes` of each class, drawn with `seed`."""
-    classes = np.unique(labels)
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.choice(np.flatnonzero(labels == c), count // len(classes), replace=False)
-                           for c in classes])
 
 
 def main(argv=None):
@@ -47,7 +40,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     x_pool, y_pool = zoo.data.load_numpy(args.dataset, "train", binarize="static")
     x_test, y_test = zoo.data.load_numpy(args.dataset, "test", binarize="static")
-    draws = [balanced_draw(y_pool, args.labelled, seed) for seed in range(DRAWS)]
+    # The labelled rows of each draw: semi_supervised.hide_labels' balanced draw.
+    draws = [np.flatnonzero(semi_supervised.hide_labels(y_pool, args.labelled, seed=seed) >= 0)
+             for seed in range(DRAWS)]
     cases = [("pixels", None, "pixels")] + [(f"{p} {kind}", p, kind) for p in args.presets
                                             for kind in ("features", "embed")]
     results, rows = {}, []
