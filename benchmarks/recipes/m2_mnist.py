@@ -12,10 +12,13 @@ used once, after training.
     export VAEZOO_DATA_DIR=../shared/data
     python benchmarks/recipes/m2_mnist.py --labeled 100 --seed 0      # m2_mnist_100
     python benchmarks/recipes/m2_mnist.py --labeled 100 --m1 vae_mnist   # M1+M2
+    python benchmarks/recipes/m2_mnist.py --labeled 100 --m1 vae_mnist --fresh-codes
 
 With `--m1 PRESET` it is M1+M2: the same M2 (Gaussian likelihood) trained on the preset's
-posterior means of the images (binarized once, seed 0) instead of the pixels, as the
-paper stacks M2 on M1's codes (the paper draws the codes afresh; these are fixed).
+codes of the images (binarized once, seed 0) instead of the pixels, as the paper stacks M2
+on M1. By default the codes are the posterior means, fixed; with `--fresh-codes` each
+batch draws its codes afresh from the posterior q(z1 | x), as the paper does (test images
+are classified on their means either way).
 
 Adds a row (labels, seed) to benchmarks/results/recipes/m2_mnist.json and .md: test
 error of `predict_labels` on the 10,000 test images, test ELBO of log p(x | y), training
@@ -56,14 +59,39 @@ def build_model(num_labelled, names, code_dim=None):
                    binarize=None if on_codes else "dynamic")
 
 
-def m1_codes(preset, x):
-    """The M1 preset's posterior means of `x` (binarized once, seed 0), float32 `[n, dim]`."""
+def m1_codes(preset, x, with_scale=False):
+    """The M1 preset's posterior means of `x` (binarized once, seed 0), float32 `[n, dim]`;
+    with `with_scale`, the posterior's means and standard deviations side by side,
+    `[n, 2 * dim]` (see `draw_codes`)."""
     import numpy as np
 
     m1 = zoo.from_preset(preset)
     binary = (np.random.default_rng(0).uniform(size=x.shape) < x).astype("float32")
-    return np.concatenate([np.asarray(m1.embed(binary[i:i + 1000]))
-                           for i in range(0, len(x), 1000)]).reshape(len(x), -1)
+    parts = []
+    for i in range(0, len(x), 1000):
+        if with_scale:
+            posterior = m1.encode(binary[i:i + 1000])
+            codes = [np.asarray(posterior.mean()), np.asarray(posterior.stddev())]
+        else:
+            codes = [np.asarray(m1.embed(binary[i:i + 1000]))]
+        parts.append(np.concatenate([c.reshape(len(c), -1) for c in codes], axis=1))
+    return np.concatenate(parts)
+
+
+def draw_codes(batches, seed):
+    """`batches` of `[mean, stddev]` rows (`m1_codes(..., with_scale=True)`) as batches of
+    codes z1 = mean + stddev * eps, with new noise for every batch of every epoch."""
+    import tensorflow as tf
+
+    # Dataset.random draws new seeds each time fit() starts an epoch over the data.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def draw(batch, pair_seed):
+        (stats, y) = batch
+        mean, stddev = tf.split(stats, 2, axis=1)
+        return mean + stddev * tf.random.stateless_normal(tf.shape(mean), pair_seed), y
+
+    return tf.data.Dataset.zip(batches, seeds).map(draw, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def main(argv=None):
@@ -79,28 +107,36 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--m1", default=None, metavar="PRESET",
                         help="M1+M2: train on this preset's codes (e.g. vae_mnist)")
+    parser.add_argument("--fresh-codes", action="store_true",
+                        help="M1+M2: draw the codes from q(z1 | x) for every batch")
     parser.add_argument("--output-dir", default=None, help="default: runs/m2_mnist_<labels>_s<seed>")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     command = "python benchmarks/recipes/m2_mnist.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
-    method = "M2" if args.m1 is None else f"M1+M2 ({args.m1})"
-    key = f"{'m2' if args.m1 is None else 'm1m2_' + args.m1}_{args.labeled}_s{args.seed}"
+    if args.fresh_codes and args.m1 is None:
+        parser.error("--fresh-codes is for M1+M2: give --m1 PRESET")
+    method = "M2" if args.m1 is None else (
+        f"M1+M2 ({args.m1}{', fresh codes' if args.fresh_codes else ''})")
+    key = ("m2" if args.m1 is None else f"m1m2_{args.m1}{'_fresh' if args.fresh_codes else ''}"
+           ) + f"_{args.labeled}_s{args.seed}"
     output_dir = args.output_dir or os.path.join("runs", f"mnist_{key}")
 
     x, y = zoo.data.load_numpy("mnist", "train", data_dir=args.data_dir)
     test_x, test_y = zoo.data.load_numpy("mnist", "test", data_dir=args.data_dir,
                                          binarize="static", seed=0)
     if args.m1 is not None:
-        x, test_x = m1_codes(args.m1, x), m1_codes(args.m1, test_x)
+        x, test_x = m1_codes(args.m1, x, with_scale=args.fresh_codes), m1_codes(args.m1, test_x)
     hidden = ssl.hide_labels(y, args.labeled, seed=args.seed, num_classes=10)
     keras.utils.set_random_seed(args.seed)
     batches = ssl.mixed_batches(x, hidden, batch_size=BATCH_SIZE,
                                 labelled_per_batch=LABELLED_PER_BATCH,
                                 binarize="dynamic" if args.m1 is None else None, seed=args.seed)
+    if args.fresh_codes:
+        batches = draw_codes(batches, args.seed)
     names = zoo.data.class_names("mnist", args.data_dir)
     started = time.time()
-    code_dim = None if args.m1 is None else x.shape[1]
+    code_dim = None if args.m1 is None else test_x.shape[1]
     model = training.train(build_model(args.labeled, names, code_dim), batches, epochs=args.epochs,
                            output_dir=output_dir,
                            optimizer=keras.optimizers.Adam(3e-4), verbose=2)
