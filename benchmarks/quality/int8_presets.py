@@ -36,7 +36,8 @@ and fails the budget.
     python benchmarks/quality/int8_presets.py --edge-dir edge/vaezoo_edge/presets
 
 `--edge-dir DIR` copies each preset's int8 file (when the exporter accepted it) to
-`DIR/<preset>.tflite`, atomically.
+`DIR/<preset>.tflite`, atomically, and writes that file's size, mean error and plan into
+the preset's metadata.json and model card (`card_metrics`): the int8 sampler users get.
 
 Writes benchmarks/results/quality/int8_presets.json and .md.
 """
@@ -247,7 +248,16 @@ def _measure_preset(name, args):
                 result["budget_pass"] = all(result["budget_met"].values())
             if args.edge_dir and "int8" not in refused:
                 result["edge_file"] = _copy_atomic(paths["int8"], args.edge_dir, f"{name}.tflite")
+                presets.update_metadata(name, metrics=card_metrics(result))
     return result
+
+
+def card_metrics(result):
+    """The shipped int8 sampler's figures for a preset's card, from its `result` entry."""
+    int8 = result["figures"]["int8"]
+    return {"tflite_int8_kib": round(int8["size_bytes"] / 1024, 1),
+            "tflite_int8_mean_abs_error": round(int8["mean_abs_error"], 5),
+            "tflite_int8_plan": plan_summary(result["int8"].get("plan"))}
 
 
 def _copy_atomic(source, directory, filename):

@@ -7,8 +7,9 @@ For every preset in `zoo.list_presets()`:
     (median of 5);
   - the decoder exported to a SavedModel and to float32 / int8 TFLite: sizes, and the
     int8 max / mean absolute error against Keras on 1,000 noise vectors.
-The export figures are written into each preset's metadata.json (under "metrics") and
-its regenerated MODEL_CARD.md; the weights are not touched.
+The SavedModel and float32 sizes are written into each preset's metadata.json (under
+"metrics") and its regenerated MODEL_CARD.md; the weights are not touched. The int8
+figures there are the shipped sampler's, which `int8_presets.py --edge-dir` writes.
 
     python benchmarks/quality/presets.py                          # every built-in preset
     python benchmarks/quality/presets.py --presets vae_mnist      # re-measure some; keep the others' rows
@@ -92,9 +93,7 @@ def _measure(name):
         **_export_figures(model),
     }
     meta = presets.update_metadata(directory, metrics={
-        k: figures[k] for k in ("saved_model_kib", "tflite_float32_kib", "tflite_int8_kib",
-                                "tflite_int8_mean_abs_error")
-        if not (figures["tflite_int8_refused"] and k.startswith("tflite_int8"))})
+        k: figures[k] for k in ("saved_model_kib", "tflite_float32_kib")})
     figures["headline"] = {k: v for k, v in meta["metrics"].items()
                            if k.startswith(("test_nll", "fd"))}
     return figures

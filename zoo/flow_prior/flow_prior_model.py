@@ -26,9 +26,9 @@ class FlowPriorVAE(VAE):
       (`sample_from_noise`), which is what `export` converts.
 
     Conditional (`num_classes`): as in `zoo.VAE`, the one-hot label enters the encoder
-    head and the decoder; the flow prior is shared by all classes. Given the label, z
-    carries only the style, whose distribution need not depend on the class, so one
-    flow serves every class and a sampler's noise keeps its meaning across classes.
+    head and the decoder. One flow serves every class: it transforms the class's learned
+    Gaussian p(z0 | y) (`class_prior`, the default), or N(0, I) with
+    `class_prior=False`.
 
     Active units: the per-dimension KL is not defined against a non-factorised prior, so
     `active_units` uses the covariance criterion of Burda et al. on each batch
