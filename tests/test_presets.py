@@ -240,6 +240,7 @@ NLL_PRESETS = [
     ("hvae_fashion_mnist", "HVAE", None),  # a 28-epoch schedule: no target
     ("cvae_mnist", "VAE", None),  # conditional: log p(x | y)
     ("cvae_fashion_mnist", "VAE", None),
+    ("chvae_fashion_mnist", "HVAE", None),  # the HVAE's 28-epoch schedule: no target
 ]
 FD_PRESETS = ["vaegan_mnist", "vaegan_fashion_mnist"]
 
@@ -279,14 +280,15 @@ def test_each_vaegan_preset_loads_offline_and_is_the_trained_model(data_dir, nam
     assert mae == pytest.approx(meta["metrics"]["reconstruction_mae"], rel=0.1)
 
 
-@pytest.mark.parametrize("name", ["cvae_mnist", "cvae_fashion_mnist"])
-def test_each_conditional_preset_draws_the_class_asked_for(name, tmp_path):
+@pytest.mark.parametrize("name,family", [("cvae_mnist", "VAE"), ("cvae_fashion_mnist", "VAE"),
+                                         ("chvae_fashion_mnist", "HVAE")])
+def test_each_conditional_preset_draws_the_class_asked_for(name, family, tmp_path):
     # The card's conditional accuracy on a small draw: the in-repo classifier must see the
     # requested class in most samples (the recorded figure is over 10,000 samples).
     from zoo import cli
     from zoo.evaluation import frechet
 
-    model, meta, dataset = _load_builtin(name, zoo.VAE)
+    model, meta, dataset = _load_builtin(name, getattr(zoo, family))
     asked = np.repeat(np.arange(10), 20)
     samples = np.asarray(model.sample(200, labels=asked, seed=0))
     seen = np.argmax(np.asarray(frechet.load_classifier(dataset)(samples)), axis=-1)

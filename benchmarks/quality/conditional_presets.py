@@ -107,14 +107,32 @@ def main(argv=None):
     names = args.presets or [n for n in zoo.list_presets() if is_conditional(n)]
     command = "python benchmarks/quality/conditional_presets.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
-    results = {}
+    # A run over some presets keeps the other presets' entries (each names its command).
+    results = previous_results(set(zoo.list_presets()) - set(names)) if args.presets else {}
     for name in names:
-        results[name] = figures = measure(name, args.per_class, args.fd_samples, args.data_dir,
-                                            args.temperatures)
+        figures = measure(name, args.per_class, args.fd_samples, args.data_dir, args.temperatures)
+        results[name] = {"command": command, **figures}
         print(figures, flush=True)
         presets.update_metadata(name, metrics={
             "conditional_accuracy": round(figures["conditional_accuracy"], 4),
             "fd": round(figures["fd"], 3)})
+    write(results, command)
+    return 0
+
+
+def previous_results(keep):
+    """The last run's entries of the presets in `keep`, each with the command that made it."""
+    path = common.results_path("quality", "conditional_presets.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        previous = json.load(f)
+    return {n: {"command": previous.get("command", ""), **r}
+            for n, r in previous.get("presets", {}).items() if n in keep}
+
+
+def write(results, command):
+    """benchmarks/results/quality/conditional_presets.json and .md from `results`."""
     rows = [[f"`{n}`", ", ".join(f"{k}: {v:.2f}" for k, v in f["test_nll_given_label"].items()) or "n/a",
              f"**{f['conditional_accuracy']:.3f}** (ceiling {f['classifier_test_accuracy']:.3f})",
              ", ".join(f"T={t}: {a:.3f}" for t, a in f["conditional_accuracy_by_temperature"].items())
@@ -129,7 +147,6 @@ def main(argv=None):
                           "Fréchet distance (unconditional sibling)", "training (2-core CPU)",
                           "samples, one row per class"],
                          command, group="quality")
-    return 0
 
 
 if __name__ == "__main__":
