@@ -15,6 +15,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# One intra-op thread per xdist worker when the workers already fill the cores: two
+# workers each running a core-wide thread pool (and oneDNN's) on two cores spend much of
+# their time contending. $VAEZOO_TEST_THREADS overrides (0: TensorFlow's default).
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_threads = int(os.environ.get("VAEZOO_TEST_THREADS",
+                              "1" if _workers >= (os.cpu_count() or 1) > 1 else "0"))
+if _threads:
+    tf.config.threading.set_intra_op_parallelism_threads(_threads)
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
