@@ -26,6 +26,19 @@ def results_path(group, filename):
     return os.path.join(RESULTS, group, filename)
 
 
+def previous_entries(group, name, field, keep):
+    """The entries under `field` of the last `<group>/<name>.json` whose keys are in `keep`,
+    each with the command that measured it: what a script run over some presets keeps of
+    the others (none when there is no previous file)."""
+    path = results_path(group, f"{name}.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        previous = json.load(f)
+    return {k: {"command": previous.get("command", ""), **entry}
+            for k, entry in previous.get(field, {}).items() if k in keep}
+
+
 def environment():
     """Versions and machine facts recorded with every result."""
     import keras

@@ -108,7 +108,8 @@ def main(argv=None):
     command = "python benchmarks/quality/conditional_presets.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
     # A run over some presets keeps the other presets' entries (each names its command).
-    results = previous_results(set(zoo.list_presets()) - set(names)) if args.presets else {}
+    results = common.previous_entries("quality", "conditional_presets", "presets",
+                                      set(zoo.list_presets()) - set(names)) if args.presets else {}
     for name in names:
         figures = measure(name, args.per_class, args.fd_samples, args.data_dir, args.temperatures)
         results[name] = {"command": command, **figures}
@@ -118,17 +119,6 @@ def main(argv=None):
             "fd": round(figures["fd"], 3)})
     write(results, command)
     return 0
-
-
-def previous_results(keep):
-    """The last run's entries of the presets in `keep`, each with the command that made it."""
-    path = common.results_path("quality", "conditional_presets.json")
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        previous = json.load(f)
-    return {n: {"command": previous.get("command", ""), **r}
-            for n, r in previous.get("presets", {}).items() if n in keep}
 
 
 def write(results, command):

@@ -43,7 +43,6 @@ Writes benchmarks/results/quality/int8_presets.json and .md.
 """
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -354,16 +353,10 @@ def main(argv=None):
     if args.fd_draws < 1:
         parser.error("--fd-draws must be at least 1")
     command = "python benchmarks/quality/int8_presets.py " + " ".join(argv)
-    results = {}
-    if args.presets:
-        # A run over some presets updates their entries and keeps the others' (each entry
-        # names the command that measured it).
-        path = common.results_path("quality", "int8_presets.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                previous = json.load(f)
-            results = {n: {"command": previous.get("command", ""), **r}
-                       for n, r in previous.get("results", {}).items() if n in names}
+    # A run over some presets updates their entries and keeps the others' (each entry
+    # names the command that measured it).
+    results = common.previous_entries("quality", "int8_presets", "results", names) \
+        if args.presets else {}
     for name in (args.presets or names):
         print(f"== {name}", flush=True)
         results[name] = {"command": command, **_measure_preset(name, args)}
