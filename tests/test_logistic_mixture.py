@@ -144,6 +144,36 @@ def test_layer_builds_images_only_and_serializes():
     assert restored.num_components == 3 and restored.num_params == 12
 
 
+def test_the_log_scale_stays_between_its_bounds_and_the_log_probability_stays_finite():
+    # A diverging step once sent raw log-scales to ~25 (scales of 1e11): float32 could no
+    # longer tell the CDF on either side of a bin apart, log p was -inf and training
+    # stopped. The ceiling keeps every raw output's log p finite, and the bounds are soft:
+    # the gradient is not cut at either.
+    layer = likelihoods.DiscretizedLogisticMixture(2)
+    layer.build((2, 2, 3))
+    raw = tf.constant([-1e4, -30.0, -4.0, 0.0, 4.0, 30.0, 1e4])
+    with tf.GradientTape() as tape:
+        tape.watch(raw)
+        log_scale = layer.log_scale(raw)
+    gradient = tape.gradient(log_scale, raw).numpy()
+    log_scale = log_scale.numpy()
+    assert np.all(log_scale >= layer.min_log_scale - 1e-3) and np.all(log_scale <= layer.max_log_scale)
+    # Increasing, and strictly so (a gradient) where float32 does not saturate.
+    assert np.all(np.diff(log_scale) >= 0) and np.all(gradient[2:-2] > 0.01), gradient
+    assert abs(layer.log_scale(tf.constant(0.0)).numpy() - layer.initial_log_scale) < 0.02
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (4, 2, 2, 3)).astype(np.float32) / 255.0
+    for extreme in (-1e4, -30.0, 30.0, 1e4):  # every decoder output at once
+        params = np.full((4, 2, 2, 3, layer.num_params), extreme, np.float32)
+        log_p = layer.distribution(params).log_prob(x).numpy()
+        assert np.all(np.isfinite(log_p)), (extreme, log_p)
+    with pytest.raises(ValueError, match="initial_log_scale must lie between"):
+        likelihoods.DiscretizedLogisticMixture(initial_log_scale=2.0)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(
+        likelihoods.DiscretizedLogisticMixture(max_log_scale=0.5)))
+    assert restored.max_log_scale == 0.5
+
+
 def test_a_colour_vae_with_the_mixture_learns(tmp_path):
     rng = np.random.default_rng(0)
     # Two colours with noise: a few components fit them, one logistic per channel less so.
