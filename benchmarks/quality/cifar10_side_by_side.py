@@ -116,6 +116,9 @@ def train_baseline(output_dir, seconds, data_dir=None):
         for x in train:
             start = time.perf_counter()
             loss = float(train_step(x))
+            if not math.isfinite(loss):  # stop rather than spend the budget on NaN weights
+                raise RuntimeError(f"The baseline's loss is {loss} at step {int(step)}; its last "
+                                   f"checkpoint in {output_dir} is from before.")
             elapsed.assign_add(time.perf_counter() - start)
             step.assign_add(1)
             if int(step) % 500 == 0:
