@@ -13,6 +13,7 @@ used once, after training.
     python benchmarks/recipes/m2_mnist.py --labeled 100 --seed 0      # m2_mnist_100
     python benchmarks/recipes/m2_mnist.py --labeled 100 --m1 vae_mnist   # M1+M2
     python benchmarks/recipes/m2_mnist.py --labeled 100 --m1 vae_mnist --fresh-codes
+    python benchmarks/recipes/m2_mnist.py --dataset fashion_mnist --labeled 100 --m1 vae_fashion_mnist
 
 With `--m1 PRESET` it is M1+M2: the same M2 (Gaussian likelihood) trained on the preset's
 codes of the images (binarized once, seed 0) instead of the pixels, as the paper stacks M2
@@ -23,6 +24,8 @@ are classified on their means either way).
 Adds a row (labels, seed) to benchmarks/results/recipes/m2_mnist.json and .md: test
 error of `predict_labels` on the 10,000 test images, test ELBO of log p(x | y), training
 time. The run with 100 labels and seed 0 is the built-in preset zoo/presets/m2_mnist_100.
+With `--dataset fashion_mnist` the same recipe runs on Fashion-MNIST, and its rows go to
+benchmarks/results/recipes/m2_fashion_mnist.json (no published figures; no preset).
 """
 
 import argparse
@@ -109,7 +112,8 @@ def main(argv=None):
                         help="M1+M2: train on this preset's codes (e.g. vae_mnist)")
     parser.add_argument("--fresh-codes", action="store_true",
                         help="M1+M2: draw the codes from q(z1 | x) for every batch")
-    parser.add_argument("--output-dir", default=None, help="default: runs/m2_mnist_<labels>_s<seed>")
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion_mnist"])
+    parser.add_argument("--output-dir", default=None, help="default: runs/<dataset>_<method>_<labels>_s<seed>")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     command = "python benchmarks/recipes/m2_mnist.py " + " ".join(
@@ -120,10 +124,10 @@ def main(argv=None):
         f"M1+M2 ({args.m1}{', fresh codes' if args.fresh_codes else ''})")
     key = ("m2" if args.m1 is None else f"m1m2_{args.m1}{'_fresh' if args.fresh_codes else ''}"
            ) + f"_{args.labeled}_s{args.seed}"
-    output_dir = args.output_dir or os.path.join("runs", f"mnist_{key}")
+    output_dir = args.output_dir or os.path.join("runs", f"{args.dataset}_{key}")
 
-    x, y = zoo.data.load_numpy("mnist", "train", data_dir=args.data_dir)
-    test_x, test_y = zoo.data.load_numpy("mnist", "test", data_dir=args.data_dir,
+    x, y = zoo.data.load_numpy(args.dataset, "train", data_dir=args.data_dir)
+    test_x, test_y = zoo.data.load_numpy(args.dataset, "test", data_dir=args.data_dir,
                                          binarize="static", seed=0)
     if args.m1 is not None:
         x, test_x = m1_codes(args.m1, x, with_scale=args.fresh_codes), m1_codes(args.m1, test_x)
@@ -134,7 +138,7 @@ def main(argv=None):
                                 binarize="dynamic" if args.m1 is None else None, seed=args.seed)
     if args.fresh_codes:
         batches = draw_codes(batches, args.seed)
-    names = zoo.data.class_names("mnist", args.data_dir)
+    names = zoo.data.class_names(args.dataset, args.data_dir)
     started = time.time()
     code_dim = None if args.m1 is None else test_x.shape[1]
     model = training.train(build_model(args.labeled, names, code_dim), batches, epochs=args.epochs,
@@ -150,7 +154,8 @@ def main(argv=None):
     print(f"test error {100 * error:.2f} %, test ELBO of log p(x | y) {elbo:.2f} "
           f"({time.time() - started:.0f} s)", flush=True)
 
-    path = common.results_path("recipes", "m2_mnist.json")
+    results = "m2_mnist" if args.dataset == "mnist" else f"m2_{args.dataset}"
+    path = common.results_path("recipes", f"{results}.json")
     runs = {}
     if os.path.exists(path):
         with open(path) as f:
@@ -164,25 +169,26 @@ def main(argv=None):
         same = [r for r in runs.values() if (r["method"], r["labeled"]) == (method, labeled)]
         errors = [100 * r["test_error"] for r in same]
         spread = f" ± {np.std(errors, ddof=1):.2f}" if len(errors) > 1 else ""
-        published = PUBLISHED.get((method.split(" ")[0], labeled))
+        published = PUBLISHED.get((method.split(" ")[0], labeled)) if args.dataset == "mnist" else None
         rows.append([method, labeled, f"**{np.mean(errors):.2f}**{spread}", len(errors),
                      "" if published is None else f"{published:.2f}",
                      f"{np.mean([r['train_seconds'] for r in same]) / 3600:.1f} h, "
                      f"{same[0]['epochs']} epochs"])
     common.write_results(
-        "m2_mnist",
+        results,
         {"model": "zoo.VAE(semi_supervised=True), MLP 500, latent 50, softplus",
          "config": model.get_config(), "parameters": model.count_params(),
          "recipe": {"optimizer": "Adam 3e-4", "batch": f"{BATCH_SIZE - LABELLED_PER_BATCH} "
                     f"unlabelled + {LABELLED_PER_BATCH} labelled", "alpha": "0.1 N / N_l",
                     "binarization": "dynamic (train), static seed 0 (test)"},
-         "runs": runs, "published": {"source": "Kingma et al. 2014, Table 1",
-                                     "test_error_percent": {f"{m} {n}": e for (m, n), e
-                                                            in PUBLISHED.items()}}},
+         "dataset": args.dataset, "runs": runs,
+         "published": {"source": "Kingma et al. 2014, Table 1",
+                       "test_error_percent": {f"{m} {n}": e for (m, n), e in PUBLISHED.items()}}
+         if args.dataset == "mnist" else None},
         rows, ["method", "labels", "test error (%), mean ± sd over seeds", "seeds",
                "published (%)", "training (2-core CPU)"], command, group="recipes")
 
-    if args.m1 is None and args.labeled == 100 and args.seed == 0:
+    if args.dataset == "mnist" and args.m1 is None and args.labeled == 100 and args.seed == 0:
         preset = os.path.join(os.path.dirname(common.HERE), "zoo", "presets", "m2_mnist_100")
         model.save_to_preset(preset, overwrite=True, metadata={
             "dataset": "mnist (dynamically binarized), 100 labels (seed 0)",
