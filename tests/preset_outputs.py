@@ -19,6 +19,7 @@ entries and keep every other preset's:
 """
 
 import os
+import re
 import sys
 
 import numpy as np
@@ -27,19 +28,37 @@ PATH = os.path.join(os.path.dirname(__file__), "data", "preset_outputs.npz")
 NUM_NOISE, NUM_IMAGES = 4, 16
 
 
+#: The dataset a preset name ends with (before a label count, as in m2_mnist_100), and the
+#: dataset it names under $VAEZOO_DATA_DIR; longest first, so that fashion_mnist is not
+#: read as mnist.
+DATASETS = (("fashion_mnist", "fashion_mnist"), ("mnist", "mnist"), ("cifar10", "cifar10_jpeg"))
+#: The datasets whose presets model binarized images; the others keep their 8-bit levels.
+BINARIZED = ("mnist", "fashion_mnist")
+
+
 def dataset_of(preset):
     """The dataset a built-in preset was trained on, from its name."""
-    return "fashion_mnist" if preset.endswith("fashion_mnist") else "mnist"
+    base = re.sub(r"_[0-9]+$", "", preset)
+    for suffix, dataset in DATASETS:
+        if base.endswith(f"_{suffix}"):
+            return dataset
+    raise ValueError(f"No known dataset in the preset name {preset!r}")
+
+
+def test_images(dataset, split, data_dir, **kwargs):
+    """`zoo.data.load_numpy` of a preset's dataset as its recipe scored it: binarized once
+    (static, seed 0) where the presets model binary images."""
+    import zoo
+
+    return zoo.data.load_numpy(dataset, split, data_dir=data_dir, seed=0,
+                               binarize="static" if dataset in BINARIZED else None, **kwargs)
 
 
 def inputs(model, preset, data_dir):
     """The fixed noise and images a preset's outputs are recorded on: (eps, x, labels of
     the noise, labels of the images); the labels are None for an unconditional preset."""
-    import zoo
-
     eps = np.random.default_rng(0).standard_normal((NUM_NOISE, model.noise_dim)).astype(np.float32)
-    x, y = zoo.data.load_numpy(dataset_of(preset), f"test[:{NUM_IMAGES}]", data_dir=data_dir,
-                               binarize="static", seed=0)
+    x, y = test_images(dataset_of(preset), f"test[:{NUM_IMAGES}]", data_dir)
     if model.num_classes is None:
         return eps, x, None, None
     return eps, x, np.arange(NUM_NOISE) % model.num_classes, y
