@@ -174,6 +174,19 @@ def test_the_log_scale_stays_between_its_bounds_and_the_log_probability_stays_fi
     assert restored.max_log_scale == 0.5
 
 
+def test_one_logistic_per_entry_keeps_its_log_scale_in_bounds_too():
+    layer = likelihoods.DiscretizedLogistic(max_log_scale=0.5)
+    layer.build((2, 3))
+    x = np.random.default_rng(0).integers(0, 256, (3, 2, 3)).astype(np.float32) / 255.0
+    for extreme in (-1e4, 1e4):
+        params = np.full((3, 2, 3, 2), extreme, np.float32)
+        assert np.all(np.isfinite(layer.distribution(params).log_prob(x).numpy())), extreme
+    with pytest.raises(ValueError, match="max_log_scale must be above min_log_scale"):
+        likelihoods.DiscretizedLogistic(max_log_scale=-8.0)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert restored.max_log_scale == 0.5
+
+
 def test_a_colour_vae_with_the_mixture_learns(tmp_path):
     rng = np.random.default_rng(0)
     # Two colours with noise: a few components fit them, one logistic per channel less so.

@@ -235,22 +235,29 @@ class DiscretizedLogistic(Likelihood):
     Args:
       num_bins: int. Intensity levels. Defaults to 256.
       min_log_scale: float. Floor on the log-scale, as in PixelCNN++. Defaults to -7.
+      max_log_scale: float. Ceiling on the log-scale. Defaults to 1: a scale of e is
+        nearly flat over [0, 1], and far larger ones make float32 lose a bin's mass
+        (log p = -inf; see `DiscretizedLogisticMixture`).
     """
 
     num_params = 2
     support = "unit_interval"
 
-    def __init__(self, num_bins=256, min_log_scale=-7.0, **kwargs):
+    def __init__(self, num_bins=256, min_log_scale=-7.0, max_log_scale=1.0, **kwargs):
         super().__init__(**kwargs)
         self.num_bins = validation.positive_int("num_bins", num_bins)
         if self.num_bins < 2:
             raise ValueError(f"num_bins must be >= 2. Received: num_bins={num_bins}")
         self.min_log_scale = float(min_log_scale)
+        self.max_log_scale = float(max_log_scale)
+        if not self.min_log_scale < self.max_log_scale:
+            raise ValueError(f"max_log_scale must be above min_log_scale ({min_log_scale}). "
+                             f"Received: max_log_scale={max_log_scale!r}")
 
     def _base_distribution(self, params):
         # The location is unconstrained: edge bins absorb the tails, so a loc beyond
         # [0, 1] is how the model puts almost all mass on pure black or white.
-        log_scale = tf.maximum(params[..., 1], self.min_log_scale)
+        log_scale = tf.clip_by_value(params[..., 1], self.min_log_scale, self.max_log_scale)
         return distributions.DiscretizedLogistic(
             loc=params[..., 0], scale=tf.exp(log_scale), num_bins=self.num_bins
         )
@@ -258,7 +265,7 @@ class DiscretizedLogistic(Likelihood):
     def get_config(self):
         """The constructor arguments, for saving."""
         return {**super().get_config(), "num_bins": self.num_bins,
-                "min_log_scale": self.min_log_scale}
+                "min_log_scale": self.min_log_scale, "max_log_scale": self.max_log_scale}
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
