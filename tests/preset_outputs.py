@@ -45,7 +45,7 @@ def dataset_of(preset):
     raise ValueError(f"No known dataset in the preset name {preset!r}")
 
 
-def test_images(dataset, split, data_dir, **kwargs):
+def scored_images(dataset, split, data_dir, **kwargs):
     """`zoo.data.load_numpy` of a preset's dataset as its recipe scored it: binarized once
     (static, seed 0) where the presets model binary images."""
     import zoo
@@ -58,7 +58,7 @@ def inputs(model, preset, data_dir):
     """The fixed noise and images a preset's outputs are recorded on: (eps, x, labels of
     the noise, labels of the images); the labels are None for an unconditional preset."""
     eps = np.random.default_rng(0).standard_normal((NUM_NOISE, model.noise_dim)).astype(np.float32)
-    x, y = test_images(dataset_of(preset), f"test[:{NUM_IMAGES}]", data_dir)
+    x, y = scored_images(dataset_of(preset), f"test[:{NUM_IMAGES}]", data_dir)
     if model.num_classes is None:
         return eps, x, None, None
     return eps, x, np.arange(NUM_NOISE) % model.num_classes, y

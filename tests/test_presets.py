@@ -263,7 +263,7 @@ def test_each_builtin_preset_loads_offline_and_is_the_trained_model(data_dir, na
     if target_nll is not None:
         assert nll <= target_nll
     assert nll < -meta["metrics"]["test_elbo"]  # the IW bound is tighter
-    x, y = preset_outputs.test_images(dataset, "test[:500]", data_dir)
+    x, y = preset_outputs.scored_images(dataset, "test[:500]", data_dir)
     conditional = model.num_classes is not None  # scored as log p(x | y), with the test labels
     elbos = np.asarray(model.elbo(x, seed=0, labels=y if conditional else None))
     # The recorded ELBO is over all test images: these 500 differ from it by their sampling
@@ -300,7 +300,7 @@ def test_each_semi_supervised_preset_classifies_and_scores_as_recorded(data_dir,
     # digit; a mis-loaded classifier errs on about 90 %) and the ELBO of log p(x | y).
     model, meta, dataset = _load_builtin(name, zoo.VAE)
     assert model.semi_supervised and model.num_classes == 10
-    x, y = preset_outputs.test_images(dataset, "test", data_dir)
+    x, y = preset_outputs.scored_images(dataset, "test", data_dir)
     error = float(np.mean(model.predict_labels(x) != y))
     assert error == pytest.approx(meta["metrics"]["test_error"], abs=1e-4), meta["metrics"]
     probabilities = np.asarray(model.predict_proba(x[:8]))
