@@ -27,6 +27,7 @@ import common
 import numpy as np
 
 import zoo
+from zoo import losses
 
 PRESETS = ("vae_mnist", "hvae_mnist", "flow_vae_mnist",
            "vae_fashion_mnist", "hvae_fashion_mnist", "flow_vae_fashion_mnist")
@@ -51,7 +52,8 @@ def recipe_figures(preset):
 
 
 def group_figures(model, x, batch_size=500):
-    """KL (mean nats) and active units of each latent group on `x`, and the total KL."""
+    """KL (mean nats) and active units of each latent group on `x` (the split the training
+    logs report, `zoo.losses.group_terms`), and the total KL."""
     kl_dims, kl = [], []
     for i in range(0, len(x), batch_size):
         terms = model.elbo_terms(x[i:i + batch_size], seed=i)
@@ -60,13 +62,12 @@ def group_figures(model, x, batch_size=500):
             kl_dims.append(terms["kl_dims"].numpy())
     figures = {"kl": float(np.concatenate(kl).mean()), "groups": None}
     if kl_dims:
-        unit_kl = np.concatenate(kl_dims).mean(axis=0)
-        groups = model.latent_groups or (("z", unit_kl.size),)
-        bounds = np.cumsum([0] + [size for _, size in groups])
-        figures["groups"] = [
-            {"name": name, "size": size, "kl": float(unit_kl[a:b].sum()),
-             "active_units": int(np.sum(unit_kl[a:b] > model.active_unit_threshold))}
-            for (name, size), a, b in zip(groups, bounds[:-1], bounds[1:])]
+        kl_dims = np.concatenate(kl_dims)
+        groups = model.latent_groups or (("z", kl_dims.shape[1]),)
+        terms = losses.group_terms(kl_dims, groups, model.active_unit_threshold)
+        figures["groups"] = [{"name": name, "size": size, "kl": float(terms[f"kl_{name}"]),
+                              "active_units": int(terms[f"active_units_{name}"])}
+                             for name, size in groups]
     return figures
 
 
@@ -92,9 +93,10 @@ def main(argv=None):
     rows = []
     for preset, r in results.items():
         vae = results.get(f"vae_{r['dataset']}")
-        best_k = max(r["nll"])
-        gap = "" if vae is None or preset.startswith("vae_") else \
-            f"{vae['nll'][min(max(vae['nll']), best_k)] - r['nll'][min(max(vae['nll']), best_k)]:+.2f}"
+        gap = ""
+        if vae is not None and not preset.startswith("vae_"):
+            k = min(max(vae["nll"]), max(r["nll"]))  # the largest k both were measured with
+            gap = f"{vae['nll'][k] - r['nll'][k]:+.2f}"
         groups = "" if r["groups"] is None else ", ".join(
             f"{g['name']} {g['kl']:.1f} ({g['active_units']}/{g['size']})" for g in r["groups"])
         rows.append([f"`{preset}`", r["family"], f"{r['nll'][1000]:.2f}",
