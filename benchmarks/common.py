@@ -84,7 +84,7 @@ def cosine_optimizer(optimizer, initial_rate, epochs, steps_per_epoch, **kwargs)
 
 def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer, epochs,
                published, argv=None, batch_size=128, callbacks=(), conditional=False,
-               datasets=("mnist", "fashion_mnist"), binarize=True, num_samples=1000):
+               datasets=("mnist", "fashion_mnist"), binarize=True, num_samples=1000, limits=None):
     """Train (resumably) on dynamic MNIST, evaluate the test NLL, write results and preset.
 
     The shared protocol of the likelihood benchmarks: the 60,000 training images
@@ -101,6 +101,8 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     `datasets` are the `--dataset` choices, the first the default (whose name is in the
     recipe's `name`: `vae_mnist` -> `vae_fashion_mnist`). With `binarize=False` the images
     keep their 8 bits (colour), and the table adds bits/dim; `num_samples` is the default k.
+    `limits` replaces the model card's default limits (say what the figures may not be
+    compared with).
     """
     import argparse
 
@@ -214,8 +216,10 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
                     "recipe": train_command,
                     "epochs": run["epochs_completed"], "train_seconds": run["train_seconds"],
                     "metrics": {**metric, "test_elbo": round(figures["elbo"], 2)}}
+        if limits:
+            metadata["limits"] = limits
         if run["epochs_completed"] < epochs:
-            metadata["limits"] = short_schedule_limits(run["epochs_completed"], epochs)
+            metadata["limits"] = short_schedule_limits(run["epochs_completed"], epochs, limits)
         model.save_to_preset(preset, metadata=metadata, overwrite=True)
         print(f"preset written to {preset}")
     else:
@@ -227,15 +231,15 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     return figures
 
 
-def short_schedule_limits(epochs_run, recipe_epochs):
+def short_schedule_limits(epochs_run, recipe_epochs, limits=None):
     """The model card's limits for a preset trained on a shorter schedule than its recipe's
     default (the whole cosine decay, compressed into fewer epochs): users should not read
-    its figures as what the family reaches. The card's usual limits follow."""
+    its figures as what the family reaches. The card's usual limits (or `limits`) follow."""
     from zoo import presets
 
     return (f"Trained for {epochs_run} epochs, not the recipe's {recipe_epochs}, to fit a "
             "2-core CPU: expect a weaker model than the full recipe would give (not "
-            f"measured), and do not compare families on it. {presets.DEFAULT_LIMITS}")
+            f"measured), and do not compare families on it. {limits or presets.DEFAULT_LIMITS}")
 
 
 def dataset_and_preset(doc, argv, parser=None):

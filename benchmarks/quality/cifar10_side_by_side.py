@@ -16,13 +16,17 @@ survives interruption. Every model is then measured in the same run:
     space of the in-repo classifier trained on the same JPEGs
     (`benchmarks/recipes/fd_classifier.py --datasets cifar10_jpeg`).
 
+It also writes a grid of 64 samples of each model side by side, and adds each zoo preset's
+FD to its model card.
+
 Goals: the HVAE at least 0.25 bits/dim under the same-budget VAE; the zoo's VAE no worse
 than the baseline. Figures are of the JPEG copy only (see ../shared/data/README.md).
 
     export VAEZOO_DATA_DIR=../shared/data
     python benchmarks/quality/cifar10_side_by_side.py [--output-dir runs/cifar10_baseline]
 
-Writes benchmarks/results/quality/cifar10_side_by_side.json and .md.
+Writes benchmarks/results/quality/cifar10_side_by_side.json, .md and _samples.png, and
+updates the cards of zoo/presets/vae_cifar10 and hvae_cifar10.
 """
 
 import argparse
@@ -40,13 +44,15 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
-from zoo import presets
+from zoo import plotting, presets
 from zoo.evaluation import frechet
 
 DATASET = "cifar10_jpeg"
 LATENT = 128
 K = 100
 LEVELS = 255.0
+GRID = 64  # samples per model in the grid
+SAMPLES_PNG = "benchmarks/results/quality/cifar10_side_by_side_samples.png"
 
 
 def build_baseline():
@@ -167,7 +173,7 @@ def main(argv=None):
     real, _ = zoo.data.load_numpy(DATASET, "test", data_dir=args.data_dir)
     classifier = frechet.load_classifier(DATASET)
     real_features = frechet.classifier_features(classifier, real)
-    results = {}
+    results, grids = {}, []
     for name in ("vae_cifar10", "hvae_cifar10"):
         model = zoo.from_preset(name)
         meta = presets.load_metadata(name)
@@ -175,11 +181,24 @@ def main(argv=None):
             "parameters": model.count_params(), "train_seconds": meta["train_seconds"],
             "bits_per_dim": meta["metrics"][f"test_bits_per_dim_k{K}"],
             "fd": frechet.model_fd(model, real, classifier, num_samples=args.fd_samples, seed=0)}
+        grids.append(plotting.image_grid(np.asarray(model.sample(GRID, seed=0)), num_cols=8))
+        # The card carries the FD and points at the grid (the recipe wrote the bits/dim).
+        presets.update_metadata(name, metrics={"fd": round(results[name]["fd"], 3)},
+                                fd_note=f"FD in the in-repo classifier's feature space, "
+                                        f"{args.fd_samples:,} samples against the 10,000 test "
+                                        f"JPEGs ({command})",
+                                samples_note=f"a grid of {GRID} samples beside the other "
+                                             f"CIFAR-10 models': {SAMPLES_PNG}")
     bits, _ = baseline_bits_per_dim(encoder, decoder, test)
     noise = np.random.default_rng(0).standard_normal((args.fd_samples, LATENT)).astype(np.float32)
     samples = np.concatenate([
         np.clip(decoder(noise[i:i + 500]).numpy()[..., :3], 0.0, 1.0)  # the logistic's mode
         for i in range(0, len(noise), 500)])
+    grids.append(plotting.image_grid(samples[:GRID], num_cols=8))
+    # Left to right: vae_cifar10, hvae_cifar10, the Keras baseline, 8 white pixels apart.
+    gap = np.ones((grids[0].shape[0], 8, 3), np.float32)
+    plotting.save_image_grid(np.concatenate([grids[0], gap, grids[1], gap, grids[2]], axis=1)[None],
+                             common.results_path("quality", os.path.basename(SAMPLES_PNG)), scale=2)
     results["keras_baseline"] = {
         "parameters": encoder.count_params() + decoder.count_params(), "train_seconds": seconds,
         "steps": steps, "bits_per_dim": bits,

@@ -23,7 +23,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/, for common
 
 import common
-from vae_cifar10 import BATCH_SIZE, DATASET, STEPS_PER_EPOCH
+from vae_cifar10 import BATCH_SIZE, DATASET, LIMITS, STEPS_PER_EPOCH
 
 import zoo
 from zoo import likelihoods
@@ -55,7 +55,7 @@ def main(argv=None):
                 "skip_threshold": 500_000, "data": "CIFAR-10 JPEG copy, 50,000 training images"},
         build_model=build_model, build_optimizer=build_optimizer, epochs=EPOCHS,
         published=[], argv=argv, batch_size=BATCH_SIZE, datasets=(DATASET,), binarize=False,
-        num_samples=100)
+        num_samples=100, limits=LIMITS)
     return 0
 
 
