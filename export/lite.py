@@ -445,6 +445,16 @@ def _int8_with_plan(model, float_flatbuffer, meta, shared, signature_keys, calib
                "num_vectors": 1000, "plans_tried": len(search.history),
                "full_int8_mean_abs_error": search.history[0]["mean_abs_error"]
                if plan is None else None}
+    if plan is None and "failed" in search.history[0]:
+        summary["full_int8_failed"] = search.history[0]["failed"]
+    if flatbuffer is None:
+        failures = [h for h in search.history if "failed" in h]
+        raise ConversionError(
+            f"No int8 plan for {type(model).__name__} could be quantized and run: "
+            f"{len(failures)} of {len(search.history)} plans tried failed, the last with "
+            f"{failures[-1]['failed']} (plan {failures[-1]['plan']!r}). Use "
+            "quantization='dynamic' or 'float16', or pass a plan.",
+            check={"mean_abs_error": None, "history": search.history})
     if error > budget:
         raise ConversionError(
             f"No int8 plan for {type(model).__name__} meets the mean error budget "

@@ -195,11 +195,24 @@ class Int8Search:
         return bytes(result.quantized_model)
 
     def measure(self, plan):
-        """(flatbuffer, mean error) of `plan`, recorded in `history`."""
-        flatbuffer = self.quantize(plan)
-        error = float(self.error_of(flatbuffer))
-        self.history.append({"plan": [list(p) for p in plan], "mean_abs_error": error,
-                             "size_bytes": len(flatbuffer)})
+        """(flatbuffer, mean error) of `plan`, recorded in `history`.
+
+        A plan the quantizer cannot apply (it refuses some per-channel layouts with a
+        ValueError), or whose file the interpreter cannot run (a RuntimeError: an int8
+        division whose divisor rounds to its zero-point), is a dead end, not the end of
+        the search: it measures as (None, inf), its history entry says why, and the
+        search goes on to plans that keep the failing op out of int8.
+        """
+        entry = {"plan": [list(p) for p in plan]}
+        try:
+            flatbuffer = self.quantize(plan)
+            error = float(self.error_of(flatbuffer))
+        except (ValueError, RuntimeError) as err:
+            # JSON has no inf: the history keeps None, the search compares inf.
+            self.history.append({**entry, "mean_abs_error": None,
+                                 "failed": f"{type(err).__name__}: {err}"[:500]})
+            return None, float("inf")
+        self.history.append({**entry, "mean_abs_error": error, "size_bytes": len(flatbuffer)})
         return flatbuffer, error
 
     def search(self, budget, max_steps=4):
@@ -211,7 +224,8 @@ class Int8Search:
 
         Returns:
           (flatbuffer, plan, error) of the plan found, or of the best one tried when none
-          meets the budget (the caller decides what to do).
+          meets the budget (the caller decides what to do); (None, plan, inf) when no
+          plan tried could be quantized and run (see `measure`).
         """
         found = self._greedy([], self.measure([]), budget, max_steps, ("dynamic", "float"))
         if found[2] <= budget:

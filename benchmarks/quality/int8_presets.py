@@ -43,6 +43,7 @@ Writes benchmarks/results/quality/int8_presets.json and .md.
 """
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -183,12 +184,16 @@ def _int8_facts(path, refusal):
     search = meta.get("plan_search") or {}
     facts = {"plan": meta.get("plan"), "plan_search": search, "parity": meta.get("parity"),
              "plans_tried": search.get("plans_tried"),
-             "full_int8_mean_abs_error": search.get("full_int8_mean_abs_error")}
+             "full_int8_mean_abs_error": search.get("full_int8_mean_abs_error"),
+             "full_int8_failed": search.get("full_int8_failed")}
     if refusal is not None and refusal.check and "history" in refusal.check:
         history = refusal.check["history"]
         facts["plans_tried"] = len(history)
         facts["full_int8_mean_abs_error"] = history[0]["mean_abs_error"]
-        best = min(history, key=lambda h: h["mean_abs_error"])
+        facts["full_int8_failed"] = history[0].get("failed")
+        # A plan that could not be quantized or run has no error (None): never the best.
+        best = min(history, key=lambda h: math.inf if h["mean_abs_error"] is None
+                   else h["mean_abs_error"])
         facts["plan"] = [{"scope": s, "mode": m} for s, m in best["plan"]]
     return facts
 
@@ -309,7 +314,8 @@ def _rows(name, result):
                        if result.get("int8_export_budget", quantize.MEAN_ERROR_BUDGET)
                        != quantize.MEAN_ERROR_BUDGET else ""),
                     facts["plans_tried"] if facts["plans_tried"] is not None else "",
-                    f"{before:.4f}" if before is not None else ""]
+                    f"{before:.4f}" if before is not None
+                    else "could not run" if facts.get("full_int8_failed") else ""]
             if "budget_met" in result:
                 failed = [k for k, ok in result["budget_met"].items() if not ok]
                 verdict = "pass" if not failed else "**fail**: " + ", ".join(failed)
