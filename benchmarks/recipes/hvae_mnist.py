@@ -34,12 +34,15 @@ PUBLISHED = [
 ]
 
 
-def build_model():
-    return zoo.HVAE(input_shape=(28, 28, 1), network="conv", hidden_dims=(32, 64),
-                    latent_dims=(4, 8), groups_per_stage=2, num_res_blocks=1, activation="swish",
-                    soft_clamp=5.0, kl_balancing=True, kl_warmup_steps=10 * STEPS_PER_EPOCH,
-                    gradient_clip_norm=200.0, skip_threshold=1000.0, max_consecutive_skips=10,
-                    likelihood="bernoulli", seed=0, binarize="dynamic")
+def build_model(**overrides):
+    """The recipe's model; `overrides` change its settings (the deeper candidates of
+    benchmarks/quality/hvae_candidates.py start from it)."""
+    return zoo.HVAE(**{**dict(
+        input_shape=(28, 28, 1), network="conv", hidden_dims=(32, 64), latent_dims=(4, 8),
+        groups_per_stage=2, num_res_blocks=1, activation="swish", soft_clamp=5.0,
+        kl_balancing=True, kl_warmup_steps=10 * STEPS_PER_EPOCH, gradient_clip_norm=200.0,
+        skip_threshold=1000.0, max_consecutive_skips=10, likelihood="bernoulli", seed=0,
+        binarize="dynamic"), **overrides})
 
 
 def build_optimizer(epochs):
