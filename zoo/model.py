@@ -488,7 +488,9 @@ class LatentVariableModel(KerasTraining, keras.Model):
         table's empty cells, in its own values (`zoo.applications.imputation`). A
         conditional model imputes from p(x_mis | x_obs, y) for the given `labels`.
         `method` defaults to "posterior" for a model trained with missing entries (a
-        table's) and to "pseudo_gibbs" otherwise."""
+        table's) and to "pseudo_gibbs" otherwise. A colour model's `mask` may give whole
+        pixels (`[batch, height, width]` or `[..., 1]`) or single channels (the images'
+        shape)."""
         return self._tool("imputer", lambda: imputation.Imputer(self))(
             x, mask, num_iterations, method, num_chains, seed, return_samples, num_samples,
             num_draws, labels)

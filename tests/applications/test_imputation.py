@@ -107,3 +107,27 @@ def test_bad_imputation_input_is_named(kwargs, error, fragment):
     args.update(kwargs)
     with pytest.raises(error, match=fragment):
         model.impute(x, **args)
+
+
+def test_a_colour_model_takes_a_mask_of_whole_pixels():
+    from zoo import likelihoods
+
+    model = zoo.VAE(input_shape=(6, 6, 3), latent_dim=2, network="conv", hidden_dims=(8,),
+                    likelihood=likelihoods.DiscretizedLogisticMixture(2), seed=0)
+    rng = np.random.default_rng(0)
+    x = (rng.integers(0, 256, (3, 6, 6, 3)) / 255.0).astype(np.float32)
+    pixels = rng.uniform(size=(3, 6, 6)) >= 0.5
+    channels = np.repeat(pixels[..., None], 3, axis=-1)
+    expected = np.asarray(model.impute(x, channels, num_iterations=3, num_chains=2, seed=0))
+    for mask in (pixels, pixels[..., None].astype(np.float32)):
+        got = np.asarray(model.impute(x, mask, num_iterations=3, num_chains=2, seed=0))
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(expected[channels], x[channels])
+    assert not np.allclose(expected[~channels], x[~channels])  # the missing pixels are filled
+    # A mask of single channels is used as given: red hidden alone differs from whole pixels.
+    red = channels.copy()
+    red[..., 1:] = True
+    assert not np.array_equal(np.asarray(model.impute(x, red, num_iterations=3, num_chains=2,
+                                                      seed=0)), expected)
+    with pytest.raises(ValueError, match=r"mask must have shape \[batch, 6, 6, 3\]"):
+        model.impute(x, pixels[..., :5], num_iterations=3)

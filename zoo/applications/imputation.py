@@ -355,7 +355,8 @@ class Imputer:
             raise ValueError(f"method must be one of {list(METHODS)}. Received: method={method!r}")
         num_iterations = validation.positive_int("num_iterations", num_iterations)
         num_chains = validation.positive_int("num_chains", num_chains)
-        observed = validation.check_mask("mask", mask, (None, *self.model.data_shape))
+        observed = validation.check_mask("mask", self._pixel_mask_to_channels(mask),
+                                         (None, *self.model.data_shape))
         raw = validation.to_float_tensor("x", x).numpy()
         if raw.shape != observed.shape:
             raise ValueError(f"mask must have the shape of x. Received: mask.shape="
@@ -399,6 +400,21 @@ class Imputer:
             x_hat, mean = self._chains(*args, method == "metropolis_within_gibbs", seed, y)
         valid = self.model.likelihood.valid_values
         return valid(x_hat) if return_samples else valid(mean)
+
+    def _pixel_mask_to_channels(self, mask):
+        """A colour model's mask of whole pixels (`[batch, height, width]` or
+        `[batch, height, width, 1]`, the usual inpainting mask) spread over the channels:
+        a pixel missing is missing in every channel. Any other mask is returned as given
+        (a per-channel one has the images' own shape)."""
+        shape = self.model.data_shape
+        if len(shape) != 3 or shape[-1] == 1 or mask is None or isinstance(mask, (str, bytes)):
+            return mask
+        values = np.asarray(mask.numpy() if isinstance(mask, tf.Tensor) else mask)
+        if values.ndim == 3 and values.shape[1:] == tuple(shape[:2]):
+            values = values[..., np.newaxis]
+        if values.ndim == 4 and values.shape[1:] == (*shape[:2], 1):
+            return np.broadcast_to(values, (values.shape[0], *shape))
+        return mask
 
     def _missing_mask(self, x):
         """The mask of observed entries when none is given: where `x` is not NaN."""
