@@ -43,7 +43,7 @@ from zoo import training
 
 TRAIN_SPLIT, VALIDATION_SPLIT = "train[:50000]", "train[50000:]"
 BATCH_SIZE = 128
-STEPS_PER_EPOCH = 391  # ceil(50000 / 128)
+STEPS_PER_EPOCH = 391  # ceil(50000 / 128): the cosine decay and warm-up are counted in these
 WARMUP_SHARE = 10 / 120  # the recipe's 10 warm-up epochs of 120
 
 #: name -> (settings changed from hvae_mnist's model, what the change is for).
@@ -71,7 +71,8 @@ def run_candidate(name, epochs, num_samples, output_dir, data_dir=None):
     train = zoo.data.load("mnist", TRAIN_SPLIT, data_dir=data_dir, batch_size=BATCH_SIZE,
                           binarize="dynamic", seed=0)
     model = training.train(build(name, epochs), train, epochs=epochs, output_dir=run_dir,
-                           optimizer=hvae_mnist.build_optimizer(epochs), verbose=2)
+                           optimizer=hvae_mnist.build_optimizer(epochs, STEPS_PER_EPOCH),
+                           verbose=2)
     with open(os.path.join(run_dir, training.SUMMARY_FILE)) as f:
         run = json.load(f)
     validation = zoo.data.load("mnist", VALIDATION_SPLIT, data_dir=data_dir, batch_size=500,

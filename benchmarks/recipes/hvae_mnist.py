@@ -45,8 +45,8 @@ def build_model(**overrides):
         binarize="dynamic"), **overrides})
 
 
-def build_optimizer(epochs):
-    return common.cosine_optimizer("Adamax", 2e-3, epochs, STEPS_PER_EPOCH, use_ema=True,
+def build_optimizer(epochs, steps_per_epoch=STEPS_PER_EPOCH):
+    return common.cosine_optimizer("Adamax", 2e-3, epochs, steps_per_epoch, use_ema=True,
                                    ema_momentum=0.999)
 
 
