@@ -1,13 +1,15 @@
 """CIFAR-10 side by side: the zoo's VAE and HVAE against a minimal hand-written Keras VAE
-trained on the same JPEG files for the same wall time.
+trained on the same JPEG files for the same training time.
 
 The baseline is what a user writes from a tutorial: a Keras functional encoder and decoder
 of the same widths as `vae_cifar10` (stride-2 convolutions 64-128-256 and their transposes,
 latent 128), a discretized logistic per channel written out by hand (PixelCNN++'s
 formula, one component), Adam at 1e-3, no KL warm-up, a `tf.function` training step. It
-trains on the same `zoo.data.load("cifar10_jpeg")` pipeline for as many seconds as
-`vae_cifar10`'s recipe trained (read from the preset), checkpointing so that the run
-survives interruption. Every model is then measured in the same run:
+trains on the same `zoo.data.load("cifar10_jpeg")` pipeline for the training time of
+`vae_cifar10`'s recipe, counted in steps: as many as fit in the VAE's 32 epochs by the
+ratio of their step times measured side by side (`benchmarks/speed/cifar10_step_times.py`,
+run first), so that the budget does not depend on the day's machine speed. It checkpoints
+so that the run survives interruption. Every model is then measured in the same run:
 
   - test bits/dim: the importance-weighted bound with k = 100 on the 10,000 test JPEGs
     (the zoo's models through `zoo.evaluate`, the baseline by the same formula written
@@ -36,7 +38,9 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/, for common
+BENCHMARKS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, BENCHMARKS)  # for common
+sys.path.insert(0, os.path.join(BENCHMARKS, "recipes"))  # for vae_cifar10's constants
 
 import common
 import keras
@@ -46,6 +50,8 @@ import tensorflow as tf
 import zoo
 from zoo import plotting, presets
 from zoo.evaluation import frechet
+
+from vae_cifar10 import STEPS_PER_EPOCH
 
 DATASET = "cifar10_jpeg"
 LATENT = 128
@@ -92,18 +98,9 @@ def gaussian_log_prob(z, loc, log_scale):
                          - 0.5 * math.log(2 * math.pi), axis=-1)
 
 
-def train_baseline(output_dir, seconds, data_dir=None):
-    """Trains the baseline for `seconds` of training time (resumable); returns the
-    models and the step count."""
-    encoder, decoder = build_baseline()
-    optimizer = keras.optimizers.Adam(1e-3)
-    step, elapsed = tf.Variable(0, dtype=tf.int64), tf.Variable(0.0, dtype=tf.float64)
-    checkpoint = tf.train.Checkpoint(encoder=encoder, decoder=decoder, optimizer=optimizer,
-                                     step=step, elapsed=elapsed)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(output_dir, "ckpt"), 2)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
-        print(f"resumed at step {int(step)}, {float(elapsed) / 3600:.2f} h", flush=True)
+def baseline_train_step(encoder, decoder, optimizer):
+    """The baseline's training step, a `tf.function` of a batch that returns the loss
+    (the negative ELBO in nats per image, closed-form Gaussian KL)."""
     weights = encoder.trainable_weights + decoder.trainable_weights
 
     @tf.function
@@ -116,9 +113,25 @@ def train_baseline(output_dir, seconds, data_dir=None):
         optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
         return loss
 
+    return train_step
+
+
+def train_baseline(output_dir, steps, data_dir=None):
+    """Trains the baseline for `steps` steps (resumable); returns the models, the step
+    count and the training seconds spent."""
+    encoder, decoder = build_baseline()
+    optimizer = keras.optimizers.Adam(1e-3)
+    step, elapsed = tf.Variable(0, dtype=tf.int64), tf.Variable(0.0, dtype=tf.float64)
+    checkpoint = tf.train.Checkpoint(encoder=encoder, decoder=decoder, optimizer=optimizer,
+                                     step=step, elapsed=elapsed)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(output_dir, "ckpt"), 2)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+        print(f"resumed at step {int(step)}, {float(elapsed) / 3600:.2f} h", flush=True)
+    train_step = baseline_train_step(encoder, decoder, optimizer)
     train = zoo.data.load(DATASET, "train", data_dir=data_dir, batch_size=64, seed=0)
     last_save = time.time()
-    while float(elapsed) < seconds:
+    while int(step) < steps:
         for x in train:
             start = time.perf_counter()
             loss = float(train_step(x))
@@ -133,7 +146,7 @@ def train_baseline(output_dir, seconds, data_dir=None):
             if time.time() - last_save > 300:
                 manager.save()
                 last_save = time.time()
-            if float(elapsed) >= seconds:
+            if int(step) >= steps:
                 break
     manager.save()
     return encoder, decoder, int(step), float(elapsed)
@@ -159,6 +172,26 @@ def baseline_bits_per_dim(encoder, decoder, test, k=K, seed=0):
     return float(-lls.mean() / (3072 * math.log(2))), len(lls)
 
 
+def baseline_budget():
+    """The baseline's step count: as many steps as fit in `vae_cifar10`'s training, by the
+    step-time ratio measured side by side (`benchmarks/speed/cifar10_step_times.py`).
+
+    A wall-clock budget would not do: the baseline trains hours or days after the VAE, on a
+    machine whose speed drifts (the VAE's epochs took 356-589 s alone), and a run stopped
+    by the clock cannot be reproduced."""
+    path = common.results_path("speed", "cifar10_step_times.json")
+    if not os.path.exists(path):
+        raise SystemExit(f"{path} is missing: run `python benchmarks/speed/cifar10_step_times.py` "
+                         "first (alone; about 10 minutes)")
+    with open(path) as f:
+        budgets = json.load(f)["budgets"]
+    vae_steps = presets.load_metadata("vae_cifar10")["epochs"] * STEPS_PER_EPOCH
+    if vae_steps != budgets["vae_cifar10_steps"]:
+        raise SystemExit(f"vae_cifar10 trained {vae_steps} steps, but {path} sized the budgets "
+                         f"for {budgets['vae_cifar10_steps']}: run it again")
+    return budgets["keras_baseline_steps"]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", default=os.path.join("runs", "cifar10_baseline"))
@@ -166,7 +199,7 @@ def main(argv=None):
     parser.add_argument("--fd-samples", type=int, default=10_000)
     args = parser.parse_args(argv)
     command = "python benchmarks/quality/cifar10_side_by_side.py"
-    budget = presets.load_metadata("vae_cifar10")["train_seconds"]
+    budget = baseline_budget()
     keras.utils.set_random_seed(0)
     encoder, decoder, steps, seconds = train_baseline(args.output_dir, budget, args.data_dir)
     test = zoo.data.load(DATASET, "test", data_dir=args.data_dir, batch_size=50, shuffle=False)
@@ -179,6 +212,7 @@ def main(argv=None):
         meta = presets.load_metadata(name)
         results[name] = {
             "parameters": model.count_params(), "train_seconds": meta["train_seconds"],
+            "steps": meta["epochs"] * STEPS_PER_EPOCH,
             "bits_per_dim": meta["metrics"][f"test_bits_per_dim_k{K}"],
             "fd": frechet.model_fd(model, real, classifier, num_samples=args.fd_samples, seed=0)}
         grids.append(plotting.image_grid(np.asarray(model.sample(GRID, seed=0)), num_cols=8))
@@ -204,7 +238,7 @@ def main(argv=None):
         "steps": steps, "bits_per_dim": bits,
         "fd": frechet.frechet_distance(frechet.classifier_features(classifier, samples),
                                        real_features)}
-    rows = [[name, f"{r['parameters']:,}", f"{r['train_seconds'] / 3600:.1f} h",
+    rows = [[name, f"{r['parameters']:,}", f"{r['steps']:,}", f"{r['train_seconds'] / 3600:.1f} h",
              f"**{r['bits_per_dim']:.3f}**", f"{r['fd']:.2f}"] for name, r in results.items()]
     common.write_results("cifar10_side_by_side", {
         "results": results, "k": K, "dataset": "CIFAR-10 JPEG copy (../shared/data/cifar10_jpeg)",
@@ -212,7 +246,8 @@ def main(argv=None):
         - results["hvae_cifar10"]["bits_per_dim"],
         "vae_vs_baseline_bits_per_dim": results["keras_baseline"]["bits_per_dim"]
         - results["vae_cifar10"]["bits_per_dim"]}, rows,
-        ["model", "parameters", "training (2 cores)", f"test bits/dim (k={K})",
+        ["model", "parameters", "training steps (batch 64)",
+         "training time (2 cores, on the day of each run)", f"test bits/dim (k={K})",
          "Fréchet distance (in-repo classifier)"], command, group="quality")
     print(json.dumps({n: r["bits_per_dim"] for n, r in results.items()}))
     return 0

@@ -5,9 +5,11 @@ and two latent groups per stage (16x16x4, 8x8x8, 4x4x16 each: 3,584 latent units
 discretized logistic mixture likelihood (5 components), and the stabilisers of the MNIST
 recipe: KL warm-up over 5 epochs with KL balancing, soft-clamped latent parameters,
 gradient clipping with update skipping (thresholds scaled to CIFAR's losses, about 15,000
-nats an image early on), and Adamax with cosine decay and EMA weights. 36 epochs take about
-4 hours on 2 CPU cores (6.7 min an epoch measured here), the budget of `vae_cifar10` (32
-epochs of a wider single-layer VAE): the two are compared at the same training time. Protocol: `common.nll_recipe`,
+nats an image early on), and Adamax with cosine decay and EMA weights. The two are
+compared at the same training time: EPOCHS is `vae_cifar10`'s 32 epochs (of a wider
+single-layer VAE, 3.7 hours here) scaled by the ratio of their step times, measured side
+by side by `benchmarks/speed/cifar10_step_times.py` before this recipe runs (its cosine
+schedule spans EPOCHS, so the count is fixed first). Protocol: `common.nll_recipe`,
 8-bit levels, k = 100 on the 10,000 test JPEGs, reported in bits/dim.
 
     export VAEZOO_DATA_DIR=../shared/data
@@ -28,6 +30,8 @@ from vae_cifar10 import BATCH_SIZE, DATASET, LIMITS, STEPS_PER_EPOCH
 import zoo
 from zoo import likelihoods
 
+# From a 40-step probe; replaced by benchmarks/speed/cifar10_step_times.py's
+# `hvae_cifar10_epochs` before the preset's run.
 EPOCHS = 36
 
 

@@ -5,8 +5,10 @@ encoder and decoder (64-128-256 channels, one residual block per stage, resize-c
 upsampling) and the discretized logistic mixture likelihood (5 components, channels
 correlated: `zoo.likelihoods.DiscretizedLogisticMixture`), trained on the 50,000 training
 JPEGs of `../shared/data/cifar10_jpeg` by the plain ELBO with a 5-epoch KL warm-up and
-Adam with cosine decay. 32 epochs take about 4 hours on 2 CPU cores (7.5 min an epoch
-measured here), the budget `hvae_cifar10` and the side-by-side baseline get too. Protocol: see
+Adam with cosine decay. 32 epochs took 3.7 hours on 2 CPU cores (6 to 10 min an epoch:
+the machine's speed drifted from day to day), the training time `hvae_cifar10` and the
+side-by-side baseline get too, counted in steps by their step-time ratio
+(`benchmarks/speed/cifar10_step_times.py`). Protocol: see
 `common.nll_recipe`; the 8-bit levels are modelled as they are (no binarization), and the
 NLL is the importance-weighted bound with k = 100 on the 10,000 test JPEGs, reported in
 bits/dim.
