@@ -33,4 +33,4 @@ def test_a_packaged_sampler_matches_its_keras_preset(name):
 
 def test_an_unknown_preset_names_the_packaged_ones():
     with pytest.raises(ValueError, match=r"name must be one of the packaged presets \['chvae_fashion_mnist"):
-        EdgeSampler.from_preset("vae_cifar10")
+        EdgeSampler.from_preset("vae_mnsit")  # a typo: no such preset, ever
