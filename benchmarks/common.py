@@ -84,7 +84,8 @@ def cosine_optimizer(optimizer, initial_rate, epochs, steps_per_epoch, **kwargs)
 
 def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer, epochs,
                published, argv=None, batch_size=128, callbacks=(), conditional=False,
-               datasets=("mnist", "fashion_mnist"), binarize=True, num_samples=1000, limits=None):
+               datasets=("mnist", "fashion_mnist"), binarize=True, num_samples=1000, limits=None,
+               prior_fit=None):
     """Train (resumably) on dynamic MNIST, evaluate the test NLL, write results and preset.
 
     The shared protocol of the likelihood benchmarks: the 60,000 training images
@@ -103,6 +104,11 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     keep their 8 bits (colour), and the table adds bits/dim; `num_samples` is the default k.
     `limits` replaces the model card's default limits (say what the figures may not be
     compared with).
+
+    `prior_fit` (keyword arguments of `zoo.fit_flow_prior`) adds a second stage: after
+    training, a flow prior is fitted to the trained model's aggregate posterior (saved to
+    `<output dir>/model_fitted_prior.keras`, reused when re-run), and both the trained
+    model and the fitted one are evaluated; the preset is the fitted one.
     """
     import argparse
 
@@ -158,12 +164,30 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     test = zoo.data.load(args.dataset, "test", data_dir=args.data_dir, batch_size=500,
                          binarize="static" if binarize else None, seed=0,
                          with_labels=conditional)
-    print(f"evaluating on 10,000 test images with k={args.num_samples}", flush=True)
-    # Resumable: a k=5000 run takes hours here; started again, it skips the batches done.
-    figures = zoo.evaluate(model, test, num_samples=args.num_samples, seed=0, log_every=4,
-                           progress_path=os.path.join(args.output_dir,
-                                                      f"eval_k{args.num_samples}.npz"))
-    print(evaluation.summarize(figures), flush=True)
+
+    def evaluate(model, tag=""):
+        print(f"evaluating{tag} on 10,000 test images with k={args.num_samples}", flush=True)
+        # Resumable: a k=5000 run takes hours here; started again, it skips the batches
+        # done (the progress file is tied to the weights, so each stage has its own).
+        figures = zoo.evaluate(model, test, num_samples=args.num_samples, seed=0, log_every=4,
+                               progress_path=os.path.join(args.output_dir,
+                                                          f"eval_k{args.num_samples}{tag}.npz"))
+        print(evaluation.summarize(figures), flush=True)
+        return figures
+
+    stages = {}  # evaluation key suffix -> figures, of the models before the final one
+    if prior_fit and not isinstance(model, zoo.FlowPriorVAE):  # not yet fitted (a preset is)
+        stages["_before_prior_fit"] = evaluate(model, "_before_prior_fit")
+        fitted_path = os.path.join(args.output_dir, "model_fitted_prior.keras")
+        if os.path.exists(fitted_path):
+            model = keras.saving.load_model(fitted_path)
+        else:
+            print(f"fitting a flow prior to the aggregate posterior: {prior_fit}", flush=True)
+            images = zoo.data.load(args.dataset, "train", data_dir=args.data_dir, batch_size=500,
+                                   binarize="dynamic" if binarize else None, seed=0)
+            model = zoo.fit_flow_prior(model, images, **prior_fit, verbose=1)
+            training.save_model(model, fitted_path)
+    figures = evaluate(model)
 
     path = results_path("recipes", f"{name}.json")
     previous = {}
@@ -180,6 +204,8 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
         train_command += f" --epochs {run['epochs_completed']}"
     evaluations = dict(previous.get("evaluations", {}))
     evaluations[f"k{args.num_samples}"] = {**figures, "command": command}
+    for suffix, stage_figures in stages.items():
+        evaluations[f"k{args.num_samples}{suffix}"] = {**stage_figures, "command": command}
     payload = {
         "model": model_description,
         "config": model.get_config(),
@@ -193,10 +219,11 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
         "published": dict(published),
     }
     rows = []
-    for key in sorted(evaluations, key=lambda k: int(k[1:])):
+    for key in sorted(evaluations, key=lambda k: (int(k[1:].split("_")[0]), k)):
         e = evaluations[key]
         bits = [] if binarize else [f"**{e['bits_per_dim']:.3f}**"]
-        rows.append([f"{model_description} (this repo), k={e['num_samples']}", *bits,
+        stage = ", before the prior fit (N(0, I) prior)" if key.endswith("_before_prior_fit") else ""
+        rows.append([f"{model_description} (this repo){stage}, k={e['num_samples']}", *bits,
                      f"**{e['nll']:.2f}** ± {e['nll_stderr']:.2f}", f"{e['elbo']:.2f}",
                      e["active_units"],
                      f"{run['train_seconds'] / 3600:.1f} h, {run['epochs_completed']} epochs"])

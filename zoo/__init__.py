@@ -21,12 +21,13 @@ from zoo.presets import from_preset, list_presets, load_model  # noqa: E402
 # The built-in families, one line each: importing a family's package registers it.
 from zoo.vae import VAE  # noqa: E402, F401
 from zoo.hvae import HVAE  # noqa: E402, F401
-from zoo.flow_prior import FlowPriorVAE  # noqa: E402, F401
+from zoo.flow_prior import FlowPriorVAE, fit_flow_prior  # noqa: E402, F401
 from zoo.vaegan import VAEGAN  # noqa: E402, F401
 from zoo.iwae import IWAE  # noqa: E402, F401
 
 __all__ = [
-    "LatentVariableModel", "applications", "data", "evaluate", "evaluation", "families", "flows", "labels",
+    "LatentVariableModel", "applications", "data", "evaluate", "evaluation", "families", "fit_flow_prior",
+    "flows", "labels",
     "from_preset", "likelihoods", "list_presets", "load_model", "losses", "networks", "presets",
     "priors", "tables", "training", *(family.model_class.__name__ for family in families.all_families()),
 ]

@@ -189,3 +189,35 @@ def test_a_coupling_network_built_for_another_size_is_named():
     assert shift.shape == (2, 3) and log_scale.shape == (2, 3)
     with pytest.raises(ValueError, match="built for 3. Received: output_units=4"):
         fn(tf.zeros([2, 5]), output_units=4)
+
+
+def test_a_prior_fitted_after_training_raises_the_held_out_elbo_and_keeps_the_networks(mnist_small):
+    x_train, _, x_test, _ = mnist_small
+    vae = zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, hidden_dims=(128,), seed=0)
+    vae.compile(optimizer=keras.optimizers.Adam(2e-3))
+    vae.fit(x_train[:1024], batch_size=64, epochs=4, verbose=0)
+    fitted = zoo.fit_flow_prior(vae, x_train[:1024], num_flows=3, flow_hidden_units=(32,),
+                                epochs=10, batch_size=128)
+    assert type(fitted) is zoo.FlowPriorVAE and len(fitted.prior_fit_history) == 10
+    for name in ("encoder", "posterior_head", "decoder"):
+        for a, b in zip(getattr(vae, name).weights, getattr(fitted, name).weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # Same posteriors and decoder, so the bounds differ only by E_q[log p(z)]: on held-out
+    # images the fitted prior must score the codes better than N(0, I) did.
+    seed = tf.constant([3, 4])
+    before = float(np.mean(vae.elbo(x_test[:300], num_samples=4, seed=seed)))
+    after = float(np.mean(fitted.elbo(x_test[:300], num_samples=4, seed=seed)))
+    assert after > before + 2.0, (before, after)
+    assert fitted.prior_fit_history[-1] > fitted.prior_fit_history[0]
+    assert fitted.sample(2, seed=0).shape == (2, 28, 28, 1)
+
+
+@pytest.mark.parametrize("make, error, fragment", [
+    (lambda: zoo.FlowPriorVAE(input_shape=(4,), latent_dim=2, hidden_dims=(8,)), TypeError,
+     "FlowPriorVAE"),
+    (lambda: zoo.VAE(input_shape=(4,), latent_dim=2, hidden_dims=(8,), num_classes=3),
+     ValueError, "num_classes=3"),
+])
+def test_fit_flow_prior_refuses_models_it_cannot_refit(make, error, fragment):
+    with pytest.raises(error, match=fragment):
+        zoo.fit_flow_prior(make(), np.zeros((4, 4), np.float32))

@@ -1,6 +1,7 @@
 """The VAE with a learned normalizing-flow prior."""
 
 from zoo import families
+from zoo.flow_prior.fitting import fit_flow_prior
 from zoo.flow_prior.flow_prior_model import FlowPriorVAE
 
 FAMILY = families.register(families.Family(
@@ -20,4 +21,4 @@ FAMILY = families.register(families.Family(
                 "Papamakarios, Pavlakou, Murray. Masked autoregressive flow. NeurIPS 2017."),
 ))
 
-__all__ = ["FlowPriorVAE"]
+__all__ = ["FlowPriorVAE", "fit_flow_prior"]
