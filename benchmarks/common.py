@@ -166,7 +166,8 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
                          with_labels=conditional)
 
     def evaluate(model, tag=""):
-        print(f"evaluating{tag} on 10,000 test images with k={args.num_samples}", flush=True)
+        print(f"evaluating{tag.replace('_', ' ')} on 10,000 test images with k={args.num_samples}",
+              flush=True)
         # Resumable: a k=5000 run takes hours here; started again, it skips the batches
         # done (the progress file is tied to the weights, so each stage has its own).
         figures = zoo.evaluate(model, test, num_samples=args.num_samples, seed=0, log_every=4,

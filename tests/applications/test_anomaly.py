@@ -35,8 +35,8 @@ def digits_and_clothes(data_dir):
         return next(iter(zoo.data.load(name, split, data_dir=data_dir, batch_size=1000,
                                        binarize="static", seed=0))).numpy()
 
-    return first("mnist", "test[:1000]"), first("mnist", "test[1000:1500]"), \
-        first("fashion_mnist", "test[:500]")
+    return first("mnist", "test[:600]"), first("mnist", "test[600:900]"), \
+        first("fashion_mnist", "test[:300]")
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +61,8 @@ def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, normal_ref
     is_anomaly = np.r_[np.zeros(len(digits)), np.ones(len(clothes))]
     report = detector.evaluate(x, is_anomaly)
     assert report["auroc"] > 0.95 and report["auprc"] > 0.95, report
-    # Held-out digits: 5 % expected; 500 of them give a standard error of ~1 %.
-    assert report["fpr"] < 0.09 and report["tpr"] > 0.9, report
+    # Held-out digits: 5 % expected; 300 of them give a standard error of ~1.3 %.
+    assert report["fpr"] < 0.1 and report["tpr"] > 0.9, report
     np.testing.assert_array_equal(detector.predict(x), detector.score(x) > threshold)
 
 
@@ -208,7 +208,7 @@ def test_seuclidean_knn_is_scipys_standardised_euclidean_distance():
 def test_latent_knn_score_is_the_knn_distance_between_posterior_means(digits_and_clothes):
     _, digits, clothes = digits_and_clothes
     model = zoo.from_preset("vae_mnist")
-    reference, x = digits[:300], np.concatenate([digits[300:320], clothes[:20]])
+    reference, x = digits[:250], np.concatenate([digits[250:270], clothes[:20]])
     means = lambda images: np.asarray(model.embed(images)).reshape(len(images), -1)  # noqa: E731
     expected = anomaly.knn_distance(means(x), means(reference), 3)
     np.testing.assert_allclose(anomaly.anomaly_scores(model, x, "latent_knn", batch_size=16,
@@ -232,7 +232,7 @@ def test_latent_knn_score_is_the_knn_distance_between_posterior_means(digits_and
 def test_feature_knn_score_compares_the_encoder_features(digits_and_clothes):
     _, digits, clothes = digits_and_clothes
     model = zoo.from_preset("vae_mnist")
-    reference, x = digits[:300], np.concatenate([digits[300:320], clothes[:20]])
+    reference, x = digits[:250], np.concatenate([digits[250:270], clothes[:20]])
     # The conv encoder's last feature map, flattened: what the posterior head reads.
     encoder_out = lambda images: np.asarray(  # noqa: E731
         model.encoder(model.likelihood.encoder_input(images))).reshape(len(images), -1)
@@ -310,7 +310,8 @@ def test_combined_score_averages_the_scores_standardised_on_half_the_normal_data
     # The standardisation comes from a random half of the calibration data (by seed),
     # the threshold from the other half: at most 5 % of that half lies above it.
     order = np.random.default_rng(3).permutation(len(calibration))
-    fit, rest = calibration[order[:500]], calibration[order[500:]]
+    half = len(calibration) // 2
+    fit, rest = calibration[order[:half]], calibration[order[half:]]
     location = [d.score(fit).mean() for d in singles]
     scale = [d.score(fit).std() for d in singles]
     np.testing.assert_allclose(combined.location, location, rtol=1e-6)
@@ -339,7 +340,7 @@ def test_an_ensemble_averages_every_models_standardised_scores(digits_and_clothe
     singles = [anomaly.AnomalyDetector(m, score=n, reference=reference if n in
                                        anomaly.REFERENCE_SCORES else None)
                for m in models for n in names]  # the ensemble's order: model-major
-    fit = calibration[np.random.default_rng(5).permutation(len(calibration))[:500]]
+    fit = calibration[np.random.default_rng(5).permutation(len(calibration))[:len(calibration) // 2]]
     location = [d.score(fit).mean() for d in singles]
     scale = [d.score(fit).std() for d in singles]
     np.testing.assert_allclose(ensemble.location, location, rtol=1e-6)

@@ -14,7 +14,7 @@ IMAGE_METHODS = [m for m in imputation.METHODS if m != "posterior"]
 
 @pytest.fixture(scope="module")
 def mnist_test_and_mean(data_dir):
-    test = next(iter(zoo.data.load("mnist", "test[:100]", data_dir=data_dir, batch_size=100,
+    test = next(iter(zoo.data.load("mnist", "test[:50]", data_dir=data_dir, batch_size=50,
                                    binarize="static", seed=0))).numpy()
     train = next(iter(zoo.data.load("mnist", "train[:5000]", data_dir=data_dir, batch_size=5000,
                                     binarize="static", seed=0))).numpy()
@@ -27,7 +27,7 @@ def test_the_trained_vae_fills_hidden_pixels_better_than_the_mean(mnist_test_and
     model = zoo.from_preset("vae_mnist")
     mask = (np.random.default_rng(0).uniform(size=test.shape) >= 0.5).astype(np.float32)
     hidden = mask == 0
-    out = np.asarray(model.impute(np.where(mask == 1, test, np.nan), mask, num_iterations=30,
+    out = np.asarray(model.impute(np.where(mask == 1, test, np.nan), mask, num_iterations=20,
                                   num_chains=2, method=method, seed=0))
     np.testing.assert_array_equal(out[~hidden], test[~hidden])  # observed: untouched, bit for bit
     # Squared error: the criterion the default output, an estimate of E[x_mis | x_obs], minimises.

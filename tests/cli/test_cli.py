@@ -244,34 +244,34 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
     # The default score is the library's, the feature distance to the model's own samples
     # (tests/applications/test_anomaly.py checks that it tells clothes from digits). A
     # threshold from digits (normal), applied to digits: about target_fpr of them flagged.
-    assert cli.main(["score", "vae_mnist", "--split", "test[:400]", "--data-dir", data_dir,
-                     "--calibrate-split", "test[400:1400]", "--target-fpr", "0.1",
+    assert cli.main(["score", "vae_mnist", "--split", "test[:300]", "--data-dir", data_dir,
+                     "--calibrate-split", "test[300:800]", "--target-fpr", "0.1",
                      "--output", out]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["score"] == "sample_knn" and summary["neighbours"] == 5, summary
-    assert 0.02 < summary["num_flagged"] / 400 < 0.2, summary
+    assert 0.02 < summary["num_flagged"] / 300 < 0.2, summary
     assert open(out).read().splitlines()[0] == "index,score,flagged"
 
     # latent_knn: a reference example is its own nearest neighbour; a held-out one is not.
     for split in ("train[:100]", "test[:100]"):
         assert cli.main(["score", "vae_mnist", "--split", split, "--data-dir", data_dir,
-                         "--score", "latent_knn", "--reference-split", "train[:1000]",
+                         "--score", "latent_knn", "--reference-split", "train[:300]",
                          "--neighbours", "1", "--output", out]) == 0
         summary = json.loads(capsys.readouterr().out)
-        assert summary["reference_split"] == "train[:1000]" and summary["neighbours"] == 1
+        assert summary["reference_split"] == "train[:300]" and summary["neighbours"] == 1
         distances = np.loadtxt(out, delimiter=",", skiprows=1)[:, 1]
         if split.startswith("train"):
             assert np.abs(distances).max() < 1e-3, distances.max()
     assert distances.min() > 0.1, distances.min()
     # --metric seuclidean: the library's standardised search, on the same binarized splits.
     assert cli.main(["score", "vae_mnist", "--split", "test[:100]", "--data-dir", data_dir,
-                     "--score", "latent_knn", "--reference-split", "train[:1000]",
+                     "--score", "latent_knn", "--reference-split", "train[:300]",
                      "--neighbours", "1", "--metric", "seuclidean", "--output", out]) == 0
     assert json.loads(capsys.readouterr().out)["metric"] == "seuclidean"
     load = lambda split: zoo.data.load_numpy("mnist", split, data_dir=data_dir,  # noqa: E731
                                              binarize="static", seed=0)[0]
     expected = anomaly.anomaly_scores(zoo.from_preset("vae_mnist"), load("test[:100]"),
-                                      "latent_knn", reference=load("train[:1000]"),
+                                      "latent_knn", reference=load("train[:300]"),
                                       neighbours=1, metric="seuclidean")
     np.testing.assert_allclose(np.loadtxt(out, delimiter=",", skiprows=1)[:, 1], expected,
                                rtol=1e-5)
@@ -291,12 +291,12 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
 
     # Two scores combined: standardised and thresholded on the calibration split.
     assert cli.main(["score", "vae_mnist", "--split", "test[:400]", "--data-dir", data_dir,
-                     "--score", "latent_knn", "reconstruction", "--reference-split", "train[:1000]",
+                     "--score", "latent_knn", "reconstruction", "--reference-split", "train[:300]",
                      "--calibrate-split", "test[400:1400]", "--target-fpr", "0.1",
                      "--output", out]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["score"] == "latent_knn+reconstruction", summary
-    assert 0.02 < summary["num_flagged"] / 400 < 0.2, summary
+    assert 0.02 < summary["num_flagged"] / 300 < 0.2, summary
     assert cli.main(["score", "vae_mnist", "--score", "elbo", "reconstruction",
                      "--data-dir", data_dir]) == 2
     assert "pass --calibrate-split. Received: --score elbo reconstruction without" \
@@ -310,7 +310,7 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
     summary = json.loads(capsys.readouterr().out)
     assert summary["score"] == "reconstruction (ensemble of 2)", summary
     assert summary["ensemble"] == ["flow_vae_mnist"], summary
-    assert 0.02 < summary["num_flagged"] / 400 < 0.2, summary
+    assert 0.02 < summary["num_flagged"] / 300 < 0.2, summary
     assert abs(summary["mean_score"]) < 1.0, summary  # standardised on normal digits
     assert cli.main(["score", "vae_mnist", "--ensemble", "flow_vae_mnist",
                      "--data-dir", data_dir]) == 2

@@ -12,8 +12,10 @@ installs it from the checkout it tests).
 import fcntl
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -36,6 +38,7 @@ RUNTIMES = {
 ON_DEVICE = r"""
 import importlib.util
 import sys
+import tempfile
 import numpy as np
 
 from vaezoo_edge import EdgeSampler, list_presets
@@ -92,8 +95,13 @@ def _edge_python(runtime):
                                timeout=900)
         stamp = os.path.join(os.path.dirname(os.path.dirname(python)), f"edge-{_edge_digest()}")
         if not os.path.exists(stamp):  # whenever the package's files change
-            subprocess.run([python, "-m", "pip", "install", "--quiet", "--force-reinstall",
-                            "--no-deps", EDGE], check=True, timeout=900)
+            # From a clean copy: pip builds in the source tree, and setuptools' build/ keeps
+            # files deleted since (a removed preset's sampler would be installed again).
+            with tempfile.TemporaryDirectory() as tmp:
+                source = shutil.copytree(EDGE, os.path.join(tmp, "edge"), ignore=shutil.ignore_patterns(
+                    "build", "*.egg-info", "__pycache__"))
+                subprocess.run([python, "-m", "pip", "install", "--quiet", "--force-reinstall",
+                                "--no-deps", source], check=True, timeout=900)
             open(stamp, "w").close()
     return python
 
