@@ -238,6 +238,11 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     metric = {f"test_nll_k{args.num_samples}": round(figures["nll"], 2)}
     if not binarize:
         metric[f"test_bits_per_dim_k{args.num_samples}"] = round(figures["bits_per_dim"], 4)
+    for suffix, stage_figures in stages.items():  # the card says what the prior fit gained
+        metric[f"test_nll_k{args.num_samples}{suffix}"] = round(stage_figures["nll"], 2)
+        if not binarize:
+            metric[f"test_bits_per_dim_k{args.num_samples}{suffix}"] = round(
+                stage_figures["bits_per_dim"], 4)
     if not args.eval_only or not os.path.exists(preset):
         metadata = {"dataset": f"{args.dataset} (dynamically binarized)" if binarize
                     else f"{args.dataset} (8-bit levels, not binarized)",
