@@ -12,6 +12,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -115,7 +116,7 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     import keras
 
     import zoo
-    from zoo import evaluation, training
+    from zoo import evaluation, io_utils, training
 
     parser = argparse.ArgumentParser(description=f"Recipe and NLL benchmark: {name}")
     parser.add_argument("--epochs", type=int, default=epochs)
@@ -177,17 +178,24 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
         return figures
 
     stages = {}  # evaluation key suffix -> figures, of the models before the final one
+    prior_fit_seconds = None  # encoding the training images and fitting (not known for older runs)
     if prior_fit and not isinstance(model, zoo.FlowPriorVAE):  # not yet fitted (a preset is)
         stages["_before_prior_fit"] = evaluate(model, "_before_prior_fit")
         fitted_path = os.path.join(args.output_dir, "model_fitted_prior.keras")
+        seconds_path = os.path.join(args.output_dir, "prior_fit.json")
         if os.path.exists(fitted_path):
             model = keras.saving.load_model(fitted_path)
         else:
             print(f"fitting a flow prior to the aggregate posterior: {prior_fit}", flush=True)
+            start = time.time()
             images = zoo.data.load(args.dataset, "train", data_dir=args.data_dir, batch_size=500,
                                    binarize="dynamic" if binarize else None, seed=0)
             model = zoo.fit_flow_prior(model, images, **prior_fit, verbose=1)
+            io_utils.write_json(seconds_path, {"prior_fit_seconds": round(time.time() - start, 1)})
             training.save_model(model, fitted_path)
+        if os.path.exists(seconds_path):
+            with open(seconds_path) as f:
+                prior_fit_seconds = json.load(f)["prior_fit_seconds"]
     figures = evaluate(model)
 
     path = results_path("recipes", f"{name}.json")
@@ -216,6 +224,7 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
                    else "none (8-bit levels)",
                    "train_command": train_command},
         "train_seconds": run["train_seconds"],
+        **({"prior_fit_seconds": prior_fit_seconds} if prior_fit_seconds is not None else {}),
         "evaluations": evaluations,
         "published": dict(published),
     }
