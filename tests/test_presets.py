@@ -242,6 +242,7 @@ NLL_PRESETS = [
     ("cvae_mnist", "VAE", None),  # conditional: log p(x | y)
     ("cvae_fashion_mnist", "VAE", None),
     ("chvae_fashion_mnist", "HVAE", None),  # the HVAE's 28-epoch schedule: no target
+    ("vae_cifar10", "FlowPriorVAE", None),  # colour, 8-bit: a VAE with a fitted flow prior
 ]
 FD_PRESETS = ["vaegan_mnist", "vaegan_fashion_mnist"]
 # Semi-supervised (M2): scored by the test error of its classifier q(y | x).
