@@ -59,10 +59,16 @@ def test_train_eval_sample_round_trip(data_dir, tmp_path, capsys):
 def test_quickstart_trains_evaluates_and_samples(data_dir, tmp_path, capsys):
     out = str(tmp_path / "qs")
     assert cli.main(["quickstart", "--output-dir", out, "--epochs", "1", "-k", "10",
-                     "--test-examples", "200", "--data-dir", data_dir]) == 0
+                     "--train-examples", "2000", "--test-examples", "200",
+                     "--data-dir", data_dir]) == 0
     text = capsys.readouterr().out
+    assert "on the first 2,000 MNIST training images" in text
     assert "NLL (k=10)" in text and "ELBO" in text
     assert os.path.isfile(os.path.join(out, "samples.png"))
+    with open(os.path.join(out, "history.csv")) as f:
+        assert len(f.read().splitlines()) == 2  # one epoch
+    assert cli.main(["quickstart", "--train-examples", "0", "--output-dir", out]) == 2
+    assert "--train-examples must be positive. Received: 0" in capsys.readouterr().err
 
 
 def test_errors_are_reported_without_a_traceback(tmp_path, capsys):

@@ -14,6 +14,8 @@ def add_arguments(p):
     p.add_argument("--num-samples", "-k", type=int, default=100,
                    help="importance samples for the test NLL (default: 100)")
     p.add_argument("--data-dir", default=None, help="folder with local MNIST files")
+    p.add_argument("--train-examples", type=int, default=None,
+                   help="train on the first N training images only (default: all 60,000)")
     p.add_argument("--test-examples", type=int, default=None,
                    help="evaluate on the first N test images only (default: all 10,000)")
 
@@ -24,9 +26,14 @@ def run(args):
     import zoo
     from zoo import evaluation, plotting, training
 
-    print(f"1/3 training a VAE (MLP 784-512-256-32, Bernoulli) on MNIST for {args.epochs} epochs")
+    if args.train_examples is not None and args.train_examples < 1:
+        raise ValueError(f"--train-examples must be positive. Received: {args.train_examples}")
+    images = f"the first {args.train_examples:,}" if args.train_examples else "all 60,000"
+    print(f"1/3 training a VAE (MLP 784-512-256-32, Bernoulli) on {images} MNIST training "
+          f"images for {args.epochs} epochs")
     keras.utils.set_random_seed(0)  # before tf.data and the weights: a repeatable run
-    train = zoo.data.load("mnist", "train", data_dir=args.data_dir, binarize="dynamic")
+    split = f"train[:{args.train_examples}]" if args.train_examples else "train"
+    train = zoo.data.load("mnist", split, data_dir=args.data_dir, binarize="dynamic")
     test = zoo.data.load("mnist", "test", data_dir=args.data_dir, binarize="static",
                          batch_size=500)
     model = zoo.VAE(input_shape=(28, 28, 1), latent_dim=32, hidden_dims=(512, 256), seed=0)
