@@ -377,7 +377,7 @@ def test_fine_tuning_vae_mnist_on_a_slice_of_fashion_mnist_improves_its_fashion_
     # The zoo's promise: from_preset, then Keras' own compile/fit on new data.
     model = zoo.from_preset("vae_mnist", kl_warmup_steps=0)  # the recipe's warm-up is done
     assert model.kl_warmup_steps == 0
-    train = zoo.data.load("fashion_mnist", "train[:1024]", data_dir=data_dir, batch_size=128,
+    train = zoo.data.load("fashion_mnist", "train[:512]", data_dir=data_dir, batch_size=128,
                           binarize="dynamic", seed=0)
     test = next(iter(zoo.data.load("fashion_mnist", "test[:500]", data_dir=data_dir,
                                    batch_size=500, binarize="static", seed=0)))

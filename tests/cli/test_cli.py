@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import subprocess
 import sys
 
 import matplotlib.image
@@ -27,11 +26,18 @@ def test_every_command_has_help(command, capsys):
 
 
 def test_console_script_is_installed():
-    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "vaezoo"), "--help"],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0
+    # The installed `vaezoo` script calls zoo.cli:main (.ci/run and the README's Quickstart
+    # run it end to end with `vaezoo demo`; a child process here only re-imported
+    # TensorFlow for ~7 s).
+    import importlib.metadata
+
+    (entry,) = [e for e in importlib.metadata.entry_points(group="console_scripts")
+                if e.name == "vaezoo"]
+    assert entry.value == "zoo.cli:main" and entry.load() is cli.main
+    assert os.access(os.path.join(os.path.dirname(sys.executable), "vaezoo"), os.X_OK)
+    help_text = cli.parser().format_help()
     for command in COMMANDS:
-        assert command in result.stdout
+        assert command in help_text
 
 
 def test_train_eval_sample_round_trip(data_dir, tmp_path, capsys):
