@@ -260,13 +260,14 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
                     "metrics": {**metric, "test_elbo": round(figures["elbo"], 2)}}
         if limits:
             metadata["limits"] = limits
-        if prior_fit:
+        if prior_fit:  # the flow's settings read from the fitted model, not restated
+            flow = model.prior_flow
             metadata["prior_fit_note"] = (
                 f"two stages. The recipe trains the model with a N(0, I) prior, then fits a "
-                f"{prior_fit.get('flow', 'realnvp')} flow prior ({prior_fit.get('num_flows', 8)} "
-                f"steps, {prior_fit.get('epochs', 15)} epochs) to its aggregate posterior, the "
-                f"encoder and decoder fixed (`zoo.fit_flow_prior`): samples come from the "
-                f"fitted prior. The `_before_prior_fit` metrics are the first stage's.")
+                f"{flow.flow} flow prior ({flow.num_flows} steps) to its aggregate posterior, "
+                f"the encoder and decoder fixed (`zoo.fit_flow_prior` with {prior_fit}): "
+                f"samples come from the fitted prior. The `_before_prior_fit` metrics are the "
+                f"first stage's.")
         if run["epochs_completed"] < epochs:
             metadata["limits"] = short_schedule_limits(run["epochs_completed"], epochs, limits)
         model.save_to_preset(preset, metadata=metadata, overwrite=True)

@@ -238,8 +238,11 @@ def main(argv=None):
         "steps": steps, "bits_per_dim": bits,
         "fd": frechet.frechet_distance(frechet.classifier_features(classifier, samples),
                                        real_features)}
-    rows = [[name, f"{r['parameters']:,}", f"{r['steps']:,}", f"{r['train_seconds'] / 3600:.1f} h",
-             f"**{r['bits_per_dim']:.3f}**", f"{r['fd']:.2f}"] for name, r in results.items()]
+    def row(name, r, bits, fd):
+        return [name, f"{r['parameters']:,}", f"{r['steps']:,}",
+                f"{r['train_seconds'] / 3600:.1f} h", f"**{bits:.3f}**", fd]
+
+    rows = [row(name, r, r["bits_per_dim"], f"{r['fd']:.2f}") for name, r in results.items()]
     # The VAE's own N(0, I) prior, before its flow prior was fitted (its recipe's second
     # stage): the likelihood a plain VAE reaches, beside the baseline's plain VAE. Its
     # samples are not scenes (the prior hole), so it has no FD.
@@ -247,10 +250,8 @@ def main(argv=None):
         f"test_bits_per_dim_k{K}_before_prior_fit")
     if before is not None:
         results["vae_cifar10"]["bits_per_dim_before_prior_fit"] = before
-        r = results["vae_cifar10"]
-        rows.insert(1, ["vae_cifar10 before its prior fit (N(0, I) prior)", f"{r['parameters']:,}",
-                        f"{r['steps']:,}", f"{r['train_seconds'] / 3600:.1f} h",
-                        f"**{before:.3f}**", "(samples fail)"])
+        rows.insert(1, row("vae_cifar10 before its prior fit (N(0, I) prior)",
+                           results["vae_cifar10"], before, "(samples fail)"))
     common.write_results("cifar10_side_by_side", {
         "results": results, "k": K, "dataset": "CIFAR-10 JPEG copy (../shared/data/cifar10_jpeg)",
         "hvae_gain_bits_per_dim": results["vae_cifar10"]["bits_per_dim"]

@@ -261,7 +261,8 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
                      "--output", out]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["score"] == "sample_knn" and summary["neighbours"] == 5, summary
-    assert 0.02 < summary["num_flagged"] / 300 < 0.2, summary
+    assert summary["num_examples"] == 300, summary
+    assert 0.02 < summary["num_flagged"] / summary["num_examples"] < 0.2, summary
     assert open(out).read().splitlines()[0] == "index,score,flagged"
 
     # latent_knn: a reference example is its own nearest neighbour; a held-out one is not.
@@ -308,7 +309,8 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
                      "--output", out]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["score"] == "latent_knn+reconstruction", summary
-    assert 0.02 < summary["num_flagged"] / 300 < 0.2, summary
+    assert summary["num_examples"] == 400, summary
+    assert 0.02 < summary["num_flagged"] / summary["num_examples"] < 0.2, summary
     assert cli.main(["score", "vae_mnist", "--score", "elbo", "reconstruction",
                      "--data-dir", data_dir]) == 2
     assert "pass --calibrate-split. Received: --score elbo reconstruction without" \
@@ -321,8 +323,8 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
                      "--output", out]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["score"] == "reconstruction (ensemble of 2)", summary
-    assert summary["ensemble"] == ["flow_vae_mnist"], summary
-    assert 0.02 < summary["num_flagged"] / 300 < 0.2, summary
+    assert summary["ensemble"] == ["flow_vae_mnist"] and summary["num_examples"] == 400, summary
+    assert 0.02 < summary["num_flagged"] / summary["num_examples"] < 0.2, summary
     assert abs(summary["mean_score"]) < 1.0, summary  # standardised on normal digits
     assert cli.main(["score", "vae_mnist", "--ensemble", "flow_vae_mnist",
                      "--data-dir", data_dir]) == 2

@@ -38,7 +38,6 @@ RUNTIMES = {
 ON_DEVICE = r"""
 import importlib.util
 import sys
-import tempfile
 import numpy as np
 
 from vaezoo_edge import EdgeSampler, list_presets
