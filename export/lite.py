@@ -258,12 +258,14 @@ def export_tflite(model, path, quantization="float32", int8_io=False, calibratio
         tensor (quantized modes only): slightly more accurate, much larger file.
         Defaults to False.
       plan: with "int8", a list of `(scope regex, mode)` pairs (`export.quantize`) to use
-        instead of searching for one: e.g. `[("^chain_of", "dynamic")]`. Defaults to
-        None: full int8 if it meets the budget, else the plan the search finds.
+        instead of searching for one: e.g. `[("^chain_of", "dynamic")]`. Modes: "int8",
+        "dynamic", "float16" (float16 weights, float arithmetic) and "float". Defaults
+        to None: full int8 if it meets the budget, else the plan the search finds.
       budget: with "int8", the largest mean absolute error against Keras (relative to
         max(1, max |output|)) on 1,000 noise vectors. Defaults to None:
-        `export.quantize.MEAN_ERROR_BUDGET` (0.01). A tighter one keeps more in dynamic or
-        float mode where the sample distribution must not move (see the int8 write-up).
+        `export.quantize.MEAN_ERROR_BUDGET` (0.01). A tighter one keeps more in dynamic,
+        float16 or float mode where the sample distribution must not move (see the int8
+        write-up).
       batch_size: int or None. A fixed batch for every input and output, for runtimes
         that refuse a dynamic one (LiteRT.js in a browser). int8 is calibrated on the
         same set in chunks of the batch, to the ranges the dynamic-batch file gets.

@@ -39,7 +39,7 @@ def test_the_search_keeps_op_groups_out_of_int8_until_the_budget_holds(model, tm
     path = export.tflite(model, str(tmp_path / "m.tflite"), quantization="int8", budget=budget)
     meta = EdgeSampler(path).metadata
     assert meta["plan"], "no group was taken out of int8"
-    assert all(entry["mode"] in ("dynamic", "float") for entry in meta["plan"])
+    assert all(entry["mode"] in ("dynamic", "float16", "float") for entry in meta["plan"])
     assert meta["plan_search"]["mean_abs_error"] <= budget < full_error
     assert meta["plan_search"]["budget"] == pytest.approx(budget)
     assert meta["plan_search"]["full_int8_mean_abs_error"] == pytest.approx(full_error)
@@ -55,6 +55,61 @@ def test_an_explicit_plan_is_used_and_recorded(model, tmp_path):
     assert _mean_error(model, path) < 1e-5
     groups = quantize.op_groups(open(path, "rb").read())
     assert quantize.TOP_LEVEL in groups and all("/" in g for g in groups if g != quantize.TOP_LEVEL)
+
+
+def _weight_bytes(path):
+    """Bytes of the constant (buffer-backed) tensors of a file, by element type."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    tflite = flatbuffer_utils.read_model(path)
+    counts = {}
+    for subgraph in tflite.subgraphs:
+        for tensor in subgraph.tensors:
+            buffer = tflite.buffers[tensor.buffer]
+            if buffer.data is not None:
+                counts[tensor.type] = counts.get(tensor.type, 0) + len(buffer.data)
+    return counts
+
+
+def test_a_float16_scope_stores_every_weight_in_float16_and_keeps_float_accuracy(model, tmp_path):
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    paths = {name: export.tflite(model, str(tmp_path / f"{name}.tflite"), quantization="int8",
+                                 plan=[(".*", name)])
+             for name in ("float16", "dynamic")}
+    stored = _weight_bytes(paths["float16"])
+    assert schema.TensorType.INT8 not in stored
+    # No float32 copy left beside the float16 weights (a few scalars stay float32).
+    assert stored[schema.TensorType.FLOAT16] > 0
+    assert stored.get(schema.TensorType.FLOAT32, 0) < 0.01 * stored[schema.TensorType.FLOAT16]
+    errors = {name: _mean_error(model, p) for name, p in paths.items()}
+    # float16 weights round at 2**-11 relative, int8 ones at ~2**-8 per channel.
+    assert errors["float16"] < 1e-3 and errors["float16"] < errors["dynamic"] / 4
+
+
+def test_the_search_tries_a_whole_network_as_one_scope():
+    groups = ["decoder_1/seed_1", "decoder_1/head_1", quantize.TOP_LEVEL, "chain_of_maf/forward"]
+    assert quantize.search_scopes(groups) == [
+        "^decoder_1/seed_1/", "^decoder_1/head_1/", r"^[^/;]*(;|$)", "^chain_of_maf/forward/",
+        "^decoder_1/"]
+
+
+def test_a_step_takes_the_smallest_file_that_meets_the_budget(monkeypatch):
+    # Two layers of a decoder and their parent: the whole decoder in dynamic mode has the
+    # lowest error, but one layer alone already meets the budget with a smaller file.
+    monkeypatch.setattr(quantize, "op_groups", lambda flatbuffer: ["dec/a", "dec/b"])
+    measured = {(("^dec/a/", "dynamic"),): (120, 0.009), (("^dec/b/", "dynamic"),): (120, 0.02),
+                (("^dec/", "dynamic"),): (200, 0.005)}
+    search = object.__new__(quantize.Int8Search)
+    search.float_flatbuffer = b""
+    search.measure = lambda plan: (lambda size, error: (b"x" * size, error))(*measured[tuple(plan)])
+    flatbuffer, plan, error = search._greedy([], (b"x" * 100, 0.03), 0.01, 4,
+                                             ("dynamic", "float16", "float"))
+    assert plan == [("^dec/a/", "dynamic")] and error == 0.009 and len(flatbuffer) == 120
+    # Over the budget, the lowest error is the step, as before.
+    flatbuffer, plan, error = search._greedy([], (b"x" * 100, 0.03), 0.001, 1,
+                                             ("dynamic", "float16", "float"))
+    assert plan == [("^dec/", "dynamic")] and error == 0.005
 
 
 def test_no_plan_under_the_budget_is_a_conversion_error(model, tmp_path, monkeypatch):
