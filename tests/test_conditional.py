@@ -295,7 +295,8 @@ def test_the_cli_trains_a_conditional_model_and_samples_chosen_classes(data_dir,
     from zoo import cli
 
     run = str(tmp_path / "run")
-    assert cli.main(["train", "--dataset", "fashion_mnist", "--data-dir", data_dir, "--split",
+    assert cli.main(["train", "--plot-every", "0",
+                     "--dataset", "fashion_mnist", "--data-dir", data_dir, "--split",
                      "train[:256]", "--epochs", "1", "--conditional", "--latent-dim", "4",
                      "--hidden-dims", "32", "--output-dir", run, "--quiet"]) == 0
     model = zoo.load_model(os.path.join(run, "model.keras"))

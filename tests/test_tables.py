@@ -262,7 +262,8 @@ def test_the_command_line_trains_scores_and_imputes_a_csv(tmp_path, capsys):
     data = str(tmp_path / "people.csv")
     gaps.to_csv(data, index=False)
     run = str(tmp_path / "run")
-    assert cli.main(["train", "--data", data, "--split", "train[:300]", "--epochs", "3",
+    assert cli.main(["train", "--plot-every", "0",
+                     "--data", data, "--split", "train[:300]", "--epochs", "3",
                      "--latent-dim", "2", "--hidden-dims", "16", "--output-dir", run,
                      "--quiet"]) == 0
     assert "city (categorical), age (integer), income (numeric), owner (boolean)" in capsys.readouterr().out
@@ -287,7 +288,8 @@ def test_the_command_line_trains_scores_and_imputes_a_csv(tmp_path, capsys):
                      "-o", draws, "--num-iterations", "10"]) == 0
     assert list(pd.read_csv(draws)["draw"]) == [0] * 10 + [1] * 10
     # A table's likelihood comes from its columns; asking for another is refused.
-    assert cli.main(["train", "--data", data, "--likelihood", "bernoulli", "--output-dir",
+    assert cli.main(["train", "--plot-every", "0",
+                     "--data", data, "--likelihood", "bernoulli", "--output-dir",
                      str(tmp_path / "r2"), "--quiet"]) == 2
     assert "A table's likelihood is zoo.likelihoods.Tabular" in capsys.readouterr().err
 

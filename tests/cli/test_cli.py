@@ -47,6 +47,7 @@ def test_train_eval_sample_round_trip(data_dir, tmp_path, capsys):
                      "--data-dir", data_dir, "--quiet"]) == 0
     model = os.path.join(run, "model.keras")
     assert os.path.isfile(model)
+    assert os.listdir(os.path.join(run, "logs", "plots"))  # TensorBoard plots by default
     capsys.readouterr()
     out_json = str(tmp_path / "eval.json")
     assert cli.main(["eval", model, "--dataset", "mnist", "--max-examples", "100", "-k", "20",
@@ -93,7 +94,8 @@ def test_train_with_the_same_seed_trains_the_same_weights(data_dir, tmp_path):
 
     def run(name, seed):
         out = str(tmp_path / name)
-        assert cli.main(["train", "--split", "train[:256]", "--epochs", "1", "--latent-dim", "2",
+        assert cli.main(["train", "--plot-every", "0",
+                         "--split", "train[:256]", "--epochs", "1", "--latent-dim", "2",
                          "--hidden-dims", "16", "--batch-size", "64", "--seed", str(seed),
                          "--data-dir", data_dir, "--output-dir", out, "--quiet"]) == 0
         return keras.saving.load_model(os.path.join(out, "model.keras"))
@@ -145,8 +147,10 @@ def test_train_builds_every_registered_family_with_its_options(data_dir, tmp_pat
     family = zoo.families.get(name)
     extra, expected = _option_args(family)
     run = str(tmp_path / name)
-    assert cli.main(["train", "--model", name, "--split", "train[:256]", "--epochs", "1",
+    assert cli.main(["train", "--plot-every", "0",
+                     "--model", name, "--split", "train[:256]", "--epochs", "1",
                      "--output-dir", run, "--data-dir", data_dir, "--quiet", *extra]) == 0
+    assert not os.path.exists(os.path.join(run, "logs", "plots"))  # --plot-every 0
     model = keras.saving.load_model(os.path.join(run, "model.keras"))
     assert type(model) is family.model_class
     config = model.get_config()
@@ -393,7 +397,8 @@ def test_train_picks_the_likelihood_and_binarization_from_the_data(tmp_path, cap
                                                                      args, likelihood, binarize):
     data = _npz(tmp_path, name, make(np.random.default_rng(0)))
     run = str(tmp_path / "run")
-    assert cli.main(["train", "--data", data, "--epochs", "1", "--latent-dim", "2",
+    assert cli.main(["train", "--plot-every", "0",
+                     "--data", data, "--epochs", "1", "--latent-dim", "2",
                      "--hidden-dims", "8", "--output-dir", run, "--quiet", *args]) == 0
     assert _trained_config(run) == (likelihood, binarize)
     capsys.readouterr()
@@ -406,17 +411,20 @@ def test_train_refuses_or_warns_where_a_choice_contradicts_the_data(tmp_path, ca
     rng = np.random.default_rng(0)
     real = _npz(tmp_path, "real", rng.normal(size=(16, 5)).astype(np.float32))
     run = str(tmp_path / "run")
-    assert cli.main(["train", "--data", real, "--likelihood", "bernoulli", "--output-dir", run,
+    assert cli.main(["train", "--plot-every", "0",
+                     "--data", real, "--likelihood", "bernoulli", "--output-dir", run,
                      "--quiet"]) == 2
     assert "A Bernoulli likelihood needs values in [0, 1]" in capsys.readouterr().err
     colour = _npz(tmp_path, "colour", rng.integers(0, 256, (16, 4, 4, 3)).astype(np.uint8))
     with pytest.warns(UserWarning, match="turns each colour channel into random bits"):
-        assert cli.main(["train", "--data", colour, "--likelihood", "bernoulli", "--binarize",
+        assert cli.main(["train", "--plot-every", "0",
+                         "--data", colour, "--likelihood", "bernoulli", "--binarize",
                          "dynamic", "--epochs", "1", "--latent-dim", "2", "--hidden-dims", "8",
                          "--output-dir", str(tmp_path / "c"), "--quiet"]) == 0
     # With auto binarization, colour is not binarized even for a Bernoulli likelihood.
     with pytest.warns(UserWarning, match="relaxation"):
-        assert cli.main(["train", "--data", colour, "--likelihood", "bernoulli", "--epochs", "1",
+        assert cli.main(["train", "--plot-every", "0",
+                         "--data", colour, "--likelihood", "bernoulli", "--epochs", "1",
                          "--latent-dim", "2", "--hidden-dims", "8",
                          "--output-dir", str(tmp_path / "c2"), "--quiet"]) == 0
     assert _trained_config(str(tmp_path / "c2"))[1] is None
@@ -450,7 +458,8 @@ def test_a_folder_of_colour_photos_trains_samples_and_exports(tmp_path, capsys):
             pixels = np.clip(np.array(colour) + rng.integers(-20, 21, (10, 12, 3)), 0, 255)
             Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "photos" / name / f"{i}.jpg")
     run, photos = str(tmp_path / "run"), str(tmp_path / "photos")
-    assert cli.main(["train", "--data", photos, "--image-size", "8", "--conditional",
+    assert cli.main(["train", "--plot-every", "0",
+                     "--data", photos, "--image-size", "8", "--conditional",
                      "--network", "conv", "--hidden-dims", "8", "--latent-dim", "2",
                      "--epochs", "1", "--batch-size", "16", "--output-dir", run, "--quiet"]) == 0
     model_path = os.path.join(run, "model.keras")

@@ -124,6 +124,18 @@ def test_without_examples_only_the_sample_grid_is_plotted(mnist_small, tmp_path)
     assert "samples" in logged and "reconstructions" not in logged
 
 
+def test_plot_every_zero_logs_the_scalars_and_no_plots(mnist_small, tmp_path):
+    x_test = mnist_small[2]
+    for bad, error in ((-1, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match=f"Received: plot_every={bad!r}"):
+            training.train(_model(), _data(mnist_small), epochs=1, output_dir=str(tmp_path / "bad"),
+                           plot_every=bad)
+    training.train(_model(), _data(mnist_small), epochs=1, output_dir=str(tmp_path), verbose=0,
+                   plot_examples=x_test[:200], plot_every=0)
+    logged = _logged_images(tmp_path / "logs")
+    assert "epoch_loss" in logged and "samples" not in logged and "reconstructions" not in logged
+
+
 def test_sample_weights_weigh_each_examples_terms():
     from tests.families import FAMILIES, binary_images
 

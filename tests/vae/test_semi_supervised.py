@@ -188,7 +188,8 @@ def test_the_cli_trains_with_a_few_labels_and_the_model_classifies(data_dir, tmp
     from zoo import cli
 
     run = str(tmp_path / "run")
-    assert cli.main(["train", "--dataset", "fashion_mnist", "--data-dir", data_dir, "--split",
+    assert cli.main(["train", "--plot-every", "0",
+                     "--dataset", "fashion_mnist", "--data-dir", data_dir, "--split",
                      "train[:300]", "--labeled", "30", "--epochs", "1", "--latent-dim", "4",
                      "--hidden-dims", "32", "--output-dir", run, "--quiet"]) == 0
     model = zoo.load_model(os.path.join(run, "model.keras"))

@@ -42,6 +42,9 @@ def add_arguments(p):
     p.add_argument("--skip-limit", type=int, default=100,
                    help="stop, with the last good weights checkpointed, after this many updates "
                         "in a row were skipped for a NaN/inf loss or gradient (default: 100)")
+    p.add_argument("--plot-every", type=int, default=1, metavar="N",
+                   help="epochs between the TensorBoard plots (samples, reconstructions, latent "
+                        "space; also after the last epoch); 0: none (default: 1)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the weights, the data order and the training noise (default: 0)")
     p.add_argument("--output-dir", required=True, help="run directory (checkpoints, logs, model)")
@@ -137,7 +140,8 @@ def run(args):
     model = training.train(model, train, epochs=args.epochs, output_dir=args.output_dir,
                            optimizer=keras.optimizers.Adam(args.learning_rate),
                            verbose=0 if args.quiet else "auto", plot_examples=examples,
-                           plot_labels=labels, skip_limit=args.skip_limit)
+                           plot_labels=labels, plot_every=args.plot_every,
+                           skip_limit=args.skip_limit)
     print(f"model saved to {os.path.join(args.output_dir, training.MODEL_FILE)}")
     return 0
 

@@ -255,7 +255,8 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
       tensorboard: bool. Write TensorBoard logs. Defaults to True.
       plot_examples, plot_labels: optional held-out inputs (and labels) for the
         reconstruction, traversal, KL and latent-map plots; see `TrainingPlots`.
-      plot_every: int. Epochs between TensorBoard plots. Defaults to 1.
+      plot_every: int. Epochs between TensorBoard plots; 0 for none (TensorBoard still
+        gets the scalars). Defaults to 1.
       skip_limit: int. Consecutive skipped (non-finite) updates after which the run
         stops with its checkpoint kept and `TrainingDiverged` naming the step; see
         `StopOnSkippedUpdates`. Defaults to 100.
@@ -267,6 +268,7 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
     Returns:
       The trained model (the same object, or the saved one if the run was complete).
     """
+    plot_every = validation.non_negative_int("plot_every", plot_every)
     os.makedirs(output_dir, exist_ok=True)
     model_path = os.path.join(output_dir, MODEL_FILE)
     done = _completed_epochs(output_dir)
@@ -287,8 +289,9 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
         _TrainingClock(os.path.join(output_dir, SUMMARY_FILE)),
     ]
     if tensorboard:
-        all_callbacks += [keras.callbacks.TensorBoard(log_dir, write_graph=False),
-                          TrainingPlots(log_dir, plot_examples, plot_labels, every=plot_every)]
+        all_callbacks.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))
+        if plot_every:
+            all_callbacks.append(TrainingPlots(log_dir, plot_examples, plot_labels, every=plot_every))
     stopper = StopOnSkippedUpdates(skip_limit)
     all_callbacks += [stopper] + list(callbacks)
     model.fit(train_data, epochs=epochs, validation_data=validation_data,
