@@ -39,6 +39,7 @@ A plan is a list of `(scope regex, mode)` pairs applied after "everything int8",
 pairs overriding earlier ones; the plan used is written into the file's metadata.
 """
 
+import collections
 import re
 
 import numpy as np
@@ -295,9 +296,9 @@ _MODE_PRECISION = {mode: rank for rank, mode in enumerate(PLAN_MODES)}
 def search_scopes(groups):
     """The scopes the search tries: each op group's, then each parent shared by two or
     more groups (`^decoder_1/` for `decoder_1/seed_1`, `decoder_1/head_1`, ...)."""
-    parents = [group.split("/")[0] for group in groups if group != TOP_LEVEL]
-    shared = [p for i, p in enumerate(parents) if parents.count(p) > 1 and p not in parents[:i]]
-    return [scope_of(group) for group in groups] + ["^" + re.escape(p) + "/" for p in shared]
+    parents = collections.Counter(group.split("/")[0] for group in groups if group != TOP_LEVEL)
+    shared = [parent for parent, count in parents.items() if count > 1]
+    return [scope_of(group) for group in groups] + [scope_of(parent) for parent in shared]
 
 
 def _mode_of(plan, scope):
@@ -305,6 +306,6 @@ def _mode_of(plan, scope):
     scope of it (a regex prefix) or every op (".*"); "int8" when none."""
     mode = "int8"
     for entry_scope, entry_mode in plan:
-        if entry_scope in (scope, ".*") or scope.startswith(entry_scope):
+        if entry_scope == ".*" or scope.startswith(entry_scope):
             mode = entry_mode
     return mode
