@@ -217,12 +217,23 @@ def test_archives_with_paths_or_links_are_refused(served, tmp_path):
     assert not (tmp_path / "evil.py").exists()
 
 
+_BUILTIN = {}
+
+
+def _builtin(name):
+    """`zoo.from_preset(name)`, loaded once per worker for the tests that only read it (the
+    sha256 is checked by the load itself): a preset's traces of sampling and scoring are
+    most of what its checks cost, and they are kept on the model."""
+    if name not in _BUILTIN:
+        _BUILTIN[name] = zoo.from_preset(name)
+    return _BUILTIN[name]
+
+
 def _load_builtin(name, family):
     """The built-in preset, its metadata and the dataset it was trained on, checked to be
-    the family it claims, the parameter count it records and the dataset its name says
-    (the sha256 is checked by the load itself)."""
+    the family it claims, the parameter count it records and the dataset its name says."""
     assert name in zoo.list_presets()
-    model = zoo.from_preset(name)
+    model = _builtin(name)
     meta = zoo.presets.load_metadata(os.path.join(zoo.presets.BUILTIN_DIR, name))
     assert type(model) is family and meta["parameter_count"] == model.count_params()
     dataset = meta["dataset"].split(" ")[0]  # e.g. "fashion_mnist (dynamically binarized)"
@@ -396,7 +407,7 @@ def test_only_training_settings_can_be_overridden():
 
 def test_a_preset_loads_under_a_mixed_precision_policy(data_dir):
     x, _ = zoo.data.load_numpy("mnist", "test[:16]", data_dir=data_dir, binarize="static")
-    exact = zoo.from_preset("vae_mnist")
+    exact = _builtin("vae_mnist")
     mixed = zoo.from_preset("vae_mnist", dtype="mixed_bfloat16")
     assert mixed.dtype_policy.name == "mixed_bfloat16" and mixed.decoder.compute_dtype == "bfloat16"
     for a, b in zip(exact.get_weights(), mixed.get_weights()):
@@ -413,7 +424,7 @@ def test_each_builtin_preset_computes_exactly_what_it_did_when_recorded(data_dir
     # the importance-weighted bound, reconstructions and embeddings of fixed test images,
     # against tests/data/preset_outputs.npz (see tests/preset_outputs.py). 1e-5 leaves
     # room only for float32 reassociation, not for a changed computation.
-    model = zoo.from_preset(name)
+    model = _builtin(name)
     got = preset_outputs.outputs(model, *preset_outputs.inputs(model, name, data_dir))
     with np.load(preset_outputs.PATH) as recorded:
         for key, value in got.items():

@@ -3,8 +3,8 @@
 - A `zoo.training.train` run killed with SIGKILL in the middle of an epoch, then started
   again with the same command, loses at most that epoch and ends where an uninterrupted
   run ends. SIGKILL, not an exception: nothing in the process gets to clean up, which is
-  what a pre-empted VM or the OOM killer does. The run lives in a child process so the
-  kill is real.
+  what a pre-empted VM or the OOM killer does. The run lives in a process of its own
+  (forked from a launcher that imported TensorFlow once for all runs) so the kill is real.
 - An exported SavedModel signature called from 8 threads at once, and 8 `EdgeSampler`s
   (one per thread, the documented rule) give exactly the sequential results, no errors.
   A sampler shared between threads does not, which is why the rule exists.
@@ -104,27 +104,138 @@ TRAIN_SCRIPT = textwrap.dedent(f"""
 """)
 
 
+# The launcher of the runs: one process imports TensorFlow and the zoo once (and runs
+# nothing, so no TensorFlow runtime exists when it forks), and every run is a fork of it.
+# Importing them was most of what each of the four runs cost (this test took 40 s of CPU
+# with four `python train_run.py` processes, 22 s with the launcher). A fork is a process
+# of its own, killed for real, and runs the script from its first line with its own argv;
+# one that completes leaves with os._exit, its files written and closed by then. Reads one
+# JSON line per run, [argv, log path]; writes "start <pid>", then "exit <pid> <code>" when
+# the run ends (the code as subprocess gives it: negative for the signal that killed it).
+LAUNCHER_SCRIPT = textwrap.dedent("""
+    import json, os, select, sys, traceback
+
+    import keras, tensorflow, zoo  # noqa: F401
+    from zoo import training  # noqa: F401
+
+    script = sys.argv[1]
+    with open(script) as f:
+        code = compile(f.read(), script, "exec")
+
+
+    def run(argv, log):
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)
+        sys.argv = [script, *argv]
+        try:
+            exec(code, {"__name__": "__main__", "__file__": script})
+            status = 0
+        except SystemExit as stop:
+            status = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        sys.stdout.flush()
+        os._exit(status)
+
+
+    running, pending = set(), b""
+    while True:
+        if select.select([0], [], [], 0.05)[0]:
+            chunk = os.read(0, 65536)
+            if not chunk:
+                break  # the test is done with us
+            pending += chunk
+            while b"\\n" in pending:
+                line, pending = pending.split(b"\\n", 1)
+                pid = os.fork()
+                if pid == 0:
+                    run(*json.loads(line))
+                running.add(pid)
+                os.write(1, f"start {pid}\\n".encode())
+        for pid in list(running):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                running.discard(pid)
+                os.write(1, f"exit {pid} {os.waitstatus_to_exitcode(status)}\\n".encode())
+""")
+
+
+class _Run:
+    """A run forked by the launcher: the part of `subprocess.Popen` the test uses."""
+
+    def __init__(self, runs, pid, name):
+        self.runs, self.pid, self.name = runs, pid, name
+
+    @property
+    def returncode(self):
+        return self.runs.exit_codes.get(self.pid)
+
+    def poll(self):
+        return self.returncode
+
+    def wait(self, timeout):
+        with self.runs.changed:
+            if not self.runs.changed.wait_for(lambda: self.returncode is not None, timeout):
+                raise subprocess.TimeoutExpired(self.name, timeout)
+        return self.returncode
+
+    def kill(self):
+        if self.returncode is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+
 class _Runs:
-    """Starts the training script in child processes and kills whatever is left."""
+    """Starts the training script in forks of a launcher process and kills whatever is left."""
 
     def __init__(self, tmp_path):
         self.tmp_path = tmp_path
         self.script = tmp_path / "train_run.py"
         self.script.write_text(TRAIN_SCRIPT)
+        launcher = tmp_path / "launcher.py"
+        launcher.write_text(LAUNCHER_SCRIPT)
         self.procs = []
         pythonpath = os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p)
-        self.env = {**os.environ, "PYTHONPATH": pythonpath, "TF_CPP_MIN_LOG_LEVEL": "3",
-                    "VAEZOO_DATA_DIR": os.environ["VAEZOO_DATA_DIR"]}  # set by conftest
+        env = {**os.environ, "PYTHONPATH": pythonpath, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "VAEZOO_DATA_DIR": os.environ["VAEZOO_DATA_DIR"]}  # set by conftest
+        self.launcher_log = tmp_path / "launcher.log"
+        with open(self.launcher_log, "w") as log:
+            self.launcher = subprocess.Popen(
+                [sys.executable, str(launcher), str(self.script)], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=log, env=env, cwd=str(tmp_path))
+        self.exit_codes, self.started = {}, []
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read_reports, daemon=True).start()
+
+    def _read_reports(self):
+        for line in self.launcher.stdout:
+            kind, pid, *code = line.decode().split()
+            with self.changed:
+                if kind == "start":
+                    self.started.append(int(pid))
+                else:
+                    self.exit_codes[int(pid)] = int(code[0])
+                self.changed.notify_all()
+        with self.changed:  # the launcher is gone: no more reports will come
+            self.changed.notify_all()
 
     def start(self, name, output_dir, *args):
-        # Output to files, not pipes: a child blocked on a full pipe would never finish.
-        log = open(self.tmp_path / f"{name}.log", "w")
-        proc = subprocess.Popen(
-            [sys.executable, str(self.script), str(output_dir),
-             "--result", str(self.tmp_path / f"{name}.json"), *args],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=str(self.tmp_path))
-        log.close()
-        proc.name = name
+        # Output to files, not pipes: a run blocked on a full pipe would never finish.
+        argv = [str(output_dir), "--result", str(self.tmp_path / f"{name}.json"), *args]
+        count = len(self.started)
+        self.launcher.stdin.write((json.dumps([argv, str(self.tmp_path / f"{name}.log")])
+                                   + "\n").encode())
+        self.launcher.stdin.flush()
+        with self.changed:
+            if not self.changed.wait_for(lambda: len(self.started) > count
+                                         or self.launcher.poll() is not None, 180):
+                pytest.fail(f"the launcher started no {name} in 180 s")
+        if len(self.started) == count:
+            pytest.fail(f"the launcher exited {self.launcher.returncode}:\n"
+                        f"{self.launcher_log.read_text()[-3000:]}")
+        proc = _Run(self, self.started[count], name)
         self.procs.append(proc)
         return proc
 
@@ -160,6 +271,8 @@ class _Runs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=30)
+        self.launcher.stdin.close()
+        self.launcher.wait(timeout=30)
 
 
 def _history_rows(output_dir):
@@ -375,28 +488,39 @@ def test_a_shared_edge_sampler_gives_wrong_results_which_is_why_one_per_thread(s
 
 # -------------------------------------------------------------------------- determinism
 
-def _after_ten_steps(x, seed, steps_per_execution="auto"):
+def _after_ten_steps(x, seed, steps_per_execution="auto", run_eagerly=False):
     keras.backend.clear_session()  # fresh layer names, so weight paths compare equal
     keras.utils.set_random_seed(seed)
     model = zoo.VAE(input_shape=(28, 28, 1), latent_dim=8, hidden_dims=(64, 32), seed=seed)
     initial = [np.array(w) for w in model.weights]
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps_per_execution)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps_per_execution,
+                  run_eagerly=run_eagerly)
     model.history_ = model.fit(tf.data.Dataset.from_tensor_slices(x[:640]).batch(64), epochs=1,
                                verbose=0).history
     assert int(model.optimizer.iterations) == 10
     return model, initial
 
 
+_DEFAULT_RUN = []  # the seed-0 run with the default steps per call, made once per worker
+
+
+def _default_run(x):
+    """`_after_ten_steps(x, 0)`, shared by the two tests below, which only read it."""
+    if not _DEFAULT_RUN:
+        _DEFAULT_RUN.append(_after_ten_steps(x, 0))
+    return _DEFAULT_RUN[0]
+
+
 def test_same_seed_and_data_give_identical_weights_after_ten_steps(mnist_small):
     x = mnist_small[0]
-    a, initial = _after_ten_steps(x, 0)
+    a, initial = _default_run(x)
     b, _ = _after_ten_steps(x, 0)
     assert_weights_equal(a, b)
     for va, vb in zip(a.optimizer.variables, b.optimizer.variables):  # Adam moments too
         np.testing.assert_array_equal(np.asarray(va), np.asarray(vb), err_msg=va.path)
     # Not vacuous: training moved the weights, and another seed ends elsewhere.
     assert not all(np.array_equal(np.asarray(w), w0) for w, w0 in zip(a.weights, initial))
-    c, _ = _after_ten_steps(x, 1)
+    c, _ = _after_ten_steps(x, 1, run_eagerly=True)  # eagerly: no third trace for this
     assert not all(np.array_equal(np.asarray(wa), np.asarray(wc))
                    for wa, wc in zip(a.trainable_weights, c.trainable_weights))
 
@@ -406,7 +530,7 @@ def test_several_steps_per_call_train_exactly_as_one_step_per_call(mnist_small):
     # one that meets the end of the data after 2): the same updates and epoch figures.
     x = mnist_small[0]
     one, _ = _after_ten_steps(x, 0, steps_per_execution=1)
-    eight, _ = _after_ten_steps(x, 0)
+    eight, _ = _default_run(x)
     assert eight.steps_per_execution == 8 and one.steps_per_execution == 1
     for wa, wb in zip(one.weights, eight.weights):
         np.testing.assert_allclose(np.asarray(wa), np.asarray(wb), rtol=1e-5, atol=1e-6, err_msg=wa.path)

@@ -40,6 +40,14 @@ def digits_and_clothes(data_dir):
 
 
 @pytest.fixture(scope="module")
+def digit_model():
+    """The MNIST preset, loaded once for the tests that only score with it: each new
+    instance traced its score graphs again, and drew the 5,000 samples "sample_knn"
+    compares with again. The test that fine-tunes a model loads its own."""
+    return zoo.from_preset("vae_mnist")
+
+
+@pytest.fixture(scope="module")
 def normal_reference(data_dir):
     """Training digits, the normal examples "latent_knn" compares with."""
     return next(iter(zoo.data.load("mnist", "train[:2000]", data_dir=data_dir, batch_size=2000,
@@ -49,10 +57,15 @@ def normal_reference(data_dir):
 # "likelihood_ratio" needs a background model and "level_ratio" a hierarchy: tested below.
 @pytest.mark.parametrize("score", [s for s in anomaly.SCORES
                                    if s not in ("likelihood_ratio", "level_ratio")])
-def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, normal_reference, score):
+def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, normal_reference,
+                                                  digit_model, score):
     calibration, digits, clothes = digits_and_clothes
+    # 300 calibration digits (each scored twice below), not 600: the threshold's own
+    # sampling error grows from ~0.9 % to ~1.3 % of FPR; measured held-out FPRs 0.027-0.063
+    # (0.037-0.080 with all 600), inside the bound below. The other tests use all 600.
+    calibration = calibration[:300]
     reference = normal_reference if score in anomaly.REFERENCE_SCORES else None
-    detector = anomaly.AnomalyDetector(zoo.from_preset("vae_mnist"), score=score,
+    detector = anomaly.AnomalyDetector(digit_model, score=score,
                                        target_fpr=0.05, num_samples=4 if score == "iwae" else None,
                                        reference=reference)
     threshold = detector.calibrate(calibration)
@@ -63,7 +76,9 @@ def test_clothes_are_anomalies_to_the_digit_model(digits_and_clothes, normal_ref
     assert report["auroc"] > 0.95 and report["auprc"] > 0.95, report
     # Held-out digits: 5 % expected; 300 of them give a standard error of ~1.3 %.
     assert report["fpr"] < 0.1 and report["tpr"] > 0.9, report
-    np.testing.assert_array_equal(detector.predict(x), detector.score(x) > threshold)
+    # Every 5th example, digits and clothes alike: scoring all 600 twice more cost as
+    # much as the evaluation itself ("iwae", "sample_knn").
+    np.testing.assert_array_equal(detector.predict(x[::5]), detector.score(x[::5]) > threshold)
 
 
 @pytest.mark.parametrize("call,error,fragment", [
@@ -205,9 +220,10 @@ def test_seuclidean_knn_is_scipys_standardised_euclidean_distance():
     np.testing.assert_array_equal(anomaly.reference_scale(np.zeros((5, 3))), np.ones(3))
 
 
-def test_latent_knn_score_is_the_knn_distance_between_posterior_means(digits_and_clothes):
+def test_latent_knn_score_is_the_knn_distance_between_posterior_means(digits_and_clothes,
+                                                                      digit_model):
     _, digits, clothes = digits_and_clothes
-    model = zoo.from_preset("vae_mnist")
+    model = digit_model
     reference, x = digits[:250], np.concatenate([digits[250:270], clothes[:20]])
     means = lambda images: np.asarray(model.embed(images)).reshape(len(images), -1)  # noqa: E731
     expected = anomaly.knn_distance(means(x), means(reference), 3)
@@ -229,9 +245,9 @@ def test_latent_knn_score_is_the_knn_distance_between_posterior_means(digits_and
                                standardised, rtol=1e-6)
 
 
-def test_feature_knn_score_compares_the_encoder_features(digits_and_clothes):
+def test_feature_knn_score_compares_the_encoder_features(digits_and_clothes, digit_model):
     _, digits, clothes = digits_and_clothes
-    model = zoo.from_preset("vae_mnist")
+    model = digit_model
     reference, x = digits[:250], np.concatenate([digits[250:270], clothes[:20]])
     # The conv encoder's last feature map, flattened: what the posterior head reads.
     encoder_out = lambda images: np.asarray(  # noqa: E731
@@ -276,9 +292,10 @@ def test_input_complexity_is_the_png_code_length():
                                np.round(noise[0, ..., 0] * 255) / 255, atol=1e-6)
 
 
-def test_complexity_score_is_the_elbo_score_minus_the_code_length(digits_and_clothes):
+def test_complexity_score_is_the_elbo_score_minus_the_code_length(digits_and_clothes,
+                                                                  digit_model):
     _, digits, _ = digits_and_clothes
-    model = zoo.from_preset("vae_mnist")
+    model = digit_model
     x = digits[:50]
     np.testing.assert_allclose(
         anomaly.anomaly_scores(model, x, "elbo_complexity", seed=3),
@@ -297,9 +314,9 @@ def test_input_complexity_refuses_what_is_not_an_image(x, fragment):
 
 
 def test_combined_score_averages_the_scores_standardised_on_half_the_normal_data(
-        digits_and_clothes, normal_reference):
+        digits_and_clothes, normal_reference, digit_model):
     calibration, digits, clothes = digits_and_clothes
-    model = zoo.from_preset("vae_mnist")
+    model = digit_model
     reference = normal_reference[:1000]
     names = ["latent_knn", "reconstruction"]
     combined = anomaly.AnomalyDetector(model, score=names, target_fpr=0.05, seed=3,
@@ -312,17 +329,18 @@ def test_combined_score_averages_the_scores_standardised_on_half_the_normal_data
     order = np.random.default_rng(3).permutation(len(calibration))
     half = len(calibration) // 2
     fit, rest = calibration[order[:half]], calibration[order[half:]]
-    location = [d.score(fit).mean() for d in singles]
-    scale = [d.score(fit).std() for d in singles]
+    fit_scores = [d.score(fit) for d in singles]
+    location, scale = [f.mean() for f in fit_scores], [f.std() for f in fit_scores]
     np.testing.assert_allclose(combined.location, location, rtol=1e-6)
     np.testing.assert_allclose(combined.scale, scale, rtol=1e-6)
     assert np.mean(combined.score(rest) > threshold) <= 0.05
     x = np.concatenate([digits, clothes])
+    single_scores = [d.score(x) for d in singles]
     # A one-score list is that score, uncombined (what the CLI's --score passes).
     one = anomaly.AnomalyDetector(model, score=["reconstruction"])
     assert one.score_name == "reconstruction"
-    np.testing.assert_array_equal(one.score(x), singles[1].score(x))
-    expected = np.mean([(d.score(x) - m) / s for d, m, s in zip(singles, location, scale)], axis=0)
+    np.testing.assert_array_equal(one.score(x), single_scores[1])
+    expected = np.mean([(v - m) / s for v, m, s in zip(single_scores, location, scale)], axis=0)
     np.testing.assert_allclose(combined.score(x), expected, rtol=1e-5, atol=1e-6)
     report = combined.evaluate(x, np.r_[np.zeros(len(digits)), np.ones(len(clothes))])
     assert report["score"] == "latent_knn+reconstruction" and report["auroc"] > 0.95, report
@@ -330,9 +348,9 @@ def test_combined_score_averages_the_scores_standardised_on_half_the_normal_data
 
 
 def test_an_ensemble_averages_every_models_standardised_scores(digits_and_clothes,
-                                                               normal_reference):
+                                                               normal_reference, digit_model):
     calibration, digits, clothes = digits_and_clothes
-    models = [zoo.from_preset("vae_mnist"), zoo.from_preset("flow_vae_mnist")]
+    models = [digit_model, zoo.from_preset("flow_vae_mnist")]
     reference = normal_reference[:1000]
     names = ["feature_knn", "reconstruction"]
     ensemble = anomaly.AnomalyDetector(models, score=names, seed=5, reference=reference)
@@ -341,12 +359,13 @@ def test_an_ensemble_averages_every_models_standardised_scores(digits_and_clothe
                                        anomaly.REFERENCE_SCORES else None)
                for m in models for n in names]  # the ensemble's order: model-major
     fit = calibration[np.random.default_rng(5).permutation(len(calibration))[:len(calibration) // 2]]
-    location = [d.score(fit).mean() for d in singles]
-    scale = [d.score(fit).std() for d in singles]
+    fit_scores = [d.score(fit) for d in singles]
+    location, scale = [f.mean() for f in fit_scores], [f.std() for f in fit_scores]
     np.testing.assert_allclose(ensemble.location, location, rtol=1e-6)
     np.testing.assert_allclose(ensemble.scale, scale, rtol=1e-6)
     x = np.concatenate([digits, clothes])
-    expected = np.mean([(d.score(x) - m) / s for d, m, s in zip(singles, location, scale)], axis=0)
+    single_scores = [d.score(x) for d in singles]
+    expected = np.mean([(v - m) / s for v, m, s in zip(single_scores, location, scale)], axis=0)
     np.testing.assert_allclose(ensemble.score(x), expected, rtol=1e-5, atol=1e-6)
     report = ensemble.evaluate(x, np.r_[np.zeros(len(digits)), np.ones(len(clothes))])
     assert report["score"] == "feature_knn+reconstruction (ensemble of 2)", report
@@ -355,7 +374,7 @@ def test_an_ensemble_averages_every_models_standardised_scores(digits_and_clothe
     # One model in a list is that model: no standardisation, the raw score.
     one = anomaly.AnomalyDetector(models[:1], score="reconstruction")
     assert not one.combined and one.score_name == "reconstruction"
-    np.testing.assert_array_equal(one.score(x), singles[1].score(x))
+    np.testing.assert_array_equal(one.score(x), single_scores[1])
 
 
 def test_fpr_at_95_tpr_is_the_normal_share_above_the_threshold_that_keeps_95_percent():
@@ -391,9 +410,11 @@ def test_the_default_score_survives_the_likelihood_trap(clothes_and_digits):
     assert anomaly.AnomalyDetector(model).score_name == anomaly.DEFAULT_SCORE == "sample_knn"
     np.testing.assert_allclose(anomaly.AnomalyDetector(model).score(digits), default[300:], rtol=1e-6)
     # The WebP code length corrects the ELBO too (the PNG one, a weaker compressor, less).
-    webp = np.r_[anomaly.anomaly_scores(model, clothes, "elbo_complexity", compressor="webp"),
-                 anomaly.anomaly_scores(model, digits, "elbo_complexity", compressor="webp")]
-    assert anomaly.auroc(webp, labels) > 0.95
+    # On 150 of each: WebP's slowest setting takes ~3 ms an image. Measured AUROC 0.977
+    # (0.984 on all 300 of each; PNG's 0.92 either way).
+    webp = np.r_[anomaly.anomaly_scores(model, clothes[:150], "elbo_complexity", compressor="webp"),
+                 anomaly.anomaly_scores(model, digits[:150], "elbo_complexity", compressor="webp")]
+    assert anomaly.auroc(webp, np.repeat([0, 1], 150)) > 0.95
 
 
 def test_sample_knn_is_the_feature_distance_to_the_models_own_samples(monkeypatch):
@@ -427,9 +448,10 @@ def test_sample_knn_is_the_feature_distance_to_the_models_own_samples(monkeypatc
     assert calls == [1]
 
 
-def test_typicality_is_the_distance_of_the_elbo_from_its_mean_over_normal_data(digits_and_clothes):
+def test_typicality_is_the_distance_of_the_elbo_from_its_mean_over_normal_data(digits_and_clothes,
+                                                                               digit_model):
     calibration, digits, clothes = digits_and_clothes
-    model, reference, x = zoo.from_preset("vae_mnist"), calibration[:400], np.r_[digits[:50], clothes[:50]]
+    model, reference, x = digit_model, calibration[:400], np.r_[digits[:50], clothes[:50]]
     mean = np.mean(-np.asarray(model.elbo(reference, seed=0)))  # one batch: seed 0
     expected = np.abs(-np.asarray(model.elbo(x, seed=0)) - mean)
     detector = anomaly.AnomalyDetector(model, score="typicality", reference=reference)
@@ -476,7 +498,9 @@ def test_level_elbo_is_a_looser_bound_and_level_ratio_its_gap(digits_and_clothes
                - np.mean(model.elbo(x, num_samples=16, seed=3))) < 1.0
     # With the lowest groups from their conditional prior it is still a bound on log p(x),
     # looser the more groups are left to the prior (means of 8 draws; gaps of many nats).
-    log_px = np.mean(model.log_likelihood(x, num_samples=100, seed=0))
+    # 20 importance samples: their bound is itself below log p(x) (by ~0.5 nats more than
+    # 100 samples'), so "below it" asks more of the ELBO; the margin measured is 3 nats.
+    log_px = np.mean(model.log_likelihood(x, num_samples=20, seed=0))
     bounds = [np.mean(model.level_elbo(x, levels=k, num_samples=8, seed=1)) for k in range(groups)]
     assert bounds[0] < log_px and all(a > b + 1.0 for a, b in zip(bounds, bounds[1:])), (bounds, log_px)
     np.testing.assert_allclose(

@@ -13,19 +13,28 @@ def _psnr(estimate, clean):
     return float(np.mean(10.0 * np.log10(1.0 / mse)))
 
 
+@pytest.fixture(scope="module")
+def digit_model():
+    """The MNIST preset, loaded once: both noise models only read it."""
+    return zoo.from_preset("vae_mnist")
+
+
 @pytest.mark.parametrize("kind, noise", [("gaussian", "gaussian"), ("salt_and_pepper", "laplace")])
-def test_denoising_beats_the_noisy_input_and_the_plain_reconstruction(data_dir, kind, noise):
-    clean, _ = zoo.data.load_numpy("mnist", "test[:40]", data_dir=data_dir)
+def test_denoising_beats_the_noisy_input_and_the_plain_reconstruction(data_dir, digit_model,
+                                                                       kind, noise):
+    clean, _ = zoo.data.load_numpy("mnist", "test[:20]", data_dir=data_dir)
     rng = np.random.default_rng(0)
     if kind == "gaussian":
         noisy = np.clip(clean + 0.3 * rng.standard_normal(clean.shape), 0, 1).astype(np.float32)
     else:
         hit = rng.uniform(size=clean.shape) < 0.3
         noisy = np.where(hit, rng.integers(0, 2, clean.shape), clean).astype(np.float32)
-    model = zoo.from_preset("vae_mnist")
+    model = digit_model
     denoised = np.asarray(model.denoise(noisy, noise=noise, noise_scale=0.3, num_steps=100))
     # Measured on 1,000 images with 200 steps (README): 21.0 dB against 13.3 noisy and
     # 12.6 reconstructed (Gaussian 0.3); 22.2 against 8.4 and 11.4 (salt-and-pepper 0.3).
+    # Here, 20 images and 100 steps (the fit's cost is per image and step): 21.0 against
+    # 13.3 and 12.4; 21.7 against 8.5 and 11.3.
     assert _psnr(denoised, clean) > _psnr(noisy, clean) + 5.0
     assert _psnr(denoised, clean) > _psnr(np.asarray(model.reconstruct(noisy)), clean) + 5.0
 

@@ -17,6 +17,28 @@ COMMANDS = ["presets", "train", "eval", "sample", "export", "score", "impute", "
             "quickstart"]
 
 
+@pytest.fixture
+def eager_training(monkeypatch):
+    """The models the command line trains run their training steps eagerly.
+
+    For the tests of what `vaezoo train` builds and decides (every family with its
+    options, the seeds, the likelihood, refusals, image folders), not of the compiled
+    step: tracing the multi-step train function was most of their time (a VAE-GAN's three
+    updates, ~7 s; a 4x4-pixel VAE's, 1 s of 1.5). The compiled step of every family is
+    trained by tests/harness.py, through the command line by
+    test_train_eval_sample_round_trip, and run twice to the same weights by the
+    determinism tests of tests/test_reliability.py."""
+    from zoo.training import hooks
+
+    compile_ = hooks.KerasTraining.compile
+
+    def compile_eagerly(self, *args, **kwargs):
+        kwargs.setdefault("run_eagerly", True)  # a loaded model recompiles with its own
+        return compile_(self, *args, **kwargs)
+
+    monkeypatch.setattr(hooks.KerasTraining, "compile", compile_eagerly)
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as info:
@@ -87,7 +109,7 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     assert "Unknown preset" in capsys.readouterr().err
 
 
-def test_train_with_the_same_seed_trains_the_same_weights(data_dir, tmp_path):
+def test_train_with_the_same_seed_trains_the_same_weights(data_dir, tmp_path, eager_training):
     import keras
 
     from tests.harness import assert_weights_equal
@@ -141,14 +163,16 @@ def _option_args(family):
 
 
 @pytest.mark.parametrize("name", zoo.families.names())
-def test_train_builds_every_registered_family_with_its_options(data_dir, tmp_path, name):
+def test_train_builds_every_registered_family_with_its_options(data_dir, tmp_path, name,
+                                                              eager_training):
     import keras
 
     family = zoo.families.get(name)
     extra, expected = _option_args(family)
     run = str(tmp_path / name)
-    assert cli.main(["train", "--plot-every", "0",
-                     "--model", name, "--split", "train[:256]", "--epochs", "1",
+    # Two small batches: every optimizer takes a step.
+    assert cli.main(["train", "--plot-every", "0", "--model", name, "--split", "train[:32]",
+                     "--batch-size", "16", "--epochs", "1",
                      "--output-dir", run, "--data-dir", data_dir, "--quiet", *extra]) == 0
     assert not os.path.exists(os.path.join(run, "logs", "plots"))  # --plot-every 0
     model = keras.saving.load_model(os.path.join(run, "model.keras"))
@@ -235,20 +259,31 @@ def test_export_file_names_for_several_quantizations():
 
 
 def test_bench_measures_training_and_sampling(data_dir, tmp_path, capsys):
+    from tests.families import FAMILIES
+
     out = str(tmp_path / "bench.json")
-    assert cli.main(["bench", "vae_mnist", "--split", "train[:512]", "--data-dir", data_dir,
-                     "--steps", "3", "--rounds", "2", "--repeats", "3", "--output", out]) == 0
+    # A small model in batches of 8: tracing and stepping the preset's convolutions at the
+    # default batch of 128 were most of the test's time.
+    model = FAMILIES["VAE-mlp"]()
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    assert cli.main(["bench", path, "--split", "train[:64]", "--data-dir", data_dir,
+                     "--batch-size", "8", "--steps", "3", "--rounds", "2", "--repeats", "3",
+                     "--output", out]) == 0
     with open(out) as f:
         figures = json.load(f)
-    assert figures["class_name"] == "VAE" and figures["parameters"] == 535779
-    assert len(figures["training"]["per_round"]) == 2
+    assert figures["class_name"] == "VAE" and figures["parameters"] == model.count_params()
+    assert len(figures["training"]["per_round"]) == 2 and figures["training"]["batch_size"] == 8
     assert figures["training"]["images_per_second"] > 0
     assert 0 < figures["sampling_latency_keras"]["b1"]["p50_ms"] <= figures["sampling_latency_keras"]["b1"]["p95_ms"]
     assert cli.main(["bench", "vae_mnist", "--data-dir", data_dir, "--steps", "0"]) == 2
     assert "steps must be positive. Received: steps=0" in capsys.readouterr().err
 
 
-def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, tmp_path, capsys):
+def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, tmp_path, capsys,
+                                                                     monkeypatch):
+    from zoo.applications.anomaly import scores
+
     out = str(tmp_path / "scores.csv")
     assert cli.main(["score", "vae_mnist", "--dataset", "fashion_mnist", "--split", "test[:50]",
                      "--data-dir", data_dir, "--score", "elbo", "--output", out]) == 0
@@ -260,6 +295,9 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
     # The default score is the library's, the feature distance to the model's own samples
     # (tests/applications/test_anomaly.py checks that it tells clothes from digits). A
     # threshold from digits (normal), applied to digits: about target_fpr of them flagged.
+    # 500 of the model's samples instead of 5,000: drawing and encoding them was the most
+    # expensive step of this test, and the threshold is set on the same reference.
+    monkeypatch.setattr(scores, "SAMPLE_REFERENCE_SIZE", 500)
     assert cli.main(["score", "vae_mnist", "--split", "test[:300]", "--data-dir", data_dir,
                      "--calibrate-split", "test[300:800]", "--target-fpr", "0.1",
                      "--output", out]) == 0
@@ -307,13 +345,13 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
     assert "pass background=<model>" in capsys.readouterr().err
 
     # Two scores combined: standardised and thresholded on the calibration split.
-    assert cli.main(["score", "vae_mnist", "--split", "test[:400]", "--data-dir", data_dir,
+    assert cli.main(["score", "vae_mnist", "--split", "test[:200]", "--data-dir", data_dir,
                      "--score", "latent_knn", "reconstruction", "--reference-split", "train[:300]",
-                     "--calibrate-split", "test[400:1400]", "--target-fpr", "0.1",
+                     "--calibrate-split", "test[200:700]", "--target-fpr", "0.1",
                      "--output", out]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["score"] == "latent_knn+reconstruction", summary
-    assert summary["num_examples"] == 400, summary
+    assert summary["num_examples"] == 200, summary
     assert 0.02 < summary["num_flagged"] / summary["num_examples"] < 0.2, summary
     assert cli.main(["score", "vae_mnist", "--score", "elbo", "reconstruction",
                      "--data-dir", data_dir]) == 2
@@ -321,13 +359,13 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
         in capsys.readouterr().err
 
     # An ensemble: each model's score, standardised on the calibration split, averaged.
-    assert cli.main(["score", "vae_mnist", "--ensemble", "flow_vae_mnist", "--split", "test[:400]",
+    assert cli.main(["score", "vae_mnist", "--ensemble", "flow_vae_mnist", "--split", "test[:200]",
                      "--data-dir", data_dir, "--score", "reconstruction",
-                     "--calibrate-split", "test[400:1400]", "--target-fpr", "0.1",
+                     "--calibrate-split", "test[200:700]", "--target-fpr", "0.1",
                      "--output", out]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["score"] == "reconstruction (ensemble of 2)", summary
-    assert summary["ensemble"] == ["flow_vae_mnist"] and summary["num_examples"] == 400, summary
+    assert summary["ensemble"] == ["flow_vae_mnist"] and summary["num_examples"] == 200, summary
     assert 0.02 < summary["num_flagged"] / summary["num_examples"] < 0.2, summary
     assert abs(summary["mean_score"]) < 1.0, summary  # standardised on normal digits
     assert cli.main(["score", "vae_mnist", "--ensemble", "flow_vae_mnist",
@@ -337,9 +375,14 @@ def test_score_writes_scores_and_flags_against_a_calibrated_threshold(data_dir, 
 
 
 def test_plot_of_a_flow_prior_leaves_out_only_the_kl_per_dimension(data_dir, tmp_path, capsys):
+    from tests.families import FAMILIES
+
+    # A small RealNVP prior: the preset's MAF samples its 32 latent units one after
+    # another, unrolled, and tracing that for the samples plot took most of the test.
+    model = str(tmp_path / "flow.keras")
+    FAMILIES["FlowPriorVAE-realnvp"]().save(model)
     out = str(tmp_path / "plots")
-    args = ["plot", "flow_vae_mnist", "--split", "test[:100]", "--data-dir", data_dir,
-            "--output-dir", out]
+    args = ["plot", model, "--split", "test[:100]", "--data-dir", data_dir, "--output-dir", out]
     assert cli.main(args) == 0
     assert sorted(os.listdir(out)) == sorted(f"{kind}.png" for kind in plotting.PLOT_KINDS if kind != "kl")
     capsys.readouterr()
@@ -394,7 +437,8 @@ def _trained_config(run):
     ("real", lambda r: r.normal(size=(32, 5)).astype(np.float32), [], "gaussian", None),
 ])
 def test_train_picks_the_likelihood_and_binarization_from_the_data(tmp_path, capsys, name, make,
-                                                                     args, likelihood, binarize):
+                                                                     args, likelihood, binarize,
+                                                                     eager_training):
     data = _npz(tmp_path, name, make(np.random.default_rng(0)))
     run = str(tmp_path / "run")
     assert cli.main(["train", "--plot-every", "0",
@@ -407,7 +451,8 @@ def test_train_picks_the_likelihood_and_binarization_from_the_data(tmp_path, cap
     assert json.loads(capsys.readouterr().out)["binarize"] == ("static" if binarize else "none")
 
 
-def test_train_refuses_or_warns_where_a_choice_contradicts_the_data(tmp_path, capsys):
+def test_train_refuses_or_warns_where_a_choice_contradicts_the_data(tmp_path, capsys,
+                                                                     eager_training):
     rng = np.random.default_rng(0)
     real = _npz(tmp_path, "real", rng.normal(size=(16, 5)).astype(np.float32))
     run = str(tmp_path / "run")
@@ -447,7 +492,7 @@ def test_presets_evaluate_on_the_binarized_test_set_by_default(data_dir, tmp_pat
     assert json.loads(capsys.readouterr().out)["binarize"] == "static"
 
 
-def test_a_folder_of_colour_photos_trains_samples_and_exports(tmp_path, capsys):
+def test_a_folder_of_colour_photos_trains_samples_and_exports(tmp_path, capsys, eager_training):
     from PIL import Image
 
     rng = np.random.default_rng(0)

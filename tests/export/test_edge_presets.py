@@ -3,6 +3,7 @@ int8 budget of its Keras preset."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import zoo
 from export import quantize, report
@@ -23,8 +24,13 @@ def test_a_packaged_sampler_matches_its_keras_preset(name):
     noise = np.random.default_rng(11).standard_normal((128, model.noise_dim)).astype(np.float32)
     labels = report.report_labels(model, len(noise))  # a conditional preset: every class
     assert edge.num_classes == model.num_classes
-    error = np.abs(edge.sample_from_noise(noise, labels)
-                   - np.asarray(model.sample_from_noise(noise, labels=labels)))
+    # Keras's numbers from the function the file was converted from, run eagerly: what
+    # `model.sample_from_noise` computes (to ~4e-6), without tracing a graph per preset
+    # (4.4 s for a flow prior's sampler against 1.1 s eagerly).
+    spec = model.sampler_spec()
+    keras_samples = spec.sample_from_noise(tf.constant(noise),
+                                           *([] if labels is None else [tf.constant(labels)]))
+    error = np.abs(edge.sample_from_noise(noise, labels) - np.asarray(keras_samples))
     # The budget is on 1,000 vectors (measured at export, in the metadata); 128 other
     # vectors get a little slack for their sampling error.
     assert edge.metadata["parity"]["mean_abs_error"] <= quantize.MEAN_ERROR_BUDGET

@@ -105,12 +105,19 @@ def _edge_python(runtime):
     return python
 
 
-@pytest.mark.parametrize("runtime", sorted(RUNTIMES))
-def test_edge_sampler_runs_without_tensorflow(runtime, tmp_path):
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(model, {quantization: .tflite path}): the same files for every runtime."""
     model = FAMILIES["VAE-conv"]()
+    directory = tmp_path_factory.mktemp("edge_files")
+    return model, export.tflite_variants(model, {q: str(directory / f"{q}.tflite")
+                                                 for q in ("float32", "int8")})
+
+
+@pytest.mark.parametrize("runtime", sorted(RUNTIMES))
+def test_edge_sampler_runs_without_tensorflow(runtime, exported, tmp_path):
+    model, paths = exported
     noise = np.random.default_rng(0).standard_normal((40, model.noise_dim)).astype(np.float32)
-    paths = {q: export.tflite(model, str(tmp_path / f"{q}.tflite"), quantization=q)
-             for q in ("float32", "int8")}
     inputs, outputs = str(tmp_path / "in.npz"), str(tmp_path / "out.npz")
     np.savez(inputs, noise=noise, **{f"path_{q}": np.array(p) for q, p in paths.items()})
     result = subprocess.run([_edge_python(runtime), "-c", ON_DEVICE, inputs, outputs, runtime],

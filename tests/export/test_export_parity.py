@@ -9,13 +9,14 @@ import select
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
 import export
 from export import graphs
 from export.edge import EdgeSampler
-from tests.families import FAMILIES, trained
+from tests.families import FAMILIES, binary_images
 
 # Documented tolerances (README, "Export"): max / mean absolute error of the sampler's
 # outputs (pixel probabilities in [0, 1]) against Keras on the same noise.
@@ -50,6 +51,27 @@ for line in sys.stdin:
     np.savez(outputs, **out)
     print("done", flush=True)
 """
+
+
+_TRAINED = {}
+
+
+def trained(name):
+    """A family's model after one epoch on `tests.families.binary_images`, and the data.
+
+    Trained eagerly: three eager steps cost a fraction of tracing a train step (2-7 s a
+    family), and training is not what is tested here (every family trains in graph mode
+    in its harness tests, which also show that three steps move every weight, the
+    zero-initialised ones of a hierarchy included). Made once per worker; the tests that
+    use it (here and in test_fixed_batch.py) export, sample and score the model but never
+    train or change it."""
+    if name not in _TRAINED:
+        model = FAMILIES[name]()
+        x = binary_images()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
+        model.fit(x, batch_size=32, epochs=1, verbose=0)
+        _TRAINED[name] = model, x
+    return _TRAINED[name]
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +112,16 @@ def _noise(model, n, seed=0):
     return np.random.default_rng(seed).standard_normal((n, model.noise_dim)).astype(np.float32)
 
 
+@pytest.fixture(scope="module")
+def keras_reference(family):
+    """What Keras makes of the noise the TFLite files are compared on: computed once per
+    family for the four quantizations' tests."""
+    _, model, _ = family
+    noise = _noise(model, 1000, seed=1)
+    z = np.asarray(model.latent_from_noise(noise[:16]))
+    return noise, np.asarray(model.sample_from_noise(noise)), z, np.asarray(model.decode(z).mean())
+
+
 def test_saved_model_in_a_fresh_process_matches_keras(family, fresh_process, tmp_path):
     name, model, x = family
     version_dir = export.saved_model(model, str(tmp_path / "served"), version=3)
@@ -113,19 +145,18 @@ def test_saved_model_in_a_fresh_process_matches_keras(family, fresh_process, tmp
 
 
 @pytest.mark.parametrize("quantization", ["float32", "float16", "dynamic", "int8"])
-def test_tflite_matches_keras_within_documented_tolerance(family, tflite_files, quantization):
-    name, model, _ = family
+def test_tflite_matches_keras_within_documented_tolerance(family, tflite_files, keras_reference,
+                                                         quantization):
+    name = family[0]
     sampler = EdgeSampler(tflite_files[quantization])
-    noise = _noise(model, 1000, seed=1)
-    expected = np.asarray(model.sample_from_noise(noise))
+    noise, expected, z, decoded = keras_reference
     got = np.concatenate([sampler.sample_from_noise(noise[i:i + 64]) for i in range(0, 1000, 64)])
     single = np.concatenate([sampler.sample_from_noise(noise[i:i + 1]) for i in range(8)])
     max_tol, mean_tol = TOLERANCES[quantization]
     error = np.abs(got - expected)
     assert error.max() <= max_tol and error.mean() <= mean_tol, (name, error.max(), error.mean())
     np.testing.assert_allclose(single, got[:8], atol=max_tol)  # batch 1 == batch 64
-    z = np.asarray(model.latent_from_noise(noise[:16]))
-    np.testing.assert_allclose(sampler.decode(z), model.decode(z).mean(), atol=max_tol)
+    np.testing.assert_allclose(sampler.decode(z), decoded, atol=max_tol)
     assert sampler.metadata["parity"]["finite"]
     assert sampler.quantization == quantization
 

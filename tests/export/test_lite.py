@@ -18,10 +18,24 @@ def model():
     return FAMILIES["VAE-mlp"]()
 
 
-def test_metadata_travels_inside_the_file(model, tmp_path):
+# Out of QUANTIZATIONS' order, so the order of the result is the order asked.
+VARIANTS_ORDER = ("int8", "float16", "float32", "dynamic")
+
+
+@pytest.fixture(scope="module")
+def variants(model, tmp_path_factory):
+    """(paths asked, what `tflite_variants` returned): every quantization of `model` from
+    one traced graph, read by the tests below that only inspect a file (each would
+    otherwise trace and convert the model again)."""
+    directory = tmp_path_factory.mktemp("variants")
+    paths = {q: str(directory / f"v_{q}.tflite") for q in VARIANTS_ORDER}
+    return paths, export.tflite_variants(model, paths)
+
+
+def test_metadata_travels_inside_the_file(variants):
     from tensorflow.lite.tools import flatbuffer_utils
 
-    path = export.tflite(model, str(tmp_path / "m.tflite"), quantization="dynamic")
+    path = variants[0]["dynamic"]
     ours = json.loads(read_tflite_metadata(open(path, "rb").read())["vaezoo"])
     # Cross-check the struct-based reader against TensorFlow's own flatbuffer parser.
     parsed = flatbuffer_utils.read_model(path)
@@ -32,10 +46,10 @@ def test_metadata_travels_inside_the_file(model, tmp_path):
     assert ours["parity"]["finite"] and ours["parity"]["max_abs_error"] < 5e-2
 
 
-def test_a_vae_shares_one_subgraph_between_its_signatures(model, tmp_path):
+def test_a_vae_shares_one_subgraph_between_its_signatures(model, variants):
     from ai_edge_litert.interpreter import Interpreter
 
-    path = export.tflite(model, str(tmp_path / "m.tflite"))
+    path = variants[0]["float32"]
     signatures = Interpreter(model_path=path).get_signature_list()
     assert signatures == {"decode": {"inputs": ["z"], "outputs": ["mean"]},
                           "sample_from_noise": {"inputs": ["noise"], "outputs": ["samples"]}}
@@ -43,21 +57,20 @@ def test_a_vae_shares_one_subgraph_between_its_signatures(model, tmp_path):
     assert EdgeSampler(path).metadata["shared_subgraph"] is True
 
 
-def test_per_tensor_dense_quantization_keeps_int8_small(model, tmp_path):
-    files = export.tflite_variants(model, {"int8": str(tmp_path / "a.tflite"),
-                                           "float32": str(tmp_path / "c.tflite")})
-    small, f32 = files["int8"], files["float32"]
+def test_per_tensor_dense_quantization_keeps_int8_small(model, variants, tmp_path):
+    small, f32 = variants[0]["int8"], variants[0]["float32"]
     large = export.tflite(model, str(tmp_path / "b.tflite"), quantization="int8",
                           per_channel_dense=True)
     assert os.path.getsize(small) < os.path.getsize(large)
     assert os.path.getsize(small) < 0.4 * os.path.getsize(f32)
 
 
-def test_variants_are_the_files_one_export_each_would_write(model, tmp_path):
-    # One traced graph converted twice must give what two separate exports give.
-    paths = {"int8": str(tmp_path / "v_int8.tflite"), "float16": str(tmp_path / "v_f16.tflite")}
-    assert export.tflite_variants(model, paths) == paths  # in the order asked
-    for quantization, path in paths.items():
+def test_variants_are_the_files_one_export_each_would_write(model, variants, tmp_path):
+    # One traced graph converted several times must give what separate exports give.
+    paths, returned = variants
+    assert list(returned.items()) == list(paths.items())  # in the order asked
+    for quantization in ("int8", "float16"):
+        path = paths[quantization]
         alone = export.tflite(model, str(tmp_path / f"{quantization}.tflite"),
                               quantization=quantization)
         with open(path, "rb") as a, open(alone, "rb") as b:
@@ -66,12 +79,14 @@ def test_variants_are_the_files_one_export_each_would_write(model, tmp_path):
 
 
 def test_a_refused_variant_keeps_the_ones_before_it_and_stops(model, tmp_path, monkeypatch):
-    monkeypatch.setitem(lite.PARITY_LIMITS, "int8", (-1.0, -1.0))  # int8 cannot pass
-    paths = {q: str(tmp_path / f"{q}.tflite") for q in ("float32", "int8", "float16")}
-    with pytest.raises(lite.ConversionError, match="The int8 TFLite conversion"):
+    # Refused after the converter's dynamic-range pass: the cheapest quantized conversion
+    # (int8's calibration and 1,000-vector check would add nothing to what is tested).
+    monkeypatch.setitem(lite.PARITY_LIMITS, "dynamic", (-1.0, -1.0))  # dynamic cannot pass
+    paths = {q: str(tmp_path / f"{q}.tflite") for q in ("float32", "dynamic", "float16")}
+    with pytest.raises(lite.ConversionError, match="The dynamic TFLite conversion"):
         export.tflite_variants(model, paths)
     assert os.path.isfile(paths["float32"])
-    assert not os.path.exists(paths["int8"]) and not os.path.exists(paths["float16"])
+    assert not os.path.exists(paths["dynamic"]) and not os.path.exists(paths["float16"])
 
 
 @pytest.mark.parametrize("paths,kwargs,error,fragment", [

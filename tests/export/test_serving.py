@@ -20,8 +20,14 @@ def model():
     return FAMILIES["VAE-conv"]()
 
 
-def test_saved_model_cli_lists_the_named_signatures(model, tmp_path):
-    version_dir = export.saved_model(model, str(tmp_path / "vae"), version=1)
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    """The version directory of one default export, for the tests that only read it."""
+    return export.saved_model(model, str(tmp_path_factory.mktemp("served") / "vae"), version=1)
+
+
+def test_saved_model_cli_lists_the_named_signatures(exported):
+    version_dir = exported
     cli = shutil.which("saved_model_cli", path=os.path.dirname(sys.executable))
     assert cli, "saved_model_cli is installed with tensorflow"
     text = subprocess.run([cli, "show", "--dir", version_dir, "--all"], capture_output=True,
@@ -92,20 +98,20 @@ def test_bad_targets_and_models(model, tmp_path):
         export.tflite(keras.Sequential([keras.layers.Dense(2)]), str(tmp_path / "a.tflite"))
 
 
-def test_served_score_is_deterministic(model, tmp_path):
+def test_served_score_is_deterministic(exported):
     import tensorflow as tf
 
-    path = export.saved_model(model, str(tmp_path / "vae"))
+    path = exported
     score = tf.saved_model.load(path).signatures["score"]
     x = (np.random.default_rng(0).uniform(size=(4, 28, 28, 1)) > 0.5).astype(np.float32)
     a, b = score(x=tf.constant(x))["score"], score(x=tf.constant(x))["score"]
     np.testing.assert_array_equal(a, b)
 
 
-def test_each_weight_is_stored_once(model, tmp_path):
+def test_each_weight_is_stored_once(model, exported):
     import tensorflow as tf
 
-    path = export.saved_model(model, str(tmp_path / "vae"))
+    path = exported
     reader = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
     stored = sum(int(np.prod(shape)) for name, shape in reader.get_variable_to_shape_map().items()
                  if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
