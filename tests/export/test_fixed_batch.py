@@ -41,8 +41,8 @@ def test_a_fixed_batch_int8_sampler_is_quantized_as_the_dynamic_one(tmp_path):
     # The HVAE's fixed-batch graph has tensors the dynamic one lacks (the batch is folded
     # into constants), so the ranges must come from the fixed graph itself. (The web
     # page's test exports a conditional VAE the same way.)
-    # The conditional HVAE after one epoch on `halves`, as tests/test_conditional.py trains
-    # it (once per worker, whichever module asks first).
+    # The conditional HVAE after one epoch on `halves`: tests/test_conditional.py's model,
+    # trained once per worker for both modules.
     model, _, _ = conditional_trained("hvae")
     # 100 calibration vectors for both files: 13 chunks of 8, the last one padded, test the
     # chunked merge as the default 500's 63 chunks did, with a fifth of the calibration runs.
