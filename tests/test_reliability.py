@@ -3,8 +3,8 @@
 - A `zoo.training.train` run killed with SIGKILL in the middle of an epoch, then started
   again with the same command, loses at most that epoch and ends where an uninterrupted
   run ends. SIGKILL, not an exception: nothing in the process gets to clean up, which is
-  what a pre-empted VM or the OOM killer does. The run lives in a process of its own
-  (forked from a launcher that imported TensorFlow once for all runs) so the kill is real.
+  what a pre-empted VM or the OOM killer does. The run lives in a child process so the
+  kill is real.
 - An exported SavedModel signature called from 8 threads at once, and 8 `EdgeSampler`s
   (one per thread, the documented rule) give exactly the sequential results, no errors.
   A sampler shared between threads does not, which is why the rule exists.
@@ -104,138 +104,27 @@ TRAIN_SCRIPT = textwrap.dedent(f"""
 """)
 
 
-# The launcher of the runs: one process imports TensorFlow and the zoo once (and runs
-# nothing, so no TensorFlow runtime exists when it forks), and every run is a fork of it.
-# Importing them was most of what each of the four runs cost (this test took 40 s of CPU
-# with four `python train_run.py` processes, 22 s with the launcher). A fork is a process
-# of its own, killed for real, and runs the script from its first line with its own argv;
-# one that completes leaves with os._exit, its files written and closed by then. Reads one
-# JSON line per run, [argv, log path]; writes "start <pid>", then "exit <pid> <code>" when
-# the run ends (the code as subprocess gives it: negative for the signal that killed it).
-LAUNCHER_SCRIPT = textwrap.dedent("""
-    import json, os, select, sys, traceback
-
-    import keras, tensorflow, zoo  # noqa: F401
-    from zoo import training  # noqa: F401
-
-    script = sys.argv[1]
-    with open(script) as f:
-        code = compile(f.read(), script, "exec")
-
-
-    def run(argv, log):
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)
-        sys.argv = [script, *argv]
-        try:
-            exec(code, {"__name__": "__main__", "__file__": script})
-            status = 0
-        except SystemExit as stop:
-            status = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
-        except BaseException:
-            traceback.print_exc()
-            status = 1
-        sys.stdout.flush()
-        os._exit(status)
-
-
-    running, pending = set(), b""
-    while True:
-        if select.select([0], [], [], 0.05)[0]:
-            chunk = os.read(0, 65536)
-            if not chunk:
-                break  # the test is done with us
-            pending += chunk
-            while b"\\n" in pending:
-                line, pending = pending.split(b"\\n", 1)
-                pid = os.fork()
-                if pid == 0:
-                    run(*json.loads(line))
-                running.add(pid)
-                os.write(1, f"start {pid}\\n".encode())
-        for pid in list(running):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                running.discard(pid)
-                os.write(1, f"exit {pid} {os.waitstatus_to_exitcode(status)}\\n".encode())
-""")
-
-
-class _Run:
-    """A run forked by the launcher: the part of `subprocess.Popen` the test uses."""
-
-    def __init__(self, runs, pid, name):
-        self.runs, self.pid, self.name = runs, pid, name
-
-    @property
-    def returncode(self):
-        return self.runs.exit_codes.get(self.pid)
-
-    def poll(self):
-        return self.returncode
-
-    def wait(self, timeout):
-        with self.runs.changed:
-            if not self.runs.changed.wait_for(lambda: self.returncode is not None, timeout):
-                raise subprocess.TimeoutExpired(self.name, timeout)
-        return self.returncode
-
-    def kill(self):
-        if self.returncode is None:
-            os.kill(self.pid, signal.SIGKILL)
-
-
 class _Runs:
-    """Starts the training script in forks of a launcher process and kills whatever is left."""
+    """Starts the training script in child processes and kills whatever is left."""
 
     def __init__(self, tmp_path):
         self.tmp_path = tmp_path
         self.script = tmp_path / "train_run.py"
         self.script.write_text(TRAIN_SCRIPT)
-        launcher = tmp_path / "launcher.py"
-        launcher.write_text(LAUNCHER_SCRIPT)
         self.procs = []
         pythonpath = os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p)
-        env = {**os.environ, "PYTHONPATH": pythonpath, "TF_CPP_MIN_LOG_LEVEL": "3",
-               "VAEZOO_DATA_DIR": os.environ["VAEZOO_DATA_DIR"]}  # set by conftest
-        self.launcher_log = tmp_path / "launcher.log"
-        with open(self.launcher_log, "w") as log:
-            self.launcher = subprocess.Popen(
-                [sys.executable, str(launcher), str(self.script)], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=log, env=env, cwd=str(tmp_path))
-        self.exit_codes, self.started = {}, []
-        self.changed = threading.Condition()
-        threading.Thread(target=self._read_reports, daemon=True).start()
-
-    def _read_reports(self):
-        for line in self.launcher.stdout:
-            kind, pid, *code = line.decode().split()
-            with self.changed:
-                if kind == "start":
-                    self.started.append(int(pid))
-                else:
-                    self.exit_codes[int(pid)] = int(code[0])
-                self.changed.notify_all()
-        with self.changed:  # the launcher is gone: no more reports will come
-            self.changed.notify_all()
+        self.env = {**os.environ, "PYTHONPATH": pythonpath, "TF_CPP_MIN_LOG_LEVEL": "3",
+                    "VAEZOO_DATA_DIR": os.environ["VAEZOO_DATA_DIR"]}  # set by conftest
 
     def start(self, name, output_dir, *args):
-        # Output to files, not pipes: a run blocked on a full pipe would never finish.
-        argv = [str(output_dir), "--result", str(self.tmp_path / f"{name}.json"), *args]
-        count = len(self.started)
-        self.launcher.stdin.write((json.dumps([argv, str(self.tmp_path / f"{name}.log")])
-                                   + "\n").encode())
-        self.launcher.stdin.flush()
-        with self.changed:
-            if not self.changed.wait_for(lambda: len(self.started) > count
-                                         or self.launcher.poll() is not None, 180):
-                pytest.fail(f"the launcher started no {name} in 180 s")
-        if len(self.started) == count:
-            pytest.fail(f"the launcher exited {self.launcher.returncode}:\n"
-                        f"{self.launcher_log.read_text()[-3000:]}")
-        proc = _Run(self, self.started[count], name)
+        # Output to files, not pipes: a child blocked on a full pipe would never finish.
+        log = open(self.tmp_path / f"{name}.log", "w")
+        proc = subprocess.Popen(
+            [sys.executable, str(self.script), str(output_dir),
+             "--result", str(self.tmp_path / f"{name}.json"), *args],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=str(self.tmp_path))
+        log.close()
+        proc.name = name
         self.procs.append(proc)
         return proc
 
@@ -271,8 +160,6 @@ class _Runs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=30)
-        self.launcher.stdin.close()
-        self.launcher.wait(timeout=30)
 
 
 def _history_rows(output_dir):
