@@ -69,6 +69,26 @@ def mnist_small(data_dir):
 
 
 @pytest.fixture(scope="session")
+def builtin_preset():
+    """`builtin_preset(name)`: the built-in preset `zoo.from_preset(name)`, loaded once per
+    worker and shared by every test that only reads it (scores, samples, embeds, exports).
+
+    A loaded preset keeps its traced sampling and scoring graphs (and the anomaly
+    detector's reference samples), which are most of what a check of it costs. A test
+    that compiles, fits, or loads with overrides must load its own copy."""
+    import zoo
+
+    loaded = {}
+
+    def load(name):
+        if name not in loaded:
+            loaded[name] = zoo.from_preset(name)
+        return loaded[name]
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def mirrored():
     """One MirroredStrategy over the two logical CPUs, shared by every test.
 

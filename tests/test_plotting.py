@@ -46,8 +46,8 @@ def test_a_flow_prior_has_no_kl_per_dimension_to_plot_or_rank_by():
     assert units == [0, 1, 2] and rows.shape == (6, 28, 28, 1)
 
 
-def test_traversal_rows_default_to_the_units_with_most_kl():
-    model = zoo.from_preset("vae_mnist")
+def test_traversal_rows_default_to_the_units_with_most_kl(builtin_preset):
+    model = builtin_preset("vae_mnist")
     x = binary_images(n=1)[0]
     rows, units = plotting.traversal_rows(model, x, num_units=3, values=(-2, 0, 2))
     kl = np.asarray(model.elbo_terms(x[None], seed=0)["kl_dims"])[0]

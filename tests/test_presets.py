@@ -217,23 +217,11 @@ def test_archives_with_paths_or_links_are_refused(served, tmp_path):
     assert not (tmp_path / "evil.py").exists()
 
 
-_BUILTIN = {}
-
-
-def _builtin(name):
-    """`zoo.from_preset(name)`, loaded once per worker for the tests that only read it (the
-    sha256 is checked by the load itself): a preset's traces of sampling and scoring are
-    most of what its checks cost, and they are kept on the model."""
-    if name not in _BUILTIN:
-        _BUILTIN[name] = zoo.from_preset(name)
-    return _BUILTIN[name]
-
-
-def _load_builtin(name, family):
+def _load_builtin(builtin_preset, name, family):
     """The built-in preset, its metadata and the dataset it was trained on, checked to be
     the family it claims, the parameter count it records and the dataset its name says."""
     assert name in zoo.list_presets()
-    model = _builtin(name)
+    model = builtin_preset(name)
     meta = zoo.presets.load_metadata(os.path.join(zoo.presets.BUILTIN_DIR, name))
     assert type(model) is family and meta["parameter_count"] == model.count_params()
     dataset = meta["dataset"].split(" ")[0]  # e.g. "fashion_mnist (dynamically binarized)"
@@ -266,11 +254,12 @@ def test_every_builtin_preset_is_checked_below():
 
 
 @pytest.mark.parametrize("name,family,target_nll", NLL_PRESETS)
-def test_each_builtin_preset_loads_offline_and_is_the_trained_model(data_dir, name, family, target_nll):
+def test_each_builtin_preset_loads_offline_and_is_the_trained_model(builtin_preset, data_dir, name,
+                                                                   family, target_nll):
     # What ships must be what the recipe trained: integrity (sha256, checked on load),
     # the recorded metrics, and a test ELBO near the recorded one on real test images
     # (an untrained or mis-loaded decoder scores around -540 nats on MNIST).
-    model, meta, dataset = _load_builtin(name, getattr(zoo, family))
+    model, meta, dataset = _load_builtin(builtin_preset, name, getattr(zoo, family))
     nll = _recorded_nll(meta)
     if target_nll is not None:
         assert nll <= target_nll
@@ -294,13 +283,13 @@ def _recorded_nll(meta):
 
 
 @pytest.mark.parametrize("name", FD_PRESETS)
-def test_each_vaegan_preset_loads_offline_and_is_the_trained_model(data_dir, name):
+def test_each_vaegan_preset_loads_offline_and_is_the_trained_model(builtin_preset, data_dir, name):
     # The VAE-GAN's headline is FD (recorded by benchmarks/recipes/vaegan.py, reproduced by
     # `vaezoo eval --fd`, too slow for a test); here the recorded reconstruction error
     # must come back on real test images. The posterior-mean reconstruction is
     # deterministic, so only the 500-image subset separates it from the recorded
     # full-test figure; a mis-loaded or untrained decoder is off by a factor of several.
-    model, meta, dataset = _load_builtin(name, zoo.VAEGAN)
+    model, meta, dataset = _load_builtin(builtin_preset, name, zoo.VAEGAN)
     assert meta["metrics"]["fd"] > 0
     x, _ = zoo.data.load_numpy(dataset, "test[:500]", data_dir=data_dir)
     mae = float(np.mean(np.abs(np.asarray(model.reconstruct(x)) - x)))
@@ -308,11 +297,12 @@ def test_each_vaegan_preset_loads_offline_and_is_the_trained_model(data_dir, nam
 
 
 @pytest.mark.parametrize("name", SEMI_SUPERVISED_PRESETS)
-def test_each_semi_supervised_preset_classifies_and_scores_as_recorded(data_dir, name):
+def test_each_semi_supervised_preset_classifies_and_scores_as_recorded(builtin_preset, data_dir,
+                                                                       name):
     # The card's figures come back on real test images: the classifier's error on the
     # 10,000 test digits as the recipe binarized them (deterministic: the same to the last
     # digit; a mis-loaded classifier errs on about 90 %) and the ELBO of log p(x | y).
-    model, meta, dataset = _load_builtin(name, zoo.VAE)
+    model, meta, dataset = _load_builtin(builtin_preset, name, zoo.VAE)
     assert model.semi_supervised and model.num_classes == 10
     x, y = preset_outputs.scored_images(dataset, "test", data_dir)
     error = float(np.mean(model.predict_labels(x) != y))
@@ -342,13 +332,13 @@ def test_the_conditional_presets_are_found():
 
 
 @pytest.mark.parametrize("name,family", CONDITIONAL_PRESETS)
-def test_each_conditional_preset_draws_the_class_asked_for(name, family, tmp_path):
+def test_each_conditional_preset_draws_the_class_asked_for(builtin_preset, name, family, tmp_path):
     # The card's conditional accuracy on a small draw: the in-repo classifier must see the
     # requested class in most samples (the recorded figure is over 10,000 samples).
     from zoo import cli
     from zoo.evaluation import frechet
 
-    model, meta, dataset = _load_builtin(name, getattr(zoo, family))
+    model, meta, dataset = _load_builtin(builtin_preset, name, getattr(zoo, family))
     asked = np.repeat(np.arange(10), 20)
     samples = np.asarray(model.sample(200, labels=asked, seed=0))
     seen = np.argmax(np.asarray(frechet.load_classifier(dataset)(samples)), axis=-1)
@@ -405,9 +395,9 @@ def test_only_training_settings_can_be_overridden():
         zoo.from_preset("vae_mnist", latent_dim=8)
 
 
-def test_a_preset_loads_under_a_mixed_precision_policy(data_dir):
+def test_a_preset_loads_under_a_mixed_precision_policy(builtin_preset, data_dir):
     x, _ = zoo.data.load_numpy("mnist", "test[:16]", data_dir=data_dir, binarize="static")
-    exact = _builtin("vae_mnist")
+    exact = builtin_preset("vae_mnist")
     mixed = zoo.from_preset("vae_mnist", dtype="mixed_bfloat16")
     assert mixed.dtype_policy.name == "mixed_bfloat16" and mixed.decoder.compute_dtype == "bfloat16"
     for a, b in zip(exact.get_weights(), mixed.get_weights()):
@@ -419,12 +409,13 @@ def test_a_preset_loads_under_a_mixed_precision_policy(data_dir):
 
 @pytest.mark.parametrize("name", sorted(name for name, _, _ in NLL_PRESETS) + FD_PRESETS
                          + SEMI_SUPERVISED_PRESETS)
-def test_each_builtin_preset_computes_exactly_what_it_did_when_recorded(data_dir, name):
+def test_each_builtin_preset_computes_exactly_what_it_did_when_recorded(builtin_preset, data_dir,
+                                                                        name):
     # Restructuring the code must not move a number: samples from fixed noise, the ELBO,
     # the importance-weighted bound, reconstructions and embeddings of fixed test images,
     # against tests/data/preset_outputs.npz (see tests/preset_outputs.py). 1e-5 leaves
     # room only for float32 reassociation, not for a changed computation.
-    model = _builtin(name)
+    model = builtin_preset(name)
     got = preset_outputs.outputs(model, *preset_outputs.inputs(model, name, data_dir))
     with np.load(preset_outputs.PATH) as recorded:
         for key, value in got.items():

@@ -39,12 +39,12 @@ def digits_and_clothes(data_dir):
         first("fashion_mnist", "test[:300]")
 
 
-@pytest.fixture(scope="module")
-def digit_model():
-    """The MNIST preset, loaded once for the tests that only score with it: each new
-    instance traced its score graphs again, and drew the 5,000 samples "sample_knn"
-    compares with again. The test that fine-tunes a model loads its own."""
-    return zoo.from_preset("vae_mnist")
+@pytest.fixture
+def digit_model(builtin_preset):
+    """The MNIST preset shared by the tests that only score with it (a new instance traces
+    its score graphs, and draws the 5,000 samples "sample_knn" compares with, again). The
+    test that changes a model's weights loads its own."""
+    return builtin_preset("vae_mnist")
 
 
 @pytest.fixture(scope="module")
@@ -348,9 +348,10 @@ def test_combined_score_averages_the_scores_standardised_on_half_the_normal_data
 
 
 def test_an_ensemble_averages_every_models_standardised_scores(digits_and_clothes,
-                                                               normal_reference, digit_model):
+                                                               normal_reference, digit_model,
+                                                               builtin_preset):
     calibration, digits, clothes = digits_and_clothes
-    models = [digit_model, zoo.from_preset("flow_vae_mnist")]
+    models = [digit_model, builtin_preset("flow_vae_mnist")]
     reference = normal_reference[:1000]
     names = ["feature_knn", "reconstruction"]
     ensemble = anomaly.AnomalyDetector(models, score=names, seed=5, reference=reference)
@@ -397,11 +398,11 @@ def clothes_and_digits(data_dir):
     return first("fashion_mnist"), first("mnist")
 
 
-def test_the_default_score_survives_the_likelihood_trap(clothes_and_digits):
+def test_the_default_score_survives_the_likelihood_trap(clothes_and_digits, builtin_preset):
     # Nalisnick et al. (2019): a model of clothes gives digits a *higher* likelihood than
     # clothes, so the negative ELBO ranks digits as normal. The default score does not.
     clothes, digits = clothes_and_digits
-    model = zoo.from_preset("vae_fashion_mnist")
+    model = builtin_preset("vae_fashion_mnist")
     labels = np.r_[np.zeros(len(clothes)), np.ones(len(digits))]
     elbo = np.r_[anomaly.anomaly_scores(model, clothes, "elbo"), anomaly.anomaly_scores(model, digits, "elbo")]
     assert anomaly.auroc(elbo, labels) < 0.5
@@ -488,9 +489,10 @@ def test_likelihood_ratio_subtracts_a_background_trained_on_perturbed_data():
             np.zeros((4, 3)))
 
 
-def test_level_elbo_is_a_looser_bound_and_level_ratio_its_gap(digits_and_clothes):
+def test_level_elbo_is_a_looser_bound_and_level_ratio_its_gap(digits_and_clothes,
+                                                               builtin_preset):
     _, digits, clothes = digits_and_clothes
-    model, x = zoo.from_preset("hvae_mnist"), digits[:20]
+    model, x = builtin_preset("hvae_mnist"), digits[:20]
     groups = len(model.latent_groups)
     # No group from the prior: the ELBO (estimated with log p(z) - log q(z|x) at the draw
     # where `elbo` uses the closed-form KL: equal means, 16 x 20 draws, ~0.3 nat error).

@@ -13,10 +13,10 @@ def _psnr(estimate, clean):
     return float(np.mean(10.0 * np.log10(1.0 / mse)))
 
 
-@pytest.fixture(scope="module")
-def digit_model():
-    """The MNIST preset, loaded once: both noise models only read it."""
-    return zoo.from_preset("vae_mnist")
+@pytest.fixture
+def digit_model(builtin_preset):
+    """The MNIST preset, shared: these tests only read it."""
+    return builtin_preset("vae_mnist")
 
 
 @pytest.mark.parametrize("kind, noise", [("gaussian", "gaussian"), ("salt_and_pepper", "laplace")])

@@ -23,10 +23,10 @@ def mnist_test_and_mean(data_dir):
     return test, train.mean(axis=0, keepdims=True)
 
 
-@pytest.fixture(scope="module")
-def digit_model():
-    """The MNIST preset, loaded once: the methods only read it (each keeps its own graph)."""
-    return zoo.from_preset("vae_mnist")
+@pytest.fixture
+def digit_model(builtin_preset):
+    """The MNIST preset, shared: these tests only read it."""
+    return builtin_preset("vae_mnist")
 
 
 @pytest.mark.parametrize("method", IMAGE_METHODS)

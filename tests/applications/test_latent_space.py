@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import zoo
 from tests.families import FAMILIES, binary_images
 from zoo.applications import latent_space
 
@@ -31,8 +30,8 @@ def test_interpolation_ends_are_the_reconstructions_for_every_family(name):
     assert np.asarray(model.latent_code(x)).shape == (2, model.noise_dim)
 
 
-def test_a_traversal_moves_one_unit_and_passes_through_the_reconstruction():
-    model = zoo.from_preset("vae_mnist")
+def test_a_traversal_moves_one_unit_and_passes_through_the_reconstruction(builtin_preset):
+    model = builtin_preset("vae_mnist")
     x = binary_images(n=1)
     code = np.asarray(model.latent_code(x))[0]
     values = [-3.0, float(code[5]), 3.0]

@@ -73,8 +73,9 @@ def test_unknown_classifier_is_named():
         frechet.load_classifier("cifar100")
 
 
-def test_model_fd_reproduces_with_a_seed_and_draws_fresh_samples_without(data_dir):
-    model = zoo.from_preset("vae_mnist")
+def test_model_fd_reproduces_with_a_seed_and_draws_fresh_samples_without(data_dir,
+                                                                         builtin_preset):
+    model = builtin_preset("vae_mnist")
     classifier = frechet.load_classifier("mnist")
     real, _ = zoo.data.load_numpy("mnist", "test[:300]", data_dir=data_dir)
     fd = lambda seed: frechet.model_fd(model, real, classifier, num_samples=300, seed=seed,  # noqa: E731

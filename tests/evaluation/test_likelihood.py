@@ -91,9 +91,9 @@ def test_an_interrupted_evaluation_resumes_to_the_same_figures(mnist_small, tmp_
                      precision="bfloat16")
 
 
-@pytest.fixture(scope="module")
-def preset_and_digits(data_dir):
-    model = zoo.from_preset("vae_mnist")
+@pytest.fixture
+def preset_and_digits(data_dir, builtin_preset):
+    model = builtin_preset("vae_mnist")
     x, _ = zoo.data.load_numpy("mnist", "test[:12]", data_dir=data_dir, binarize="static")
     return model, model.check_input("x", x)
 
