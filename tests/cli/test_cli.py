@@ -17,26 +17,14 @@ COMMANDS = ["presets", "train", "eval", "sample", "export", "score", "impute", "
             "quickstart"]
 
 
-@pytest.fixture
-def eager_training(monkeypatch):
-    """The models the command line trains run their training steps eagerly.
-
-    For the tests of what `vaezoo train` builds and decides (every family with its
-    options, the seeds, the likelihood, refusals, image folders), not of the compiled
-    step: tracing the multi-step train function was most of their time (a VAE-GAN's three
-    updates, ~7 s; a 4x4-pixel VAE's, 1 s of 1.5). The compiled step of every family is
-    trained by tests/harness.py, through the command line by
-    test_train_eval_sample_round_trip, and run twice to the same weights by the
-    determinism tests of tests/test_reliability.py."""
-    from zoo.training import hooks
-
-    compile_ = hooks.KerasTraining.compile
-
-    def compile_eagerly(self, *args, **kwargs):
-        kwargs.setdefault("run_eagerly", True)  # a loaded model recompiles with its own
-        return compile_(self, *args, **kwargs)
-
-    monkeypatch.setattr(hooks.KerasTraining, "compile", compile_eagerly)
+# `--run-eagerly` in the tests of what `vaezoo train` builds and decides (every family with
+# its options, the seeds, the likelihood, refusals, image folders), not of the compiled
+# step: tracing the multi-step train function was most of their time (a VAE-GAN's three
+# updates, ~7 s; a 4x4-pixel VAE's, 1 s of 1.5). The compiled step of every family is
+# trained by tests/harness.py, through the command line by
+# test_train_eval_sample_round_trip, and run twice to the same weights by the determinism
+# tests of tests/test_reliability.py.
+EAGER = "--run-eagerly"
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -109,14 +97,14 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     assert "Unknown preset" in capsys.readouterr().err
 
 
-def test_train_with_the_same_seed_trains_the_same_weights(data_dir, tmp_path, eager_training):
+def test_train_with_the_same_seed_trains_the_same_weights(data_dir, tmp_path):
     import keras
 
     from tests.harness import assert_weights_equal
 
     def run(name, seed):
         out = str(tmp_path / name)
-        assert cli.main(["train", "--plot-every", "0",
+        assert cli.main(["train", EAGER, "--plot-every", "0",
                          "--split", "train[:256]", "--epochs", "1", "--latent-dim", "2",
                          "--hidden-dims", "16", "--batch-size", "64", "--seed", str(seed),
                          "--data-dir", data_dir, "--output-dir", out, "--quiet"]) == 0
@@ -163,15 +151,14 @@ def _option_args(family):
 
 
 @pytest.mark.parametrize("name", zoo.families.names())
-def test_train_builds_every_registered_family_with_its_options(data_dir, tmp_path, name,
-                                                              eager_training):
+def test_train_builds_every_registered_family_with_its_options(data_dir, tmp_path, name):
     import keras
 
     family = zoo.families.get(name)
     extra, expected = _option_args(family)
     run = str(tmp_path / name)
     # Two small batches: every optimizer takes a step.
-    assert cli.main(["train", "--plot-every", "0", "--model", name, "--split", "train[:32]",
+    assert cli.main(["train", EAGER, "--plot-every", "0", "--model", name, "--split", "train[:32]",
                      "--batch-size", "16", "--epochs", "1",
                      "--output-dir", run, "--data-dir", data_dir, "--quiet", *extra]) == 0
     assert not os.path.exists(os.path.join(run, "logs", "plots"))  # --plot-every 0
@@ -437,11 +424,10 @@ def _trained_config(run):
     ("real", lambda r: r.normal(size=(32, 5)).astype(np.float32), [], "gaussian", None),
 ])
 def test_train_picks_the_likelihood_and_binarization_from_the_data(tmp_path, capsys, name, make,
-                                                                     args, likelihood, binarize,
-                                                                     eager_training):
+                                                                     args, likelihood, binarize):
     data = _npz(tmp_path, name, make(np.random.default_rng(0)))
     run = str(tmp_path / "run")
-    assert cli.main(["train", "--plot-every", "0",
+    assert cli.main(["train", EAGER, "--plot-every", "0",
                      "--data", data, "--epochs", "1", "--latent-dim", "2",
                      "--hidden-dims", "8", "--output-dir", run, "--quiet", *args]) == 0
     assert _trained_config(run) == (likelihood, binarize)
@@ -451,24 +437,23 @@ def test_train_picks_the_likelihood_and_binarization_from_the_data(tmp_path, cap
     assert json.loads(capsys.readouterr().out)["binarize"] == ("static" if binarize else "none")
 
 
-def test_train_refuses_or_warns_where_a_choice_contradicts_the_data(tmp_path, capsys,
-                                                                     eager_training):
+def test_train_refuses_or_warns_where_a_choice_contradicts_the_data(tmp_path, capsys):
     rng = np.random.default_rng(0)
     real = _npz(tmp_path, "real", rng.normal(size=(16, 5)).astype(np.float32))
     run = str(tmp_path / "run")
-    assert cli.main(["train", "--plot-every", "0",
+    assert cli.main(["train", EAGER, "--plot-every", "0",
                      "--data", real, "--likelihood", "bernoulli", "--output-dir", run,
                      "--quiet"]) == 2
     assert "A Bernoulli likelihood needs values in [0, 1]" in capsys.readouterr().err
     colour = _npz(tmp_path, "colour", rng.integers(0, 256, (16, 4, 4, 3)).astype(np.uint8))
     with pytest.warns(UserWarning, match="turns each colour channel into random bits"):
-        assert cli.main(["train", "--plot-every", "0",
+        assert cli.main(["train", EAGER, "--plot-every", "0",
                          "--data", colour, "--likelihood", "bernoulli", "--binarize",
                          "dynamic", "--epochs", "1", "--latent-dim", "2", "--hidden-dims", "8",
                          "--output-dir", str(tmp_path / "c"), "--quiet"]) == 0
     # With auto binarization, colour is not binarized even for a Bernoulli likelihood.
     with pytest.warns(UserWarning, match="relaxation"):
-        assert cli.main(["train", "--plot-every", "0",
+        assert cli.main(["train", EAGER, "--plot-every", "0",
                          "--data", colour, "--likelihood", "bernoulli", "--epochs", "1",
                          "--latent-dim", "2", "--hidden-dims", "8",
                          "--output-dir", str(tmp_path / "c2"), "--quiet"]) == 0
@@ -492,7 +477,7 @@ def test_presets_evaluate_on_the_binarized_test_set_by_default(data_dir, tmp_pat
     assert json.loads(capsys.readouterr().out)["binarize"] == "static"
 
 
-def test_a_folder_of_colour_photos_trains_samples_and_exports(tmp_path, capsys, eager_training):
+def test_a_folder_of_colour_photos_trains_samples_and_exports(tmp_path, capsys):
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -503,7 +488,7 @@ def test_a_folder_of_colour_photos_trains_samples_and_exports(tmp_path, capsys, 
             pixels = np.clip(np.array(colour) + rng.integers(-20, 21, (10, 12, 3)), 0, 255)
             Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "photos" / name / f"{i}.jpg")
     run, photos = str(tmp_path / "run"), str(tmp_path / "photos")
-    assert cli.main(["train", "--plot-every", "0",
+    assert cli.main(["train", EAGER, "--plot-every", "0",
                      "--data", photos, "--image-size", "8", "--conditional",
                      "--network", "conv", "--hidden-dims", "8", "--latent-dim", "2",
                      "--epochs", "1", "--batch-size", "16", "--output-dir", run, "--quiet"]) == 0

@@ -155,3 +155,30 @@ def test_sample_weights_weigh_each_examples_terms():
     assert float(weighted["loss"]) == pytest.approx(
         (2 * (rec[0] + kl[0]) + rec[4] + kl[4]) / 3, rel=1e-5)
     assert float(weighted["kl"]) == pytest.approx(float(np.mean(kl)), rel=1e-5)  # reported as is
+
+
+def test_run_eagerly_runs_the_step_as_python_and_is_not_saved_with_the_model(mnist_small,
+                                                                             tmp_path):
+    with pytest.raises(TypeError, match="Received: run_eagerly='yes'"):
+        training.train(_model(), _data(mnist_small), epochs=1, output_dir=str(tmp_path / "bad"),
+                       run_eagerly="yes")
+    init = _model().get_weights()
+    runs, python_steps = {}, {}
+    for name, eagerly in (("traced", False), ("eager", True)):
+        model, python_steps[name] = _model(init), []
+        step = model.train_step
+        model.train_step = lambda data, step=step, seen=python_steps[name]: \
+            seen.append(1) or step(data)
+        runs[name] = training.train(model, _data(mnist_small), epochs=1, verbose=0,
+                                    output_dir=str(tmp_path / name), tensorboard=False,
+                                    run_eagerly=eagerly)
+    # Eagerly, the Python of the step runs at each of the 8 steps; traced, only while
+    # tf.function traces it.
+    assert len(python_steps["eager"]) == 8 and len(python_steps["traced"]) < 4, python_steps
+    # The same 8 updates either way (float reassociation aside).
+    for a, b in zip(runs["traced"].weights, runs["eager"].weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5,
+                                   err_msg=a.path)
+    # A debugging switch of this run, not a property of the model: the saved one is traced.
+    saved = keras.saving.load_model(str(tmp_path / "eager" / training.MODEL_FILE))
+    assert not saved.run_eagerly

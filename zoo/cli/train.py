@@ -47,6 +47,9 @@ def add_arguments(p):
                         "space; also after the last epoch); 0: none (default: 1)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the weights, the data order and the training noise (default: 0)")
+    p.add_argument("--run-eagerly", action="store_true",
+                   help="run the training step as plain Python, not a compiled graph (Keras' "
+                        "run_eagerly): for debugging, several times slower")
     p.add_argument("--output-dir", required=True, help="run directory (checkpoints, logs, model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -130,7 +133,7 @@ def run(args):
     model = family.model_class(input_shape=tuple(spec.shape[1:]), seed=args.seed,
                                binarize=binarize, **kwargs)
     examples = labels = None
-    if not isinstance(kwargs["likelihood"], zoo.likelihoods.Tabular):
+    if args.plot_every and not isinstance(kwargs["likelihood"], zoo.likelihoods.Tabular):
         try:  # held-out examples for the TensorBoard plots, when the dataset has a test split
             examples, labels = zoo.data.load_numpy(args.dataset, "test[:500]", data_dir=args.data_dir,
                                                    binarize=binarize and "static", seed=args.seed,
@@ -141,7 +144,7 @@ def run(args):
                            optimizer=keras.optimizers.Adam(args.learning_rate),
                            verbose=0 if args.quiet else "auto", plot_examples=examples,
                            plot_labels=labels, plot_every=args.plot_every,
-                           skip_limit=args.skip_limit)
+                           skip_limit=args.skip_limit, run_eagerly=args.run_eagerly)
     print(f"model saved to {os.path.join(args.output_dir, training.MODEL_FILE)}")
     return 0
 

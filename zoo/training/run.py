@@ -236,7 +236,8 @@ def save_model(model, path):
 
 def train(model, train_data, *, epochs, output_dir, validation_data=None, optimizer=None,
           steps_per_epoch=None, verbose="auto", callbacks=(), tensorboard=True,
-          plot_examples=None, plot_labels=None, plot_every=1, skip_limit=100):
+          plot_examples=None, plot_labels=None, plot_every=1, skip_limit=100,
+          run_eagerly=False):
     """Trains `model` with `fit`, resumably, and saves it to `output_dir/model.keras`.
 
     Running the same call again after an interruption resumes from the last completed
@@ -260,6 +261,9 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
       skip_limit: int. Consecutive skipped (non-finite) updates after which the run
         stops with its checkpoint kept and `TrainingDiverged` naming the step; see
         `StopOnSkippedUpdates`. Defaults to 100.
+      run_eagerly: bool. Run the training step as plain Python, without `tf.function`
+        (Keras' `run_eagerly`): breakpoints and prints inside the step work, at several
+        times the cost of a step. Defaults to False.
 
     Raises:
       TrainingDiverged: the run stopped on `skip_limit` skipped updates in a row.
@@ -269,6 +273,8 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
       The trained model (the same object, or the saved one if the run was complete).
     """
     plot_every = validation.non_negative_int("plot_every", plot_every)
+    if not isinstance(run_eagerly, bool):
+        raise TypeError(f"run_eagerly must be True or False. Received: run_eagerly={run_eagerly!r}")
     os.makedirs(output_dir, exist_ok=True)
     model_path = os.path.join(output_dir, MODEL_FILE)
     done = _completed_epochs(output_dir)
@@ -277,6 +283,7 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
         return keras.saving.load_model(model_path)
     if not model.compiled:
         model.compile(optimizer=optimizer or keras.optimizers.Adam(1e-3))
+    model.run_eagerly = run_eagerly or model.run_eagerly
     log_dir = os.path.join(output_dir, "logs")
     backup_dir = os.path.join(output_dir, "backup")
     all_callbacks = [
