@@ -363,20 +363,25 @@ def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500,
     endpoints = graphs.sampler_endpoints(model, batch_size)
     if shared:
         del endpoints["sample_from_noise"]  # aliased onto decode's subgraph below
+    float_conversion = {}  # float32 and the int8 search start from the same conversion
     with tempfile.TemporaryDirectory() as tmp:
         graphs.archive(model, endpoints).write_out(tmp, verbose=False)
         for quantization, path in paths.items():
             _convert_and_write(model, tmp, list(endpoints), shared, path, quantization,
                                int8_io and quantization == "int8", calibration_samples, seed,
                                verify, per_channel_dense, plan if quantization == "int8" else None,
-                               budget, batch_size)
+                               budget, batch_size, float_conversion)
     return paths
 
 
 def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantization, int8_io,
                        calibration_samples, seed, verify, per_channel_dense, plan=None,
-                       budget=None, batch_size=None):
-    """Converts the SavedModel at `saved_dir` to `quantization`, checks parity, writes `path`."""
+                       budget=None, batch_size=None, float_conversion=None):
+    """Converts the SavedModel at `saved_dir` to `quantization`, checks parity, writes `path`.
+
+    `float_conversion`: a dict shared by the calls on one SavedModel. The unconfigured
+    (float32) conversion is the float32 file and also where the int8 search starts; it is
+    kept there after the first call that makes it and reused by the next."""
     extra = list(model.sampler_spec().extra_inputs)
     meta = {**graphs.metadata(model), "quantization": quantization, "int8_io": bool(int8_io),
             "shared_subgraph": shared, "batch_size": batch_size,
@@ -386,14 +391,22 @@ def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantizat
     # export.quantize); int8 I/O stays with the converter, which owns the I/O types.
     searched = quantization == "int8" and not int8_io
     budget = float(budget) if budget is not None else quantize.MEAN_ERROR_BUDGET
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=signature_keys)
-    if not searched:
-        _configure(converter, quantization, model, signature_keys, int8_io, calibration_samples,
-                   seed, per_channel_dense, batch_size)
-    with warnings.catch_warnings():
-        # int8 calibration runs TF's own deprecated tf.lite.Interpreter internally.
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        flatbuffer = converter.convert()
+    plain = searched or quantization == "float32"
+    float_conversion = {} if float_conversion is None else float_conversion
+    if plain and "flatbuffer" in float_conversion:
+        flatbuffer = float_conversion["flatbuffer"]
+    else:
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir,
+                                                             signature_keys=signature_keys)
+        if not plain:
+            _configure(converter, quantization, model, signature_keys, int8_io,
+                       calibration_samples, seed, per_channel_dense, batch_size)
+        with warnings.catch_warnings():
+            # int8 calibration runs TF's own deprecated tf.lite.Interpreter internally.
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            flatbuffer = converter.convert()
+        if plain:
+            float_conversion["flatbuffer"] = flatbuffer
     checker = None
     if searched:
         # int8 is held to its budget on 1,000 vectors (the first 64 of which are the

@@ -66,10 +66,11 @@ def test_per_tensor_dense_quantization_keeps_int8_small(model, variants, tmp_pat
 
 
 def test_variants_are_the_files_one_export_each_would_write(model, variants, tmp_path):
-    # One traced graph converted several times must give what separate exports give.
+    # One traced graph converted several times must give what separate exports give
+    # (float32 here reuses the conversion the int8 search, asked first, started from).
     paths, returned = variants
     assert list(returned.items()) == list(paths.items())  # in the order asked
-    for quantization in ("int8", "float16"):
+    for quantization in ("int8", "float16", "float32"):
         path = paths[quantization]
         alone = export.tflite(model, str(tmp_path / f"{quantization}.tflite"),
                               quantization=quantization)
