@@ -179,6 +179,6 @@ def test_run_eagerly_runs_the_step_as_python_and_is_not_saved_with_the_model(mni
     for a, b in zip(runs["traced"].weights, runs["eager"].weights):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5,
                                    err_msg=a.path)
-    # A debugging switch of this run, not a property of the model: the saved one is traced.
+    # A debugging switch, not saved with the model: the loaded one is traced.
     saved = keras.saving.load_model(str(tmp_path / "eager" / training.MODEL_FILE))
     assert not saved.run_eagerly

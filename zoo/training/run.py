@@ -262,8 +262,9 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
         stops with its checkpoint kept and `TrainingDiverged` naming the step; see
         `StopOnSkippedUpdates`. Defaults to 100.
       run_eagerly: bool. Run the training step as plain Python, without `tf.function`
-        (Keras' `run_eagerly`): breakpoints and prints inside the step work, at several
-        times the cost of a step. Defaults to False.
+        (sets Keras' `model.run_eagerly`, which stays set on this model object):
+        breakpoints and prints inside the step work, at several times the cost of a
+        step. The saved `model.keras` loads traced. Defaults to False.
 
     Raises:
       TrainingDiverged: the run stopped on `skip_limit` skipped updates in a row.
