@@ -370,13 +370,13 @@ def export_tflite_variants(model, paths, int8_io=False, calibration_samples=500,
             _convert_and_write(model, tmp, list(endpoints), shared, path, quantization,
                                int8_io and quantization == "int8", calibration_samples, seed,
                                verify, per_channel_dense, plan if quantization == "int8" else None,
-                               budget, batch_size, float_conversion)
+                               budget, batch_size, float_conversion=float_conversion)
     return paths
 
 
 def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantization, int8_io,
                        calibration_samples, seed, verify, per_channel_dense, plan=None,
-                       budget=None, batch_size=None, float_conversion=None):
+                       budget=None, batch_size=None, *, float_conversion):
     """Converts the SavedModel at `saved_dir` to `quantization`, checks parity, writes `path`.
 
     `float_conversion`: a dict shared by the calls on one SavedModel. The unconfigured
@@ -392,7 +392,6 @@ def _convert_and_write(model, saved_dir, signature_keys, shared, path, quantizat
     searched = quantization == "int8" and not int8_io
     budget = float(budget) if budget is not None else quantize.MEAN_ERROR_BUDGET
     plain = searched or quantization == "float32"
-    float_conversion = {} if float_conversion is None else float_conversion
     if plain and "flatbuffer" in float_conversion:
         flatbuffer = float_conversion["flatbuffer"]
     else:

@@ -274,8 +274,7 @@ def train(model, train_data, *, epochs, output_dir, validation_data=None, optimi
       The trained model (the same object, or the saved one if the run was complete).
     """
     plot_every = validation.non_negative_int("plot_every", plot_every)
-    if not isinstance(run_eagerly, bool):
-        raise TypeError(f"run_eagerly must be True or False. Received: run_eagerly={run_eagerly!r}")
+    run_eagerly = validation.boolean("run_eagerly", run_eagerly)
     os.makedirs(output_dir, exist_ok=True)
     model_path = os.path.join(output_dir, MODEL_FILE)
     done = _completed_epochs(output_dir)
