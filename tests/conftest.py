@@ -44,7 +44,7 @@ def _quiet_the_converters_full_collection():
     """TFLite's converter ends every conversion with a full `gc.collect()`. In a worker
     that holds a few hundred traced graphs each of those scans them all (0.23 s a call,
     measured in the export-parity and preset files; more later in a worker's life), and
-    the suite converts some 150 models. Here it collects the young generations only,
+    dozens of tests convert. Here it collects the young generations only,
     which hold the converter's own temporaries; the rest is freed on Python's schedule,
     as for every other test. Tests only: a user's process is small and keeps TF's call."""
     from tensorflow.lite.python import lite
