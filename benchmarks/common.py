@@ -96,6 +96,11 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     that row. Writes results/recipes/<name>.json and .md, and the built-in preset
     zoo/presets/<name>. The script is benchmarks/recipes/<name>.py.
 
+    `--train-only` stops after training and writes the preset unevaluated (its card says
+    "Nothing measured yet"): a run whose training and evaluation do not fit one sitting
+    carries the preset to wherever `--eval-only` runs later, which evaluates the preset
+    when the run directory is not there and fills in its metrics.
+
     With `conditional`, `build_model(dataset)` makes a model of p(x | y) for the named
     dataset (its class count and names), trained and evaluated on (x, label) batches:
     the figures are of log p(x | y).
@@ -122,6 +127,8 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--num-samples", "-k", type=int, default=num_samples)
     parser.add_argument("--eval-only", action="store_true", help="evaluate the trained model")
+    parser.add_argument("--train-only", action="store_true",
+                        help="train and write the preset without evaluating it")
     parser.add_argument("--dataset", default=datasets[0], choices=list(datasets),
                         help=f"{datasets[0]} (the benchmark)" + (
                             "" if len(datasets) < 2 else
@@ -130,6 +137,8 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     parser.add_argument("--output-dir", default=None, help="default: runs/<preset name>")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
+    if args.eval_only and args.train_only:
+        parser.error("--eval-only and --train-only exclude each other")
     script = name
     command = f"python benchmarks/recipes/{script}.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.dataset != datasets[0]:
@@ -162,6 +171,41 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
         model = training.train(build_model(args.dataset) if conditional else build_model(), train, epochs=args.epochs,
                                output_dir=args.output_dir, optimizer=build_optimizer(args.epochs),
                                verbose=2, callbacks=list(callbacks))
+    if run is None:
+        with open(summary_path) as f:
+            run = json.load(f)
+    # The command that reproduces the weights: the epoch count is part of it when it is not
+    # the recipe's default (the cosine schedule's length depends on it).
+    train_command = f"python benchmarks/recipes/{script}.py --dataset {args.dataset}"
+    if run["epochs_completed"] != epochs:
+        train_command += f" --epochs {run['epochs_completed']}"
+
+    def preset_metadata(model, metrics):
+        metadata = {"dataset": f"{args.dataset} (dynamically binarized)" if binarize
+                    else f"{args.dataset} (8-bit levels, not binarized)",
+                    "recipe": train_command,
+                    "epochs": run["epochs_completed"], "train_seconds": run["train_seconds"],
+                    "metrics": metrics}
+        if limits:
+            metadata["limits"] = limits
+        if prior_fit and isinstance(model, zoo.FlowPriorVAE):  # settings read from the model
+            flow = model.prior_flow
+            metadata["prior_fit_note"] = (
+                f"two stages. The recipe trains the model with a N(0, I) prior, then fits a "
+                f"{flow.flow} flow prior ({flow.num_flows} steps) to its aggregate posterior, "
+                f"the encoder and decoder fixed (`zoo.fit_flow_prior` with {prior_fit}): "
+                f"samples come from the fitted prior. The `_before_prior_fit` metrics are the "
+                f"first stage's.")
+        if run["epochs_completed"] < epochs:
+            metadata["limits"] = short_schedule_limits(run["epochs_completed"], epochs, limits)
+        return metadata
+
+    if args.train_only:
+        if prior_fit:
+            parser.error("--train-only: this recipe's preset is the model after its prior fit")
+        model.save_to_preset(preset, metadata=preset_metadata(model, {}), overwrite=True)
+        print(f"unevaluated preset written to {preset}; evaluate it with --eval-only")
+        return None
     test = zoo.data.load(args.dataset, "test", data_dir=args.data_dir, batch_size=500,
                          binarize="static" if binarize else None, seed=0,
                          with_labels=conditional)
@@ -203,14 +247,6 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     if os.path.exists(path):
         with open(path) as f:
             previous = json.load(f)
-    if run is None:
-        with open(summary_path) as f:
-            run = json.load(f)
-    # The command that reproduces the weights: the epoch count is part of it when it is not
-    # the recipe's default (the cosine schedule's length depends on it).
-    train_command = f"python benchmarks/recipes/{script}.py --dataset {args.dataset}"
-    if run["epochs_completed"] != epochs:
-        train_command += f" --epochs {run['epochs_completed']}"
     evaluations = dict(previous.get("evaluations", {}))
     evaluations[f"k{args.num_samples}"] = {**figures, "command": command}
     for suffix, stage_figures in stages.items():
@@ -253,23 +289,7 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
             metric[f"test_bits_per_dim_k{args.num_samples}{suffix}"] = round(
                 stage_figures["bits_per_dim"], 4)
     if not args.eval_only or not os.path.exists(preset):
-        metadata = {"dataset": f"{args.dataset} (dynamically binarized)" if binarize
-                    else f"{args.dataset} (8-bit levels, not binarized)",
-                    "recipe": train_command,
-                    "epochs": run["epochs_completed"], "train_seconds": run["train_seconds"],
-                    "metrics": {**metric, "test_elbo": round(figures["elbo"], 2)}}
-        if limits:
-            metadata["limits"] = limits
-        if prior_fit:  # the flow's settings read from the fitted model, not restated
-            flow = model.prior_flow
-            metadata["prior_fit_note"] = (
-                f"two stages. The recipe trains the model with a N(0, I) prior, then fits a "
-                f"{flow.flow} flow prior ({flow.num_flows} steps) to its aggregate posterior, "
-                f"the encoder and decoder fixed (`zoo.fit_flow_prior` with {prior_fit}): "
-                f"samples come from the fitted prior. The `_before_prior_fit` metrics are the "
-                f"first stage's.")
-        if run["epochs_completed"] < epochs:
-            metadata["limits"] = short_schedule_limits(run["epochs_completed"], epochs, limits)
+        metadata = preset_metadata(model, {**metric, "test_elbo": round(figures["elbo"], 2)})
         model.save_to_preset(preset, metadata=metadata, overwrite=True)
         print(f"preset written to {preset}")
     else:

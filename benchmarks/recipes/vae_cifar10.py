@@ -10,9 +10,9 @@ by a RealNVP flow (8 steps) fitted to the aggregate posterior (`zoo.fit_flow_pri
 posteriors are narrow and their means fill a thin, correlated region, so draws from
 N(0, I) decoded to nearly black images (a "prior hole"); the fitted prior samples where the
 images are encoded. Both stages are evaluated. 32 epochs took 3.7 hours on 2 CPU cores
-(6 to 10 min an epoch: the machine's speed drifted from day to day), the training time
-`hvae_cifar10` and the side-by-side baseline get too, counted in steps by their step-time ratio
-(`benchmarks/speed/cifar10_step_times.py`). Protocol: see
+(6 to 10 min an epoch: the machine's speed drifted from day to day). The side-by-side
+(`benchmarks/quality/cifar10_side_by_side.py`) runs this recipe again for fewer epochs,
+`hvae_cifar10`'s training time. Protocol: see
 `common.nll_recipe`; the 8-bit levels are modelled as they are (no binarization), and the
 NLL is the importance-weighted bound with k = 100 on the 10,000 test JPEGs, reported in
 bits/dim.

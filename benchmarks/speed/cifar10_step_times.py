@@ -1,19 +1,19 @@
 """Training-step times of the CIFAR-10 models, side by side: what "the same training time"
 means on a noisy machine.
 
-The colour comparison gives `hvae_cifar10` and the hand-written Keras baseline of
-`benchmarks/quality/cifar10_side_by_side.py` the training time of `vae_cifar10`. Their
-runs take hours, often sessions apart, on machines whose speed drifts: one
-`vae_cifar10` epoch took 356-385 s on one day and 509-589 s on the next, alone on the
-same 2 cores. A wall-clock budget measured on one day and spent on another is not the
-same budget. Here the three train in turn in one run, on the same JPEG pipeline
+The colour comparison gives `vae_cifar10`'s recipe (a second, shorter run) and the
+hand-written Keras baseline of `benchmarks/quality/cifar10_side_by_side.py` the training
+time of `hvae_cifar10`. Their runs take hours, often sessions apart, on machines whose
+speed drifts: one `vae_cifar10` epoch took 356-385 s on one day and 509-589 s on the next,
+alone on the same 2 cores. A wall-clock budget measured on one day and spent on another is
+not the same budget. Here the three train in turn in one run, on the same JPEG pipeline
 (batch 64), and what is kept is the ratio of their step times, which the drift moves
-together. The budgets follow from it:
+together. The budgets follow from it (the side-by-side script computes them from the
+ratios in this file and the HVAE preset's epochs; they are written here too):
 
-  - `hvae_cifar10`'s epoch count: `vae_cifar10`'s 32 epochs x t(VAE) / t(HVAE), rounded
-    (the recipe's EPOCHS; its cosine schedule spans them, so it is fixed before training);
-  - the baseline's step count: 32 x 782 x t(VAE) / t(baseline), read from this file by
-    the side-by-side script.
+  - the VAE's epoch count: `hvae_cifar10`'s epochs x t(HVAE) / t(VAE), rounded (its
+    cosine schedule spans them, so it is fixed before training);
+  - the baseline's step count: `hvae_cifar10`'s epochs x 782 x t(HVAE) / t(baseline).
 
 Each model is built and compiled as its recipe does (optimizer, schedule, EMA, update
 guard included) and warmed up (tracing) before timing. Each round runs `--steps` steps
@@ -88,6 +88,18 @@ def baseline_runner(train):
     return run
 
 
+def same_time_budgets(hvae_epochs, figures):
+    """The training budgets that take as long as `hvae_epochs` HVAE epochs, from the
+    measured ratios (`figures[name]["steps_per_vae_step"]`, this script's output): the
+    VAE's epochs and the baseline's steps."""
+    from vae_cifar10 import STEPS_PER_EPOCH
+
+    vae_steps = hvae_epochs * STEPS_PER_EPOCH / figures["hvae_cifar10"]["steps_per_vae_step"]
+    return {"hvae_cifar10_epochs": hvae_epochs,
+            "vae_cifar10_epochs": round(vae_steps / STEPS_PER_EPOCH),
+            "keras_baseline_steps": round(vae_steps * figures["keras_baseline"]["steps_per_vae_step"])}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100, help="steps per model per round")
@@ -127,19 +139,14 @@ def main(argv=None):
     def ratio(name):  # how many of this model's steps fit in one vae_cifar10 step
         return statistics.median(v / o for v, o in zip(seconds["vae_cifar10"], seconds[name]))
 
-    vae_steps = vae_cifar10.EPOCHS * vae_cifar10.STEPS_PER_EPOCH
     figures = {name: {"seconds_per_step": seconds[name],
                       "median_seconds_per_step": statistics.median(seconds[name]),
                       "steps_per_vae_step": ratio(name)} for name in MODELS}
-    budgets = {
-        "vae_cifar10_steps": vae_steps,
-        "hvae_cifar10_epochs": round(vae_cifar10.EPOCHS * ratio("hvae_cifar10")),
-        "keras_baseline_steps": round(vae_steps * ratio("keras_baseline")),
-    }
+    budgets = same_time_budgets(hvae_cifar10.EPOCHS, figures)
     rows = [[name, f"{figures[name]['median_seconds_per_step'] * 1000:.0f}",
              f"{figures[name]['steps_per_vae_step']:.3f}"] for name in MODELS]
-    rows.append(["budgets at vae_cifar10's 32 epochs",
-                 f"HVAE {budgets['hvae_cifar10_epochs']} epochs",
+    rows.append([f"budgets at hvae_cifar10's {hvae_cifar10.EPOCHS} epochs",
+                 f"VAE {budgets['vae_cifar10_epochs']} epochs",
                  f"baseline {budgets['keras_baseline_steps']:,} steps"])
     common.write_results("cifar10_step_times", {
         "steps_per_round": args.steps, "rounds": args.rounds, "batch_size": vae_cifar10.BATCH_SIZE,
