@@ -203,7 +203,7 @@ def baseline_bits_per_dim(encoder, decoder, test, k=K, seed=0):
             tf.reshape(tiled, [-1, 32, 32, 3]), decoder(flat)), [k, -1])
         log_w = (log_px + gaussian_log_prob(z, 0.0, 0.0)
                  - gaussian_log_prob(z, loc, log_scale))
-        return tf.reduce_logsumexp(log_w, axis=0) - math.log(k)
+        return tfp.math.reduce_logmeanexp(log_w, axis=0)
 
     lls = np.concatenate([log_likelihood(x).numpy() for x in test])
     return float(-lls.mean() / (3072 * math.log(2))), len(lls)

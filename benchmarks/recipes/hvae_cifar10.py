@@ -7,8 +7,9 @@ recipe: KL warm-up over 5 epochs with KL balancing, soft-clamped latent paramete
 gradient clipping with update skipping (the skip threshold is VDVAE's 400 per dimension
 times 3,072 dimensions: gradient norms grow to about 400k as the mixture sharpens, and a
 500k threshold skipped a third of the steps by epoch 12 and stalled the loss), and Adamax
-with cosine decay and EMA weights. EPOCHS = 18 keeps the recipe to one sitting on 2 cores
-(the epochs of an earlier, longer run took 330-390 s alone here). An HVAE step takes 1/1.30
+with cosine decay and EMA weights. EPOCHS = 18: 1.7-2 h on 2 cores at the 330-390 s an
+epoch took alone on one day here, twice that on a slower day (670-790 s an epoch); the run
+resumes from its last epoch when started again. An HVAE step takes 1/1.30
 of a `vae_cifar10` step (`benchmarks/speed/cifar10_step_times.py`), so 18 epochs are the
 training time of about 14 of the VAE's 32; the side-by-side gives a second VAE run and the
 Keras baseline this recipe's training time, counted in steps by the same ratios.
@@ -33,8 +34,8 @@ from vae_cifar10 import BATCH_SIZE, DATASET, LIMITS, STEPS_PER_EPOCH
 import zoo
 from zoo import likelihoods
 
-# One sitting: an earlier 42-epoch schedule (the VAE's whole training time) needed two,
-# and a run's checkpoints need not survive between them.
+# An earlier 42-epoch schedule (the VAE's whole training time, over 4 h) outgrew a sitting
+# on this CPU; 18 fit one on a fast day.
 EPOCHS = 18
 # VDVAE's CIFAR-10 skip threshold is 400 per dimension of its per-dimension loss; ours is
 # per image, so it scales by the 32 x 32 x 3 dimensions.
