@@ -139,6 +139,9 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
     args = parser.parse_args(argv)
     if args.eval_only and args.train_only:
         parser.error("--eval-only and --train-only exclude each other")
+    if args.train_only and prior_fit:
+        parser.error("--train-only: this recipe's preset is the model after its prior fit, "
+                     "which the evaluation stage makes")
     script = name
     command = f"python benchmarks/recipes/{script}.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.dataset != datasets[0]:
@@ -201,8 +204,6 @@ def nll_recipe(name, *, model_description, recipe, build_model, build_optimizer,
         return metadata
 
     if args.train_only:
-        if prior_fit:
-            parser.error("--train-only: this recipe's preset is the model after its prior fit")
         model.save_to_preset(preset, metadata=preset_metadata(model, {}), overwrite=True)
         print(f"unevaluated preset written to {preset}; evaluate it with --eval-only")
         return None
